@@ -1,0 +1,100 @@
+import type { Config } from './config/config-schema.js';
+import { AppPasswordFormat } from './core/app-password-format.js';
+import { AppPasswordVerifier } from './core/app-password-verifier.js';
+import type { AuditLog } from './core/audit-log.js';
+import { systemClock, type Clock } from './core/clock.js';
+import { CredentialSelector } from './core/credential-selector.js';
+import type { CredentialStore } from './core/credential-store.js';
+import { derivePepperKeys } from './core/pepper-keys.js';
+import type { PasswordHasher } from './core/password-hasher.js';
+import { AppPasswordAdmin } from './admin/app-password-admin.js';
+import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
+import { checkRedisDurability, createRedisClient, type RedisClient } from './credentials/redis-client-factory.js';
+import { RedisAuditLog } from './credentials/redis-audit-log.js';
+import { RedisCredentialStore } from './credentials/redis-credential-store.js';
+import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
+import { openSqliteDatabase } from './credentials/sqlite-database.js';
+import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
+import type { Logger } from './observability/logger.js';
+
+export interface App {
+  config: Config;
+  logger: Logger;
+  clock: Clock;
+  store: CredentialStore;
+  audit: AuditLog;
+  hasher: PasswordHasher;
+  format: AppPasswordFormat;
+  verifier: AppPasswordVerifier;
+  admin: AppPasswordAdmin;
+  /** Closes everything it opened, once, in reverse order. Idempotent. */
+  close(): Promise<void>;
+}
+
+export interface OpenAppOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** Wraps the hasher (tests count verifications). */
+  decorateHasher?: (hasher: PasswordHasher) => PasswordHasher;
+}
+
+/** The composition root: the only place that builds concrete classes. */
+export async function openApp(config: Config, options: OpenAppOptions): Promise<App> {
+  const { logger } = options;
+  const clock = options.clock ?? systemClock;
+  const closers: (() => Promise<void> | void)[] = [];
+  const retentionMs = config.audit.retention_days * 86_400_000;
+
+  const keys = derivePepperKeys(config.security.pepper);
+  const argon2 = config.security.argon2;
+  const baseHasher = new Argon2PasswordHasher(
+    { memoryKib: argon2.memory_kib, timeCost: argon2.time_cost, parallelism: argon2.parallelism },
+    keys.hashSecret,
+  );
+  const hasher = options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher;
+  const selector = new CredentialSelector(keys.selectorKey);
+  const format = new AppPasswordFormat(config.app_passwords.length, config.app_passwords.min_length);
+
+  let store: CredentialStore;
+  let audit: AuditLog;
+  try {
+    if (config.redisEnabled) {
+      const redis: RedisClient = createRedisClient(config.redis);
+      closers.push(() => void redis.disconnect());
+      redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+      for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
+      store = new RedisCredentialStore(redis, config.redis.key_prefix);
+      audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock);
+    } else {
+      const db = openSqliteDatabase(config.sqlite.path);
+      closers.push(() => void db.close());
+      store = new SqliteCredentialStore(db);
+      audit = new SqliteAuditLog(db, retentionMs, clock);
+    }
+  } catch (error) {
+    for (const close of closers.reverse()) await close();
+    throw error;
+  }
+
+  const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock });
+  const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user });
+
+  let closing: Promise<void> | undefined;
+  return {
+    config,
+    logger,
+    clock,
+    store,
+    audit,
+    hasher,
+    format,
+    verifier,
+    admin,
+    close() {
+      closing ??= (async () => {
+        for (const close of closers.reverse()) await close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { Command, Option } from 'commander';
+import { recordStatus, type AppPasswordView } from '../core/app-password-record.js';
+import { parseDuration } from '../core/duration.js';
+import { GatewayError } from '../core/gateway-error.js';
+import { isProtocol, PROTOCOLS, type Protocol } from '../core/protocol.js';
+import type { CliContext } from './cli-context.js';
+import { formatAge, formatTable, formatTime } from './cli-format.js';
+
+function parseScopes(text: string): Protocol[] {
+  const scopes = text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
+  for (const scope of scopes) {
+    if (!isProtocol(scope)) throw new GatewayError('PG_INVALID_INPUT', `unknown scope "${scope}": use ${PROTOCOLS.join(', ')}`);
+  }
+  return scopes as Protocol[];
+}
+
+/** `90d` (from now) or an absolute date/time such as `2027-01-31` or `2027-01-31T18:00Z`. */
+function parseExpiry(text: string, now: number): number {
+  if (/^\s*\d+\s*[smhdw]\s*$/i.test(text)) return now + parseDuration(text);
+  const at = Date.parse(text);
+  if (Number.isNaN(at)) throw new GatewayError('PG_INVALID_INPUT', `invalid --expires "${text}": use a duration (90d) or a date (2027-01-31)`);
+  return at;
+}
+
+function describe(view: AppPasswordView, now: number): string[] {
+  const used = view.lastUsedAt === null ? 'never' : `${formatAge(view.lastUsedAt, now)} from ${view.lastUsedIp} over ${view.lastUsedProtocol}`;
+  return [
+    `id:            ${view.id}`,
+    `user:          ${view.username}`,
+    `mailbox:       ${view.mailbox}`,
+    `name:          ${view.name}`,
+    `status:        ${recordStatus(view, now)}`,
+    `scopes:        ${view.scopes.join(', ')}`,
+    `allowed from:  ${view.allowedNetworks.length ? view.allowedNetworks.join(', ') : 'any network'}`,
+    `expires:       ${view.expiresAt === null ? 'never' : formatTime(view.expiresAt)}`,
+    `created:       ${formatTime(view.createdAt)} by ${view.createdBy}`,
+    `last used:     ${used}`,
+    `uses:          ${view.useCount}`,
+    ...(view.revokedAt !== null ? [`revoked:       ${formatTime(view.revokedAt)}`] : []),
+  ];
+}
+
+export function appPasswordCommand(ctx: CliContext): Command {
+  const cmd = new Command('app-password').description('create, list and revoke app passwords');
+
+  cmd
+    .command('create')
+    .description('create an app password and print it once')
+    .requiredOption('--user <address>', 'the username the client will type (usually the mailbox address)')
+    .requiredOption('--name <label>', 'what holds it, e.g. "Scanner, 3rd floor"')
+    .option('--mailbox <address>', 'the upstream mailbox it acts as (default: the user)')
+    .option('--scope <list>', `comma-separated protocols: ${PROTOCOLS.join(',')}`, PROTOCOLS.join(','))
+    .option('--expires <when>', 'a duration such as 90d, or a date such as 2027-01-31')
+    .option('--allow-from <cidr...>', 'only accept it from these networks (repeatable)')
+    .option('--length <letters>', 'letters in the password, for devices with short password fields')
+    .option('--json', 'print one JSON object')
+    .action(async (opts: { user: string; name: string; mailbox?: string; scope: string; expires?: string; allowFrom?: string[]; length?: string; json?: boolean }) => {
+      const length = opts.length === undefined ? undefined : Number(opts.length);
+      if (length !== undefined && !Number.isInteger(length)) throw new GatewayError('PG_INVALID_INPUT', `invalid --length "${opts.length}"`);
+      await ctx.withApp(async (app) => {
+        const created = await app.admin.create({
+          username: opts.user,
+          name: opts.name,
+          mailbox: opts.mailbox,
+          scopes: parseScopes(opts.scope),
+          allowedNetworks: opts.allowFrom,
+          expiresAt: opts.expires === undefined ? null : parseExpiry(opts.expires, app.clock()),
+          createdBy: ctx.actor(),
+          length,
+        });
+        if (opts.json) return ctx.json({ ...created.view, password: created.password });
+        const v = created.view;
+        ctx.io.stdout(
+          [
+            `App password "${v.name}" created for ${v.username} (id ${v.id}).`,
+            '',
+            `    ${created.password}`,
+            '',
+            'This is the only time it is shown. Enter it in the device or mail client:',
+            `  username:  ${v.username}`,
+            '  password:  the code above (spaces, dashes and capitals do not matter)',
+            ...(v.scopes.includes('smtp') ? ['  SMTP:      this passgate host, port 587 with STARTTLS or 465 with TLS, authentication on'] : []),
+            ...(v.scopes.includes('imap') ? ['  IMAP:      this passgate host, port 993 with TLS or 143 with STARTTLS'] : []),
+            `  acts as:   ${v.mailbox} upstream`,
+            `  expires:   ${v.expiresAt === null ? 'never' : formatTime(v.expiresAt)}`,
+            `  networks:  ${v.allowedNetworks.length ? v.allowedNetworks.join(', ') : 'any'}`,
+            `Revoke it with: passgate app-password revoke ${v.id}`,
+            '',
+          ].join('\n'),
+        );
+      });
+    });
+
+  cmd
+    .command('list')
+    .description('list app passwords (never a hash or a password)')
+    .option('--user <address>', 'only this user')
+    .addOption(new Option('--all', 'include revoked ones'))
+    .option('--json', 'print a JSON array')
+    .action(async (opts: { user?: string; all?: boolean; json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const now = app.clock();
+        const views = (await app.admin.list({ username: opts.user })).filter((v) => opts.all || v.revokedAt === null);
+        if (opts.json) return ctx.json(views.map((v) => ({ ...v, status: recordStatus(v, now) })));
+        if (views.length === 0) return ctx.io.stdout('no app passwords\n');
+        ctx.io.stdout(
+          formatTable(
+            ['ID', 'USER', 'NAME', 'SCOPES', 'STATUS', 'CREATED', 'EXPIRES', 'LAST USED'],
+            views.map((v) => [
+              v.id,
+              v.username,
+              v.name,
+              v.scopes.join(','),
+              recordStatus(v, now),
+              formatTime(v.createdAt),
+              v.expiresAt === null ? 'never' : formatTime(v.expiresAt),
+              v.lastUsedAt === null ? 'never' : `${formatAge(v.lastUsedAt, now)} ${v.lastUsedIp} ${v.lastUsedProtocol}`,
+            ]),
+          ),
+        );
+      });
+    });
+
+  cmd
+    .command('show')
+    .description('show one app password')
+    .argument('<id>', 'the id from list')
+    .option('--json', 'print one JSON object')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const view = await app.admin.show(id);
+        if (opts.json) return ctx.json({ ...view, status: recordStatus(view, app.clock()) });
+        ctx.io.stdout(describe(view, app.clock()).join('\n') + '\n');
+      });
+    });
+
+  cmd
+    .command('revoke')
+    .description('revoke one app password; devices using it stop working')
+    .argument('<id>', 'the id from list')
+    .option('--json', 'print one JSON object')
+    .action(async (id: string, opts: { json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const view = await app.admin.revoke(id, ctx.actor());
+        if (opts.json) return ctx.json(view);
+        ctx.io.stdout(`revoked ${view.id} ("${view.name}", ${view.username})\n`);
+      });
+    });
+
+  cmd
+    .command('revoke-all')
+    .description('the emergency stop: revoke every app password of a user')
+    .requiredOption('--user <address>', 'the user')
+    .option('--json', 'print a JSON array of what was revoked')
+    .action(async (opts: { user: string; json?: boolean }) => {
+      await ctx.withApp(async (app) => {
+        const views = await app.admin.revokeAll(opts.user, ctx.actor());
+        if (opts.json) return ctx.json(views);
+        ctx.io.stdout(`revoked ${views.length} app password${views.length === 1 ? '' : 's'} of ${opts.user.trim().toLowerCase()}\n`);
+        for (const v of views) ctx.io.stdout(`  ${v.id}  ${v.name}\n`);
+      });
+    });
+
+  return cmd;
+}

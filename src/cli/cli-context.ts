@@ -1,0 +1,49 @@
+import { userInfo } from 'node:os';
+import { openApp, type App } from '../app.js';
+import { loadConfig } from '../config/config-loader.js';
+import { createLogger } from '../observability/logger.js';
+
+/** What a command may touch of the outside world; tests pass their own. */
+export interface CliIo {
+  stdout: (text: string) => void;
+  stderr: (text: string) => void;
+  env: Record<string, string | undefined>;
+  cwd: string;
+  stdin: AsyncIterable<string | Buffer>;
+}
+
+export class CliContext {
+  constructor(
+    readonly io: CliIo,
+    private readonly configPath: () => string | undefined,
+  ) {}
+
+  /** Who an operator action is attributed to in the audit log. */
+  actor(): string {
+    try {
+      return `cli:${userInfo().username}`;
+    } catch {
+      return 'cli';
+    }
+  }
+
+  /** Loads the configuration, opens the app, runs `fn`, and always closes what it opened. */
+  async withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
+    const { config, warnings } = loadConfig({ path: this.configPath(), env: this.io.env, cwd: this.io.cwd });
+    // CLI commands log warnings and errors only, to stderr, so stdout stays clean for --json.
+    const logger = createLogger(config.log.level === 'silent' ? 'silent' : 'warn', {
+      write: (line: string) => this.io.stderr(line),
+    });
+    for (const warning of warnings) this.io.stderr(`passgate: warning: ${warning}\n`);
+    const app = await openApp(config, { logger });
+    try {
+      return await fn(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  json(value: unknown): void {
+    this.io.stdout(`${JSON.stringify(value, null, 2)}\n`);
+  }
+}

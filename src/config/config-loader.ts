@@ -1,0 +1,182 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { z } from 'zod';
+import { GatewayError } from '../core/gateway-error.js';
+import { configSchema, isRedisConfigured, SECRET_KEYS, type Config } from './config-schema.js';
+
+const ENV_PREFIX = 'PASSGATE_';
+const DEFAULT_FILE = 'passgate.yaml';
+
+export interface LoadConfigOptions {
+  /** `--config FILE`; otherwise PASSGATE_CONFIG, otherwise ./passgate.yaml when it exists, otherwise defaults. */
+  path?: string | undefined;
+  env: Record<string, string | undefined>;
+  cwd: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Things the operator should know but that do not stop the start. */
+  warnings: string[];
+}
+
+type Tree = Record<string, unknown>;
+
+function fail(lines: string[], source: string): never {
+  throw new GatewayError('PG_CONFIG_INVALID', `invalid configuration in ${source}:\n${lines.map((l) => `  - ${l}`).join('\n')}`);
+}
+
+function readFile(path: string): { path: string; tree: Tree } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new GatewayError('PG_CONFIG_INVALID', `cannot read configuration file ${path}: ${(cause as Error).message}`, { cause });
+  }
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(text);
+  } catch (cause) {
+    throw new GatewayError('PG_CONFIG_INVALID', `configuration file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+  }
+  if (parsed === null || parsed === undefined) return { path, tree: {} };
+  if (typeof parsed !== 'object' || Array.isArray(parsed)) fail(['the top level must be a mapping of keys'], path);
+  return { path, tree: parsed as Tree };
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let node = tree;
+  for (const key of path.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Tree;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function getParent(tree: Tree, path: string[]): Tree | undefined {
+  let node: unknown = tree;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node !== 'object' || node === null) return undefined;
+    node = (node as Tree)[key];
+  }
+  return typeof node === 'object' && node !== null ? (node as Tree) : undefined;
+}
+
+/** `PASSGATE_REDIS__URL=...` sets `redis.url`: `__` separates levels, values are YAML scalars. */
+function applyEnv(tree: Tree, env: LoadConfigOptions['env']): Map<string, string> {
+  const origins = new Map<string, string>();
+  for (const [name, value] of Object.entries(env)) {
+    if (!name.startsWith(ENV_PREFIX) || name === 'PASSGATE_CONFIG' || value === undefined) continue;
+    const path = name.slice(ENV_PREFIX.length).toLowerCase().split('__');
+    const dotted = path.join('.');
+    const isSecret = (SECRET_KEYS as readonly string[]).includes(dotted) || dotted.endsWith('_file');
+    let parsed: unknown = value;
+    if (!isSecret) {
+      try {
+        parsed = parseYaml(value);
+      } catch {
+        parsed = value;
+      }
+    }
+    setPath(tree, path, parsed);
+    origins.set(dotted, name);
+  }
+  return origins;
+}
+
+/** `security.pepper_file: /run/secrets/pepper` becomes `security.pepper: <content>`. */
+function resolveSecretFiles(tree: Tree, baseDir: string, errors: string[]): void {
+  for (const dotted of SECRET_KEYS) {
+    const path = dotted.split('.');
+    const parent = getParent(tree, path);
+    const key = path[path.length - 1]!;
+    if (!parent || parent[`${key}_file`] === undefined) continue;
+    const file = parent[`${key}_file`];
+    delete parent[`${key}_file`];
+    if (parent[key] !== undefined) {
+      errors.push(`${dotted}: set either ${dotted} or ${dotted}_file, not both`);
+      continue;
+    }
+    if (typeof file !== 'string') {
+      errors.push(`${dotted}_file: expected a file path`);
+      continue;
+    }
+    try {
+      parent[key] = readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '');
+    } catch (cause) {
+      errors.push(`${dotted}_file: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`);
+    }
+  }
+}
+
+function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): string[] {
+  const base = issue.path.map(String);
+  const keys = issue.code === 'unrecognized_keys' ? issue.keys.map((k) => [...base, k]) : [base];
+  return keys.map((path) => {
+    const dotted = path.join('.') || '(top level)';
+    const message = issue.code === 'unrecognized_keys' ? 'unknown key' : issue.message;
+    const origin = origins.get(dotted);
+    return `${dotted}: ${message}${origin ? ` (from ${origin})` : ''}`;
+  });
+}
+
+/** Reads the pepper from data_dir/pepper, creating it (0600) on first start: the embedded default only. */
+function embeddedPepper(dataDir: string, warnings: string[]): string {
+  const file = resolve(dataDir, 'pepper');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const pepper = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${pepper}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(file, 0o600);
+  warnings.push(
+    `generated a new pepper at ${file}: back it up with the database; without it no app password verifies`,
+  );
+  return pepper;
+}
+
+export function loadConfig(options: LoadConfigOptions): LoadedConfig {
+  const explicit = options.path ?? options.env.PASSGATE_CONFIG;
+  const defaultFile = resolve(options.cwd, DEFAULT_FILE);
+  const file = explicit ? resolve(options.cwd, explicit) : existsSync(defaultFile) ? defaultFile : null;
+  const { path: source, tree } = file ? readFile(file) : { path: 'the built-in defaults', tree: {} as Tree };
+  const baseDir = file ? dirname(file) : options.cwd;
+
+  const origins = applyEnv(tree, options.env);
+  const errors: string[] = [];
+  resolveSecretFiles(tree, baseDir, errors);
+  if (errors.length > 0) fail(errors, source);
+
+  const result = configSchema.safeParse(tree);
+  if (!result.success) fail(result.error.issues.flatMap((issue) => formatIssue(issue, origins)), source);
+  const raw = result.data;
+
+  const warnings: string[] = [];
+  const dataDir = resolve(baseDir, raw.data_dir);
+  const redisEnabled = isRedisConfigured(raw.redis);
+  let pepper = raw.security.pepper;
+  if (pepper === undefined) {
+    if (redisEnabled) {
+      fail(
+        [
+          'security.pepper: required when redis is configured, and the same on every instance: ' +
+            'set security.pepper_file or PASSGATE_SECURITY__PEPPER',
+        ],
+        source,
+      );
+    }
+    pepper = embeddedPepper(dataDir, warnings);
+  }
+
+  const config: Config = {
+    ...raw,
+    data_dir: dataDir,
+    sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
+    security: { ...raw.security, pepper },
+    redisEnabled,
+    source,
+  };
+  return { config, warnings };
+}

@@ -1,0 +1,105 @@
+import { z } from 'zod';
+
+/**
+ * The one configuration schema. Every key has a default and a one-line description; unknown keys are
+ * errors (`.strict()`), so a typo stops the start instead of being ignored. config/passgate.example.yaml
+ * documents every key, and a test holds the two together.
+ *
+ * Secrets (SECRET_KEYS) may instead be given as `<key>_file` (a path whose content is the secret) or through
+ * the environment (`PASSGATE_SECURITY__PEPPER`); the loader resolves them before this schema runs.
+ */
+export const SECRET_KEYS = ['security.pepper', 'redis.password'] as const;
+
+const positiveInt = () => z.number().int().positive();
+
+const argon2Schema = z
+  .object({
+    memory_kib: positiveInt().min(1024).default(19456).describe('argon2id memory cost in KiB (OWASP: 19456)'),
+    time_cost: positiveInt().default(2).describe('argon2id iterations (OWASP: 2)'),
+    parallelism: positiveInt().max(16).default(1).describe('argon2id lanes (OWASP: 1)'),
+  })
+  .strict();
+
+const securitySchema = z
+  .object({
+    pepper: z
+      .string()
+      .min(16, 'must be at least 16 characters')
+      .optional()
+      .describe('server-side secret mixed into every hash; without Redis it is generated into data_dir/pepper'),
+    argon2: argon2Schema.default(() => argon2Schema.parse({})),
+  })
+  .strict();
+
+const appPasswordsSchema = z
+  .object({
+    length: z.number().int().min(8).max(64).default(16).describe('letters in a newly generated app password'),
+    min_length: z.number().int().min(8).max(64).default(12).describe('fewest letters accepted, at creation and at login'),
+    max_per_user: positiveInt().max(1000).default(10).describe('active app passwords one user may hold'),
+  })
+  .strict()
+  .refine((v) => v.length >= v.min_length, { message: 'must be at least min_length', path: ['length'] });
+
+const sentinelSchema = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict();
+
+const redisSchema = z
+  .object({
+    url: z.string().url().nullable().default(null).describe('redis://[user@]host:port/db or rediss:// (TLS); null: no Redis'),
+    password: z.string().optional().describe('Redis password (or password_file); overrides one in the URL'),
+    sentinels: z.array(sentinelSchema).default([]).describe('Sentinel nodes; with sentinel_name, used instead of url'),
+    sentinel_name: z.string().default('mymaster').describe('the Sentinel master group name'),
+    cluster_nodes: z.array(z.string().min(1)).default([]).describe('Cluster seed nodes as host:port; used instead of url'),
+    key_prefix: z.string().default('passgate:').describe('prefix of every key passgate writes'),
+    command_timeout_ms: positiveInt().default(2000).describe('a Redis command slower than this fails as unavailable'),
+  })
+  .strict();
+
+const sqliteSchema = z
+  .object({
+    path: z.string().min(1).default('passgate.db').describe('embedded store file, relative to data_dir'),
+  })
+  .strict();
+
+const auditSchema = z
+  .object({
+    retention_days: positiveInt().max(3650).default(30).describe('sign-in log entries older than this are deleted'),
+  })
+  .strict();
+
+const logSchema = z
+  .object({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level'),
+  })
+  .strict();
+
+const section = <T extends z.ZodType>(schema: T) => schema.default(() => schema.parse({}) as never);
+
+export const configSchema = z
+  .object({
+    data_dir: z.string().min(1).default('data').describe('folder for the embedded store, generated pepper and certificates'),
+    log: section(logSchema),
+    security: section(securitySchema),
+    app_passwords: section(appPasswordsSchema),
+    sqlite: section(sqliteSchema),
+    redis: section(redisSchema),
+    audit: section(auditSchema),
+  })
+  .strict();
+
+export type RawConfig = z.infer<typeof configSchema>;
+export type RedisConfig = RawConfig['redis'];
+export type Argon2Config = RawConfig['security']['argon2'];
+export type AppPasswordsConfig = RawConfig['app_passwords'];
+
+/** The validated configuration with paths made absolute and the pepper resolved. */
+export interface Config extends RawConfig {
+  security: RawConfig['security'] & { pepper: string };
+  /** True when Redis is configured: state is shared and limits are global. */
+  redisEnabled: boolean;
+  /** Where the configuration came from, for messages. */
+  source: string;
+}
+
+export function isRedisConfigured(redis: RedisConfig): boolean {
+  return redis.url !== null || redis.sentinels.length > 0 || redis.cluster_nodes.length > 0;
+}

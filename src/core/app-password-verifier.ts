@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { normalizeUsername, isValidUsername, type AppPasswordRecord } from './app-password-record.js';
+import type { AppPasswordFormat } from './app-password-format.js';
+import type { Clock } from './clock.js';
+import type { CredentialSelector } from './credential-selector.js';
+import type { CredentialStore } from './credential-store.js';
+import type { PasswordHasher } from './password-hasher.js';
+
+export type VerifyResult =
+  | { ok: true; record: AppPasswordRecord }
+  | { ok: false; reason: 'invalid-credentials'; record: null }
+  | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord };
+
+export interface AppPasswordVerifierDeps {
+  store: CredentialStore;
+  hasher: PasswordHasher;
+  selector: CredentialSelector;
+  format: AppPasswordFormat;
+  clock: Clock;
+}
+
+/**
+ * Finds and verifies an app password: normalise → selector lookup → exactly one hash verification
+ * (against a dummy hash when nothing matched, so an unknown user costs and answers like a wrong password)
+ * → revoked / expired → re-hash when the parameters were raised. Policy (scope, networks) and rate limits
+ * belong to the authenticator around it.
+ */
+export class AppPasswordVerifier {
+  private dummyHash: Promise<string> | undefined;
+
+  constructor(private readonly deps: AppPasswordVerifierDeps) {}
+
+  async verify(rawUsername: string, rawPassword: string): Promise<VerifyResult> {
+    const { store, hasher, selector, format, clock } = this.deps;
+    const username = normalizeUsername(rawUsername);
+    const password = format.normalize(rawPassword);
+    // Not an app password at all: refused before any hashing, whoever the user is.
+    if (password === null) return { ok: false, reason: 'invalid-credentials', record: null };
+
+    const record = isValidUsername(username) ? await store.findBySelector(username, selector.derive(username, password)) : null;
+    if (record === null) {
+      await hasher.verify(await this.getDummyHash(), password);
+      return { ok: false, reason: 'invalid-credentials', record: null };
+    }
+    if (!(await hasher.verify(record.hash, password))) return { ok: false, reason: 'invalid-credentials', record: null };
+
+    // Only a correct password learns that it was revoked or expired: the device is told nothing new,
+    // and the operator's audit log can name the forgotten device.
+    if (record.revokedAt !== null) return { ok: false, reason: 'revoked', record };
+    if (record.expiresAt !== null && record.expiresAt <= clock()) return { ok: false, reason: 'expired', record };
+
+    if (hasher.needsRehash(record.hash)) {
+      const newHash = await hasher.hash(password);
+      if (await store.replaceHash(record.id, record.hash, newHash)) record.hash = newHash;
+    }
+    return { ok: true, record };
+  }
+
+  /** Made once per process with the current parameters, so the dummy check costs what a real one costs. */
+  private getDummyHash(): Promise<string> {
+    this.dummyHash ??= this.deps.hasher.hash(randomBytes(16).toString('hex'));
+    return this.dummyHash;
+  }
+}

@@ -1,0 +1,53 @@
+import type { Protocol } from './protocol.js';
+
+/** Why an attempt ended as it did: a closed set, so every protocol can map each one to a reply. */
+export const AUDIT_REASONS = [
+  'ok',
+  'invalid-credentials',
+  'revoked',
+  'expired',
+  'scope-denied',
+  'network-denied',
+  'rate-limited',
+  'user-locked',
+  'upstream-token-failed',
+  'upstream-rejected',
+  'unavailable',
+] as const;
+export type AuditReason = (typeof AUDIT_REASONS)[number];
+
+/** What was attempted: a login, or an operator's change to app passwords. */
+export const AUDIT_ACTIONS = ['login', 'app-password.create', 'app-password.revoke', 'app-password.revoke-all'] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+export interface AuditEvent {
+  at: number;
+  action: AuditAction;
+  /** Protocol of a login; null for operator actions. */
+  protocol: Protocol | null;
+  username: string;
+  clientIp: string | null;
+  appPasswordId: string | null;
+  appPasswordName: string | null;
+  reason: AuditReason;
+  /** Free text for operators (never a secret): the upstream's refusal, which limit blocked, who acted. */
+  detail: string | null;
+}
+
+export interface AuditQuery {
+  username?: string;
+  /** Epoch ms; only events at or after it. */
+  since?: number;
+  /** Most events returned, newest first. */
+  limit: number;
+}
+
+/** Port: the sign-in (audit) log, with bounded retention. */
+export interface AuditLog {
+  append(event: AuditEvent): Promise<void>;
+  /** Newest first. */
+  query(query: AuditQuery): Promise<AuditEvent[]>;
+  /** Deletes events older than the retention window; returns how many went (may be an estimate on Redis). */
+  prune(): Promise<number>;
+  close(): Promise<void>;
+}

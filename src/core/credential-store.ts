@@ -1,0 +1,40 @@
+import type { AppPasswordRecord } from './app-password-record.js';
+import type { Protocol } from './protocol.js';
+
+export interface CredentialUse {
+  at: number;
+  ip: string;
+  protocol: Protocol;
+}
+
+export type InsertResult = { ok: true } | { ok: false; reason: 'limit-reached' | 'selector-taken' };
+
+/**
+ * Port: where app-password records live (SQLite embedded, Redis shared). One contract test suite
+ * (test/integration/credential-store.contract.ts) holds every implementation to the same behaviour.
+ * Infrastructure failures throw GatewayError('PG_STORE_UNAVAILABLE'); expected outcomes are values.
+ */
+export interface CredentialStore {
+  /**
+   * Adds a record unless its user already holds `maxActivePerUser` active (not revoked, not expired at `now`)
+   * passwords, or another record of the same user has the same selector. Atomic with respect to both checks.
+   */
+  insert(record: AppPasswordRecord, limits: { maxActivePerUser: number; now: number }): Promise<InsertResult>;
+  /** The record of `username` whose selector is `selector` (revoked and expired ones included), or null. */
+  findBySelector(username: string, selector: string): Promise<AppPasswordRecord | null>;
+  get(id: string): Promise<AppPasswordRecord | null>;
+  /** Records, oldest first, optionally of one user. */
+  list(filter?: { username?: string }): Promise<AppPasswordRecord[]>;
+  /** Marks one record revoked; returns it (unchanged if already revoked), or null when there is no such id. */
+  revoke(id: string, at: number): Promise<AppPasswordRecord | null>;
+  /** Revokes every not-yet-revoked record of a user; returns the records it revoked. */
+  revokeAll(username: string, at: number): Promise<AppPasswordRecord[]>;
+  recordUse(id: string, use: CredentialUse): Promise<void>;
+  /** Compare-and-set of the hash (re-hash after a parameter change); false when the hash changed meanwhile. */
+  replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;
+  /** Writes a record as given, replacing one with the same id (`store import`). */
+  put(record: AppPasswordRecord): Promise<void>;
+  /** Throws when the store cannot serve requests (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,28 @@
+/**
+ * The closed set of error codes for the unexpected: infrastructure down, configuration wrong.
+ * Expected outcomes (a wrong password, a revoked credential) are values, never GatewayErrors.
+ */
+export const GATEWAY_ERROR_CODES = [
+  'PG_CONFIG_INVALID',
+  'PG_STORE_UNAVAILABLE',
+  'PG_STORE_CONFLICT',
+  'PG_NOT_FOUND',
+  'PG_INVALID_INPUT',
+  'PG_LIMIT_REACHED',
+  'PG_TOKEN_UNAVAILABLE',
+] as const;
+export type GatewayErrorCode = (typeof GATEWAY_ERROR_CODES)[number];
+
+export class GatewayError extends Error {
+  readonly code: GatewayErrorCode;
+
+  constructor(code: GatewayErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'GatewayError';
+    this.code = code;
+  }
+}
+
+export function isGatewayError(error: unknown, code?: GatewayErrorCode): error is GatewayError {
+  return error instanceof GatewayError && (code === undefined || error.code === code);
+}

@@ -1,0 +1,261 @@
+import type { AppPasswordRecord } from '../core/app-password-record.js';
+import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
+import { GatewayError, isGatewayError } from '../core/gateway-error.js';
+import type { Protocol } from '../core/protocol.js';
+import type { RedisClient } from './redis-client-factory.js';
+
+/*
+ * Key layout (prefix P, default "passgate:"). Every key of one user carries the hash tag {u:<username>},
+ * so the scripts below touch a single slot and work on Redis Cluster.
+ *   P{u:<user>}:ap:<id>   HASH   the record
+ *   P{u:<user>}:sel       HASH   selector -> id
+ *   P{u:<user>}:ids       ZSET   id scored by createdAt (listing order)
+ *   P{u:<user>}:active    HASH   id -> expiresAt (0: never) for every not-revoked record (the per-user cap)
+ *   Pid:<id>              STRING username (lookup by id)
+ *   Pusers                SET    usernames (listing all)
+ */
+
+const INSERT = `
+if redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then return 'selector-taken' end
+local active = redis.call('HGETALL', KEYS[4])
+local now, n = tonumber(ARGV[3]), 0
+for i = 1, #active, 2 do
+  local exp = tonumber(active[i + 1])
+  if exp == 0 or exp > now then n = n + 1 end
+end
+if n >= tonumber(ARGV[4]) then return 'limit-reached' end
+redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[5], ARGV[2])
+redis.call('HSET', KEYS[4], ARGV[2], ARGV[6])
+return 'ok'`;
+
+const REVOKE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local r = redis.call('HGET', KEYS[1], 'revokedAt')
+if not r or r == '' then redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1]) end
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1`;
+
+const REVOKE_ALL = `
+local ids = redis.call('HKEYS', KEYS[1])
+local out = {}
+for _, id in ipairs(ids) do
+  local key = ARGV[2] .. id
+  local r = redis.call('HGET', key, 'revokedAt')
+  if r == '' then
+    redis.call('HSET', key, 'revokedAt', ARGV[1])
+    table.insert(out, id)
+  end
+end
+redis.call('DEL', KEYS[1])
+return out`;
+
+const RECORD_USE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'lastUsedAt', ARGV[1], 'lastUsedIp', ARGV[2], 'lastUsedProtocol', ARGV[3])
+redis.call('HINCRBY', KEYS[1], 'useCount', 1)
+return 1`;
+
+const REPLACE_HASH = `
+if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
+redis.call('HSET', KEYS[1], 'hash', ARGV[2])
+return 1`;
+
+const num = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
+const str = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
+
+function toFields(r: AppPasswordRecord): string[] {
+  const fields: Record<string, string> = {
+    id: r.id,
+    username: r.username,
+    mailbox: r.mailbox,
+    name: r.name,
+    scopes: JSON.stringify(r.scopes),
+    allowedNetworks: JSON.stringify(r.allowedNetworks),
+    expiresAt: r.expiresAt === null ? '' : String(r.expiresAt),
+    createdAt: String(r.createdAt),
+    createdBy: r.createdBy,
+    lastUsedAt: r.lastUsedAt === null ? '' : String(r.lastUsedAt),
+    lastUsedIp: r.lastUsedIp ?? '',
+    lastUsedProtocol: r.lastUsedProtocol ?? '',
+    useCount: String(r.useCount),
+    revokedAt: r.revokedAt === null ? '' : String(r.revokedAt),
+    selector: r.selector,
+    hash: r.hash,
+  };
+  return Object.entries(fields).flat();
+}
+
+function fromFields(h: Record<string, string>): AppPasswordRecord | null {
+  if (h.id === undefined) return null;
+  return {
+    id: h.id,
+    username: h.username!,
+    mailbox: h.mailbox!,
+    name: h.name!,
+    scopes: JSON.parse(h.scopes ?? '[]') as Protocol[],
+    allowedNetworks: JSON.parse(h.allowedNetworks ?? '[]') as string[],
+    expiresAt: num(h.expiresAt),
+    createdAt: Number(h.createdAt),
+    createdBy: h.createdBy ?? '',
+    lastUsedAt: num(h.lastUsedAt),
+    lastUsedIp: str(h.lastUsedIp),
+    lastUsedProtocol: str(h.lastUsedProtocol) as Protocol | null,
+    useCount: Number(h.useCount ?? 0),
+    revokedAt: num(h.revokedAt),
+    selector: h.selector!,
+    hash: h.hash!,
+  };
+}
+
+/** The shared credential store: every passgate instance reads and writes the same Redis. */
+export class RedisCredentialStore implements CredentialStore {
+  constructor(
+    private readonly redis: RedisClient,
+    private readonly prefix: string,
+  ) {}
+
+  private userKey(username: string, suffix: string): string {
+    return `${this.prefix}{u:${username}}:${suffix}`;
+  }
+
+  private idKey(id: string): string {
+    return `${this.prefix}id:${id}`;
+  }
+
+  /** Every Redis failure becomes one temporary, named error; expected outcomes stay values. */
+  private async run<T>(operation: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (cause) {
+      if (isGatewayError(cause)) throw cause;
+      throw new GatewayError('PG_STORE_UNAVAILABLE', `redis credential store: ${operation} failed: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  private async load(username: string, id: string): Promise<AppPasswordRecord | null> {
+    return fromFields(await this.redis.hgetall(this.userKey(username, `ap:${id}`)));
+  }
+
+  insert(record: AppPasswordRecord, limits: { maxActivePerUser: number; now: number }): Promise<InsertResult> {
+    return this.run('insert', async () => {
+      const u = record.username;
+      // Index first: a crash between the two steps leaves an id pointing at nothing, never an unlisted record.
+      await this.redis.set(this.idKey(record.id), u);
+      await this.redis.sadd(`${this.prefix}users`, u);
+      const outcome = (await this.redis.eval(
+        INSERT,
+        4,
+        this.userKey(u, `ap:${record.id}`),
+        this.userKey(u, 'sel'),
+        this.userKey(u, 'ids'),
+        this.userKey(u, 'active'),
+        record.selector,
+        record.id,
+        String(limits.now),
+        String(limits.maxActivePerUser),
+        String(record.createdAt),
+        String(record.expiresAt ?? 0),
+        ...toFields(record),
+      )) as string;
+      if (outcome === 'ok') return { ok: true };
+      await this.redis.del(this.idKey(record.id));
+      return { ok: false, reason: outcome as 'limit-reached' | 'selector-taken' };
+    });
+  }
+
+  findBySelector(username: string, selector: string): Promise<AppPasswordRecord | null> {
+    return this.run('find', async () => {
+      const id = await this.redis.hget(this.userKey(username, 'sel'), selector);
+      return id === null ? null : this.load(username, id);
+    });
+  }
+
+  get(id: string): Promise<AppPasswordRecord | null> {
+    return this.run('get', async () => {
+      const username = await this.redis.get(this.idKey(id));
+      return username === null ? null : this.load(username, id);
+    });
+  }
+
+  list(filter: { username?: string } = {}): Promise<AppPasswordRecord[]> {
+    return this.run('list', async () => {
+      const users = filter.username !== undefined ? [filter.username] : (await this.redis.smembers(`${this.prefix}users`)).sort();
+      const out: AppPasswordRecord[] = [];
+      for (const u of users) {
+        const ids = await this.redis.zrange(this.userKey(u, 'ids'), '0', '-1');
+        for (const id of ids) {
+          const record = await this.load(u, id);
+          if (record) out.push(record);
+        }
+      }
+      return filter.username !== undefined ? out : out.sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    });
+  }
+
+  revoke(id: string, at: number): Promise<AppPasswordRecord | null> {
+    return this.run('revoke', async () => {
+      const username = await this.redis.get(this.idKey(id));
+      if (username === null) return null;
+      await this.redis.eval(REVOKE, 2, this.userKey(username, `ap:${id}`), this.userKey(username, 'active'), String(at), id);
+      return this.load(username, id);
+    });
+  }
+
+  revokeAll(username: string, at: number): Promise<AppPasswordRecord[]> {
+    return this.run('revoke-all', async () => {
+      const ids = (await this.redis.eval(REVOKE_ALL, 1, this.userKey(username, 'active'), String(at), this.userKey(username, 'ap:'))) as string[];
+      const out: AppPasswordRecord[] = [];
+      for (const id of ids) {
+        const record = await this.load(username, id);
+        if (record) out.push(record);
+      }
+      return out;
+    });
+  }
+
+  recordUse(id: string, use: CredentialUse): Promise<void> {
+    return this.run('record-use', async () => {
+      const username = await this.redis.get(this.idKey(id));
+      if (username === null) return;
+      await this.redis.eval(RECORD_USE, 1, this.userKey(username, `ap:${id}`), String(use.at), use.ip, use.protocol);
+    });
+  }
+
+  replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean> {
+    return this.run('replace-hash', async () => {
+      const username = await this.redis.get(this.idKey(id));
+      if (username === null) return false;
+      return (await this.redis.eval(REPLACE_HASH, 1, this.userKey(username, `ap:${id}`), expectedHash, newHash)) === 1;
+    });
+  }
+
+  put(record: AppPasswordRecord): Promise<void> {
+    return this.run('put', async () => {
+      const u = record.username;
+      const previous = await this.load(u, record.id);
+      const tx = this.redis.multi();
+      if (previous && previous.selector !== record.selector) tx.hdel(this.userKey(u, 'sel'), previous.selector);
+      tx.del(this.userKey(u, `ap:${record.id}`));
+      tx.hset(this.userKey(u, `ap:${record.id}`), ...toFields(record));
+      tx.hset(this.userKey(u, 'sel'), record.selector, record.id);
+      tx.zadd(this.userKey(u, 'ids'), record.createdAt, record.id);
+      if (record.revokedAt === null) tx.hset(this.userKey(u, 'active'), record.id, String(record.expiresAt ?? 0));
+      else tx.hdel(this.userKey(u, 'active'), record.id);
+      await tx.exec();
+      await this.redis.set(this.idKey(record.id), u);
+      await this.redis.sadd(`${this.prefix}users`, u);
+    });
+  }
+
+  ping(): Promise<void> {
+    return this.run('ping', async () => {
+      await this.redis.ping();
+    });
+  }
+
+  async close(): Promise<void> {
+    // The Redis client belongs to the composition root, which closes it once.
+  }
+}

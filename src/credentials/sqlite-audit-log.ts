@@ -1,0 +1,83 @@
+import type { AuditAction, AuditEvent, AuditLog, AuditQuery, AuditReason } from '../core/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import type { Protocol } from '../core/protocol.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+
+interface Row {
+  at: number;
+  action: string;
+  protocol: string | null;
+  username: string;
+  client_ip: string | null;
+  app_password_id: string | null;
+  app_password_name: string | null;
+  reason: string;
+  detail: string | null;
+}
+
+const PRUNE_EVERY = 1000;
+
+/** The sign-in log in the embedded store; prunes itself every thousand appends and on open. */
+export class SqliteAuditLog implements AuditLog {
+  private readonly insertStmt;
+  private readonly pruneStmt;
+  private appendsSincePrune = 0;
+
+  constructor(
+    private readonly db: SqliteDatabase,
+    private readonly retentionMs: number,
+    private readonly clock: Clock,
+  ) {
+    this.insertStmt = db.prepare<[Row]>(
+      `INSERT INTO audit_log (at, action, protocol, username, client_ip, app_password_id, app_password_name, reason, detail)
+       VALUES (@at, @action, @protocol, @username, @client_ip, @app_password_id, @app_password_name, @reason, @detail)`,
+    );
+    this.pruneStmt = db.prepare<[number]>('DELETE FROM audit_log WHERE at < ?');
+    this.pruneStmt.run(this.clock() - this.retentionMs);
+  }
+
+  async append(e: AuditEvent): Promise<void> {
+    this.insertStmt.run({
+      at: e.at,
+      action: e.action,
+      protocol: e.protocol,
+      username: e.username,
+      client_ip: e.clientIp,
+      app_password_id: e.appPasswordId,
+      app_password_name: e.appPasswordName,
+      reason: e.reason,
+      detail: e.detail,
+    });
+    if (++this.appendsSincePrune >= PRUNE_EVERY) await this.prune();
+  }
+
+  async query(q: AuditQuery): Promise<AuditEvent[]> {
+    const where = ['at >= ?'];
+    const args: (string | number)[] = [Math.max(q.since ?? 0, this.clock() - this.retentionMs)];
+    if (q.username !== undefined) {
+      where.push('username = ?');
+      args.push(q.username);
+    }
+    const rows = this.db
+      .prepare<(string | number)[], Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY at DESC, seq DESC LIMIT ?`)
+      .all(...args, q.limit);
+    return rows.map((r) => ({
+      at: r.at,
+      action: r.action as AuditAction,
+      protocol: r.protocol as Protocol | null,
+      username: r.username,
+      clientIp: r.client_ip,
+      appPasswordId: r.app_password_id,
+      appPasswordName: r.app_password_name,
+      reason: r.reason as AuditReason,
+      detail: r.detail,
+    }));
+  }
+
+  async prune(): Promise<number> {
+    this.appendsSincePrune = 0;
+    return this.pruneStmt.run(this.clock() - this.retentionMs).changes;
+  }
+
+  async close(): Promise<void> {}
+}

@@ -1,0 +1,152 @@
+import type { AppPasswordRecord } from '../core/app-password-record.js';
+import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
+import type { Protocol } from '../core/protocol.js';
+import type { SqliteDatabase } from './sqlite-database.js';
+
+interface Row {
+  id: string;
+  username: string;
+  mailbox: string;
+  name: string;
+  scopes: string;
+  allowed_networks: string;
+  expires_at: number | null;
+  created_at: number;
+  created_by: string;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+  last_used_protocol: string | null;
+  use_count: number;
+  revoked_at: number | null;
+  selector: string;
+  hash: string;
+}
+
+function fromRow(row: Row): AppPasswordRecord {
+  return {
+    id: row.id,
+    username: row.username,
+    mailbox: row.mailbox,
+    name: row.name,
+    scopes: JSON.parse(row.scopes) as Protocol[],
+    allowedNetworks: JSON.parse(row.allowed_networks) as string[],
+    expiresAt: row.expires_at,
+    createdAt: row.created_at,
+    createdBy: row.created_by,
+    lastUsedAt: row.last_used_at,
+    lastUsedIp: row.last_used_ip,
+    lastUsedProtocol: row.last_used_protocol as Protocol | null,
+    useCount: row.use_count,
+    revokedAt: row.revoked_at,
+    selector: row.selector,
+    hash: row.hash,
+  };
+}
+
+function toRow(r: AppPasswordRecord): Row {
+  return {
+    id: r.id,
+    username: r.username,
+    mailbox: r.mailbox,
+    name: r.name,
+    scopes: JSON.stringify(r.scopes),
+    allowed_networks: JSON.stringify(r.allowedNetworks),
+    expires_at: r.expiresAt,
+    created_at: r.createdAt,
+    created_by: r.createdBy,
+    last_used_at: r.lastUsedAt,
+    last_used_ip: r.lastUsedIp,
+    last_used_protocol: r.lastUsedProtocol,
+    use_count: r.useCount,
+    revoked_at: r.revokedAt,
+    selector: r.selector,
+    hash: r.hash,
+  };
+}
+
+const COLUMNS = Object.keys(toRow({} as AppPasswordRecord));
+
+/** The embedded credential store: one SQLite file, shared with the audit log. */
+export class SqliteCredentialStore implements CredentialStore {
+  private readonly stmt;
+
+  constructor(private readonly db: SqliteDatabase) {
+    this.stmt = {
+      countActive: db.prepare<[string, number], { n: number }>(
+        'SELECT COUNT(*) AS n FROM app_passwords WHERE username = ? AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > ?)',
+      ),
+      selectorTaken: db.prepare<[string, string], { id: string }>('SELECT id FROM app_passwords WHERE username = ? AND selector = ?'),
+      insert: db.prepare<[Row]>(`INSERT INTO app_passwords (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`),
+      upsert: db.prepare<[Row]>(`INSERT OR REPLACE INTO app_passwords (${COLUMNS.join(', ')}) VALUES (${COLUMNS.map((c) => `@${c}`).join(', ')})`),
+      bySelector: db.prepare<[string, string], Row>('SELECT * FROM app_passwords WHERE username = ? AND selector = ?'),
+      byId: db.prepare<[string], Row>('SELECT * FROM app_passwords WHERE id = ?'),
+      all: db.prepare<[], Row>('SELECT * FROM app_passwords ORDER BY created_at, id'),
+      byUser: db.prepare<[string], Row>('SELECT * FROM app_passwords WHERE username = ? ORDER BY created_at, id'),
+      revoke: db.prepare<[number, string]>('UPDATE app_passwords SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+      activeOfUser: db.prepare<[string], Row>('SELECT * FROM app_passwords WHERE username = ? AND revoked_at IS NULL ORDER BY created_at, id'),
+      use: db.prepare<[number, string, string, string]>(
+        'UPDATE app_passwords SET last_used_at = ?, last_used_ip = ?, last_used_protocol = ?, use_count = use_count + 1 WHERE id = ?',
+      ),
+      replaceHash: db.prepare<[string, string, string]>('UPDATE app_passwords SET hash = ? WHERE id = ? AND hash = ?'),
+    };
+  }
+
+  async insert(record: AppPasswordRecord, limits: { maxActivePerUser: number; now: number }): Promise<InsertResult> {
+    return this.db.transaction((): InsertResult => {
+      if (this.stmt.selectorTaken.get(record.username, record.selector)) return { ok: false, reason: 'selector-taken' };
+      if (this.stmt.countActive.get(record.username, limits.now)!.n >= limits.maxActivePerUser) {
+        return { ok: false, reason: 'limit-reached' };
+      }
+      this.stmt.insert.run(toRow(record));
+      return { ok: true };
+    }).immediate();
+  }
+
+  async findBySelector(username: string, selector: string): Promise<AppPasswordRecord | null> {
+    const row = this.stmt.bySelector.get(username, selector);
+    return row ? fromRow(row) : null;
+  }
+
+  async get(id: string): Promise<AppPasswordRecord | null> {
+    const row = this.stmt.byId.get(id);
+    return row ? fromRow(row) : null;
+  }
+
+  async list(filter: { username?: string } = {}): Promise<AppPasswordRecord[]> {
+    const rows = filter.username === undefined ? this.stmt.all.all() : this.stmt.byUser.all(filter.username);
+    return rows.map(fromRow);
+  }
+
+  async revoke(id: string, at: number): Promise<AppPasswordRecord | null> {
+    this.stmt.revoke.run(at, id);
+    return this.get(id);
+  }
+
+  async revokeAll(username: string, at: number): Promise<AppPasswordRecord[]> {
+    return this.db.transaction(() => {
+      const rows = this.stmt.activeOfUser.all(username);
+      for (const row of rows) this.stmt.revoke.run(at, row.id);
+      return rows.map((row) => ({ ...fromRow(row), revokedAt: at }));
+    }).immediate();
+  }
+
+  async recordUse(id: string, use: CredentialUse): Promise<void> {
+    this.stmt.use.run(use.at, use.ip, use.protocol, id);
+  }
+
+  async replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean> {
+    return this.stmt.replaceHash.run(newHash, id, expectedHash).changes === 1;
+  }
+
+  async put(record: AppPasswordRecord): Promise<void> {
+    this.stmt.upsert.run(toRow(record));
+  }
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    // The database belongs to the composition root, which closes it once.
+  }
+}

@@ -1,0 +1,47 @@
+import { Command, CommanderError } from 'commander';
+import { appPasswordCommand } from './cli/app-password-command.js';
+import { auditCommand } from './cli/audit-command.js';
+import { CliContext, type CliIo } from './cli/cli-context.js';
+import { storeCommand } from './cli/store-command.js';
+import { isGatewayError } from './core/gateway-error.js';
+
+const processIo: CliIo = {
+  stdout: (text) => process.stdout.write(text),
+  stderr: (text) => process.stderr.write(text),
+  env: process.env,
+  cwd: process.cwd(),
+  stdin: process.stdin,
+};
+
+/** Exit codes: 0 success, 1 the operation failed, 2 the command line, configuration or input is wrong. */
+export async function main(argv: string[], io: CliIo = processIo): Promise<number> {
+  const program = new Command('passgate')
+    .description('legacy-auth mail gateway: app passwords in, OAuth 2.0 upstream out')
+    .option('-c, --config <file>', 'configuration file (default: $PASSGATE_CONFIG, else ./passgate.yaml)')
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
+    .showHelpAfterError('(run with --help for usage)');
+  const ctx = new CliContext(io, () => program.opts<{ config?: string }>().config);
+  program.addCommand(appPasswordCommand(ctx));
+  program.addCommand(auditCommand(ctx));
+  program.addCommand(storeCommand(ctx));
+  for (const command of program.commands) {
+    command.exitOverride();
+    for (const sub of command.commands) sub.exitOverride();
+  }
+
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
+    }
+    if (isGatewayError(error)) {
+      io.stderr(`passgate: ${error.message}\n`);
+      return ['PG_CONFIG_INVALID', 'PG_INVALID_INPUT'].includes(error.code) ? 2 : 1;
+    }
+    io.stderr(`passgate: unexpected error: ${(error as Error).stack ?? String(error)}\n`);
+    return 1;
+  }
+}

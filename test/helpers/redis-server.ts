@@ -1,0 +1,70 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, connect } from 'node:net';
+import { randomBytes } from 'node:crypto';
+
+/** A free TCP port on 127.0.0.1 (bound and released; the kernel will not hand it out again at once). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as { port: number }).port;
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+async function waitForPort(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.once('connect', () => (socket.destroy(), resolve(true)));
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`nothing listened on 127.0.0.1:${port} within ${timeoutMs} ms`);
+}
+
+export interface TestRedis {
+  url: string;
+  /** A key prefix unique to this test run, so runs sharing one REDIS_URL never see each other's keys. */
+  prefix: string;
+  /** Only for a server the harness started: stop it (SIGKILL: a crash, not a shutdown). */
+  stop(): Promise<void>;
+  /** Start it again on the same port after stop(). */
+  start(): Promise<void>;
+  /** Stop for good. */
+  close(): Promise<void>;
+  owned: boolean;
+}
+
+/**
+ * A real Redis for the tests: the one named by REDIS_URL, or a private redis-server on a free loopback port,
+ * without persistence, that the harness starts and stops (needed by tests that take Redis away mid-run).
+ */
+export async function startRedis(options: { own?: boolean } = {}): Promise<TestRedis> {
+  const prefix = `pgtest:${randomBytes(4).toString('hex')}:`;
+  if (process.env.REDIS_URL && !options.own) {
+    return { url: process.env.REDIS_URL, prefix, owned: false, stop: async () => {}, start: async () => {}, close: async () => {} };
+  }
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  const start = async () => {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+      stdio: 'ignore',
+    });
+    child.once('error', () => {});
+    await waitForPort(port, 10_000);
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = once(child, 'exit');
+    child.kill('SIGKILL');
+    await exited;
+  };
+  await start();
+  return { url: `redis://127.0.0.1:${port}`, prefix, owned: true, start, stop, close: stop };
+}

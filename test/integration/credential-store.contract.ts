@@ -1,0 +1,168 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import type { AuditEvent, AuditLog } from '../../src/core/audit-log.js';
+import type { CredentialStore } from '../../src/core/credential-store.js';
+import { makeRecord } from '../helpers/records.js';
+
+export interface StoreUnderTest {
+  store: CredentialStore;
+  /** An audit log with a 1-day retention on the given clock. */
+  audit: AuditLog;
+  clock: { now: number };
+  close(): Promise<void>;
+}
+
+const limits = (now = 1_800_000_000_000, maxActivePerUser = 10) => ({ maxActivePerUser, now });
+
+/**
+ * One behaviour for every store. Each implementation's test file calls this with a factory that gives a
+ * fresh, empty store (a new SQLite file; a new Redis key prefix).
+ */
+export function credentialStoreContract(name: string, open: () => Promise<StoreUnderTest>): void {
+  describe(`${name}: credential store contract`, () => {
+    let t: StoreUnderTest;
+    before(async () => {
+      t = await open();
+    });
+    after(async () => t.close());
+
+    it('inserts, finds by (username, selector), gets by id', async () => {
+      const r = makeRecord({ username: 'find@example.com', allowedNetworks: ['10.0.0.0/8'], expiresAt: 1_900_000_000_000 });
+      assert.deepEqual(await t.store.insert(r, limits()), { ok: true });
+      assert.deepEqual(await t.store.findBySelector('find@example.com', r.selector), r);
+      assert.deepEqual(await t.store.get(r.id), r);
+      assert.equal(await t.store.findBySelector('find@example.com', 'ffffffff'), null);
+      assert.equal(await t.store.findBySelector('other@example.com', r.selector), null);
+      assert.equal(await t.store.get('ap_doesnotexistxxx'), null);
+    });
+
+    it('refuses a second record with the same selector for the same user', async () => {
+      const a = makeRecord({ username: 'sel@example.com', selector: 'abcdef01' });
+      const b = makeRecord({ username: 'sel@example.com', selector: 'abcdef01' });
+      const c = makeRecord({ username: 'other-sel@example.com', selector: 'abcdef01' });
+      assert.deepEqual(await t.store.insert(a, limits()), { ok: true });
+      assert.deepEqual(await t.store.insert(b, limits()), { ok: false, reason: 'selector-taken' });
+      assert.deepEqual(await t.store.insert(c, limits()), { ok: true });
+      assert.equal(await t.store.get(b.id), null);
+    });
+
+    it('caps active passwords per user; revoked and expired ones do not count', async () => {
+      const u = 'cap@example.com';
+      const now = 1_800_000_000_000;
+      for (let i = 0; i < 3; i++) assert.deepEqual(await t.store.insert(makeRecord({ username: u }), limits(now, 3)), { ok: true });
+      assert.deepEqual(await t.store.insert(makeRecord({ username: u }), limits(now, 3)), { ok: false, reason: 'limit-reached' });
+      const [first] = await t.store.list({ username: u });
+      await t.store.revoke(first!.id, now);
+      assert.deepEqual(await t.store.insert(makeRecord({ username: u, expiresAt: now + 1000 }), limits(now, 3)), { ok: true });
+      assert.deepEqual(await t.store.insert(makeRecord({ username: u }), limits(now, 3)), { ok: false, reason: 'limit-reached' });
+      // Once that one has expired it no longer counts.
+      assert.deepEqual(await t.store.insert(makeRecord({ username: u }), limits(now + 1000, 3)), { ok: true });
+    });
+
+    it('lists oldest first, all users or one', async () => {
+      const a = makeRecord({ username: 'list-b@example.com', createdAt: 2 });
+      const b = makeRecord({ username: 'list-a@example.com', createdAt: 1 });
+      const c = makeRecord({ username: 'list-b@example.com', createdAt: 3 });
+      for (const r of [a, b, c]) await t.store.insert(r, limits());
+      assert.deepEqual((await t.store.list({ username: 'list-b@example.com' })).map((r) => r.id), [a.id, c.id]);
+      const all = (await t.store.list()).map((r) => r.id);
+      assert.ok(all.indexOf(b.id) < all.indexOf(a.id) && all.indexOf(a.id) < all.indexOf(c.id));
+    });
+
+    it('revokes one record once, keeping the first revocation time', async () => {
+      const r = makeRecord({ username: 'revoke@example.com' });
+      await t.store.insert(r, limits());
+      assert.equal((await t.store.revoke(r.id, 111))!.revokedAt, 111);
+      assert.equal((await t.store.revoke(r.id, 222))!.revokedAt, 111);
+      assert.equal((await t.store.findBySelector(r.username, r.selector))!.revokedAt, 111);
+      assert.equal(await t.store.revoke('ap_doesnotexistxxx', 1), null);
+    });
+
+    it('revokes all records of one user and no one else', async () => {
+      const u = 'all@example.com';
+      const mine = [makeRecord({ username: u }), makeRecord({ username: u }), makeRecord({ username: u })];
+      const theirs = makeRecord({ username: 'bystander@example.com' });
+      for (const r of [...mine, theirs]) await t.store.insert(r, limits());
+      await t.store.revoke(mine[0]!.id, 5);
+      const revoked = await t.store.revokeAll(u, 7);
+      assert.deepEqual(revoked.map((r) => r.id).sort(), [mine[1]!.id, mine[2]!.id].sort());
+      assert.ok(revoked.every((r) => r.revokedAt === 7));
+      const after = await t.store.list({ username: u });
+      assert.deepEqual(after.map((r) => r.revokedAt).sort(), [5, 7, 7]);
+      assert.equal((await t.store.get(theirs.id))!.revokedAt, null);
+      assert.deepEqual(await t.store.revokeAll(u, 9), []);
+      // The cap counts none of them any more.
+      for (let i = 0; i < 3; i++) assert.deepEqual(await t.store.insert(makeRecord({ username: u }), limits(10, 3)), { ok: true });
+    });
+
+    it('records the last use and counts uses', async () => {
+      const r = makeRecord({ username: 'use@example.com' });
+      await t.store.insert(r, limits());
+      await t.store.recordUse(r.id, { at: 1000, ip: '192.0.2.7', protocol: 'smtp' });
+      await t.store.recordUse(r.id, { at: 2000, ip: '2001:db8::1', protocol: 'imap' });
+      const got = (await t.store.get(r.id))!;
+      assert.deepEqual([got.lastUsedAt, got.lastUsedIp, got.lastUsedProtocol, got.useCount], [2000, '2001:db8::1', 'imap', 2]);
+      await t.store.recordUse('ap_doesnotexistxxx', { at: 1, ip: '192.0.2.1', protocol: 'smtp' });
+    });
+
+    it('replaces a hash only when it is still the expected one', async () => {
+      const r = makeRecord({ username: 'rehash@example.com' });
+      await t.store.insert(r, limits());
+      assert.equal(await t.store.replaceHash(r.id, 'not-the-hash', '$argon2id$new1'), false);
+      assert.equal(await t.store.replaceHash(r.id, r.hash, '$argon2id$new2'), true);
+      assert.equal((await t.store.get(r.id))!.hash, '$argon2id$new2');
+    });
+
+    it('puts a record as given (import), replacing one with the same id', async () => {
+      const r = makeRecord({ username: 'put@example.com', useCount: 42, revokedAt: 9, lastUsedIp: '192.0.2.9', lastUsedAt: 8, lastUsedProtocol: 'smtp' });
+      await t.store.put(r);
+      assert.deepEqual(await t.store.get(r.id), r);
+      assert.deepEqual(await t.store.findBySelector(r.username, r.selector), r);
+      const changed = { ...r, name: 'Renamed', revokedAt: null, selector: '0badc0de' };
+      await t.store.put(changed);
+      assert.deepEqual(await t.store.get(r.id), changed);
+      assert.equal(await t.store.findBySelector(r.username, r.selector), null);
+      assert.deepEqual(await t.store.list({ username: 'put@example.com' }), [changed]);
+    });
+
+    it('answers ping', async () => {
+      await t.store.ping();
+    });
+
+    describe('audit log', () => {
+      const event = (over: Partial<AuditEvent>): AuditEvent => ({
+        at: t.clock.now,
+        action: 'login',
+        protocol: 'smtp',
+        username: 'audit@example.com',
+        clientIp: '192.0.2.1',
+        appPasswordId: null,
+        appPasswordName: null,
+        reason: 'invalid-credentials',
+        detail: null,
+        ...over,
+      });
+
+      it('returns events newest first, filtered by user and time, up to a limit', async () => {
+        const base = t.clock.now;
+        await t.audit.append(event({ at: base - 3000, username: 'a1@example.com', reason: 'ok', appPasswordId: 'ap_x', appPasswordName: 'Printer' }));
+        await t.audit.append(event({ at: base - 2000, username: 'a2@example.com' }));
+        await t.audit.append(event({ at: base - 1000, username: 'a1@example.com', reason: 'revoked', protocol: 'imap' }));
+        const a1 = await t.audit.query({ username: 'a1@example.com', limit: 10 });
+        assert.deepEqual(a1.map((e) => e.reason), ['revoked', 'ok']);
+        assert.deepEqual(a1[1], event({ at: base - 3000, username: 'a1@example.com', reason: 'ok', appPasswordId: 'ap_x', appPasswordName: 'Printer' }));
+        assert.deepEqual((await t.audit.query({ since: base - 2000, limit: 10 })).map((e) => e.at), [base - 1000, base - 2000]);
+        assert.equal((await t.audit.query({ limit: 1 })).length, 1);
+      });
+
+      it('keeps entries only for the retention window', async () => {
+        const old = t.clock.now - 2 * 86_400_000;
+        await t.audit.append(event({ at: old, username: 'old@example.com' }));
+        t.clock.now += 1; // appends trim lazily; queries never show what is past retention
+        assert.deepEqual(await t.audit.query({ username: 'old@example.com', limit: 10 }), []);
+        await t.audit.prune();
+        assert.deepEqual(await t.audit.query({ username: 'old@example.com', limit: 10 }), []);
+      });
+    });
+  });
+}

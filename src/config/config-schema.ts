@@ -66,6 +66,36 @@ const auditSchema = z
   })
   .strict();
 
+const rateLimitSchema = z
+  .object({
+    trusted_networks: z.array(z.string()).default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
+    pair: z
+      .object({
+        max_failures: positiveInt().default(10).describe('consecutive failures per (username, ip) before a block'),
+        block_seconds: positiveInt().default(900).describe('first block of a (username, ip) pair; doubles on repeat'),
+        max_block_seconds: positiveInt().default(86400).describe('longest block of a pair'),
+      })
+      .strict()
+      .default({ max_failures: 10, block_seconds: 900, max_block_seconds: 86400 }),
+    ip: z
+      .object({
+        burst_failures: positiveInt().default(20).describe('failures per ip in burst_seconds before it waits out the window'),
+        burst_seconds: positiveInt().default(60).describe('the burst window'),
+        daily_failures: positiveInt().default(100).describe('failures per ip in a day before a long block'),
+        block_seconds: positiveInt().default(86400).describe('the long block of an ip'),
+      })
+      .strict()
+      .default({ burst_failures: 20, burst_seconds: 60, daily_failures: 100, block_seconds: 86400 }),
+    user: z
+      .object({
+        max_distinct_failures: positiveInt().default(100).describe('distinct wrong passwords per user in a day before a lock'),
+        lock_seconds: positiveInt().default(3600).describe('how long a locked user is refused (temporarily) from untrusted networks'),
+      })
+      .strict()
+      .default({ max_distinct_failures: 100, lock_seconds: 3600 }),
+  })
+  .strict();
+
 const logSchema = z
   .object({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info').describe('pino log level'),
@@ -83,6 +113,7 @@ export const configSchema = z
     sqlite: section(sqliteSchema),
     redis: section(redisSchema),
     audit: section(auditSchema),
+    rate_limit: section(rateLimitSchema),
   })
   .strict();
 
@@ -90,6 +121,7 @@ export type RawConfig = z.infer<typeof configSchema>;
 export type RedisConfig = RawConfig['redis'];
 export type Argon2Config = RawConfig['security']['argon2'];
 export type AppPasswordsConfig = RawConfig['app_passwords'];
+export type RateLimitConfig = RawConfig['rate_limit'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

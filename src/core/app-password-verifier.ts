@@ -7,7 +7,7 @@ import type { CredentialStore } from './credential-store.js';
 import type { PasswordHasher } from './password-hasher.js';
 
 export type VerifyResult =
-  | { ok: true; record: AppPasswordRecord }
+  | { ok: true; reason: 'ok'; record: AppPasswordRecord }
   | { ok: false; reason: 'invalid-credentials'; record: null }
   | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord };
 
@@ -53,7 +53,7 @@ export class AppPasswordVerifier {
       const newHash = await hasher.hash(password);
       if (await store.replaceHash(record.id, record.hash, newHash)) record.hash = newHash;
     }
-    return { ok: true, record };
+    return { ok: true, reason: 'ok', record };
   }
 
   /** Made once per process with the current parameters, so the dummy check costs what a real one costs. */

@@ -1,0 +1,125 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { parse } from 'yaml';
+import { loadConfig } from '../../../src/config/config-loader.js';
+
+const dirs: string[] = [];
+function tempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'passgate-config-'));
+  dirs.push(dir);
+  return dir;
+}
+after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+
+function load(yaml: string, env: Record<string, string> = {}) {
+  const dir = tempDir();
+  writeFileSync(join(dir, 'passgate.yaml'), yaml);
+  return loadConfig({ path: 'passgate.yaml', env, cwd: dir });
+}
+
+const failsWith = (fn: () => unknown, pattern: RegExp) =>
+  assert.throws(fn, (error: Error & { code?: string }) => {
+    assert.equal(error.code, 'PG_CONFIG_INVALID');
+    assert.match(error.message, pattern);
+    return true;
+  });
+
+function leafPaths(value: unknown, prefix = ''): string[] {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [prefix];
+  return Object.entries(value).flatMap(([k, v]) => leafPaths(v, prefix ? `${prefix}.${k}` : k));
+}
+
+describe('config loader', () => {
+  const examplePath = resolve(import.meta.dirname, '../../../config/passgate.example.yaml');
+
+  it('parses the example file, whose values are the defaults, and which documents every key', () => {
+    const cwd = tempDir();
+    const { config: example } = loadConfig({ path: examplePath, env: { PASSGATE_DATA_DIR: cwd }, cwd });
+    const { config: defaults } = loadConfig({ env: { PASSGATE_DATA_DIR: cwd }, cwd });
+    assert.deepEqual({ ...example, source: '' }, { ...defaults, source: '' });
+    const documented = new Set(leafPaths(parse(readFileSync(examplePath, 'utf8'))));
+    const text = readFileSync(examplePath, 'utf8');
+    const { redisEnabled: _r, source: _s, ...schemaTree } = defaults;
+    for (const path of leafPaths(schemaTree)) {
+      const key = path.split('.').pop()!;
+      // Secrets are documented as comments (they have no default value to show).
+      assert.ok(documented.has(path) || new RegExp(`#\\s*${key}:`).test(text), `example does not document ${path}`);
+    }
+  });
+
+  it('uses OWASP argon2id parameters and 16-letter passwords by default', () => {
+    const { config } = load('data_dir: data\n');
+    assert.deepEqual(config.security.argon2, { memory_kib: 19456, time_cost: 2, parallelism: 1 });
+    assert.equal(config.app_passwords.length, 16);
+    assert.equal(config.app_passwords.max_per_user, 10);
+    assert.equal(config.audit.retention_days, 30);
+  });
+
+  it('names the path of an unknown key', () => {
+    failsWith(() => load('redis:\n  urll: redis://x\n'), /redis\.urll: unknown key/);
+    failsWith(() => load('nonsense: 1\n'), /nonsense: unknown key/);
+  });
+
+  it('names the path of a wrong type or value', () => {
+    failsWith(() => load('security:\n  argon2:\n    time_cost: "two"\n'), /security\.argon2\.time_cost: /);
+    failsWith(() => load('app_passwords:\n  length: 10\n  min_length: 12\n'), /app_passwords\.length: must be at least min_length/);
+    failsWith(() => load('redis:\n  url: not a url\n'), /redis\.url: /);
+    failsWith(() => load('log:\n  level: loud\n'), /log\.level: /);
+  });
+
+  it('says when the file is missing or not YAML', () => {
+    assert.throws(() => loadConfig({ path: '/nonexistent/passgate.yaml', env: {}, cwd: '/' }), /cannot read configuration file/);
+    failsWith(() => load('a: [1, 2\n'), /not valid YAML/);
+  });
+
+  it('applies PASSGATE_ environment overrides, levels joined by __, values as YAML scalars', () => {
+    const { config } = load('log:\n  level: info\n', {
+      PASSGATE_LOG__LEVEL: 'debug',
+      PASSGATE_APP_PASSWORDS__MAX_PER_USER: '3',
+      PASSGATE_RATE_LIMIT__TRUSTED_NETWORKS: '[10.0.0.0/8, 192.168.0.0/16]',
+    });
+    assert.equal(config.log.level, 'debug');
+    assert.equal(config.app_passwords.max_per_user, 3);
+    assert.deepEqual(config.rate_limit.trusted_networks, ['10.0.0.0/8', '192.168.0.0/16']);
+    failsWith(() => load('', { PASSGATE_REDIS__URLL: 'x' }), /redis\.urll: unknown key \(from PASSGATE_REDIS__URLL\)/);
+  });
+
+  it('reads secrets from *_file paths and from the environment, as strings', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'pepper.txt'), 'file-pepper-0123456789abcdef\n');
+    writeFileSync(join(dir, 'passgate.yaml'), 'security:\n  pepper_file: pepper.txt\n');
+    const fromFile = loadConfig({ path: join(dir, 'passgate.yaml'), env: {}, cwd: '/' });
+    assert.equal(fromFile.config.security.pepper, 'file-pepper-0123456789abcdef');
+    const fromEnv = load('', { PASSGATE_SECURITY__PEPPER: '12345678901234567890' });
+    assert.equal(fromEnv.config.security.pepper, '12345678901234567890');
+    const fromEnvFile = loadConfig({ env: { PASSGATE_SECURITY__PEPPER_FILE: join(dir, 'pepper.txt') }, cwd: dir });
+    assert.equal(fromEnvFile.config.security.pepper, 'file-pepper-0123456789abcdef');
+  });
+
+  it('names the secret key when its file is unreadable, doubled, or the secret is missing or weak', () => {
+    failsWith(() => load('security:\n  pepper_file: /nonexistent/pepper\n'), /security\.pepper_file: cannot read \/nonexistent\/pepper: ENOENT/);
+    failsWith(() => load('security:\n  pepper: aaaaaaaaaaaaaaaaaaaa\n  pepper_file: x\n'), /security\.pepper: set either security\.pepper or security\.pepper_file/);
+    failsWith(() => load('security:\n  pepper: short\n'), /security\.pepper: must be at least 16 characters/);
+    failsWith(() => load('redis:\n  url: redis://127.0.0.1:6379\n'), /security\.pepper: required when redis is configured/);
+  });
+
+  it('generates a private pepper into data_dir on the embedded store, once', () => {
+    const first = load('data_dir: state\n');
+    const file = join(first.config.data_dir, 'pepper');
+    assert.match(first.warnings.join('\n'), /generated a new pepper/);
+    assert.equal(statSync(file).mode & 0o777, 0o600);
+    const again = loadConfig({ path: first.config.source, env: {}, cwd: '/' });
+    assert.equal(again.config.security.pepper, first.config.security.pepper);
+    assert.deepEqual(again.warnings, []);
+  });
+
+  it('resolves data_dir against the config file and the sqlite path against data_dir', () => {
+    const { config } = load('data_dir: state\nsqlite:\n  path: x.db\nsecurity:\n  pepper: aaaaaaaaaaaaaaaaaaaa\n');
+    assert.ok(config.data_dir.endsWith('/state'));
+    assert.equal(config.sqlite.path, join(config.data_dir, 'x.db'));
+    assert.equal(config.redisEnabled, false);
+  });
+});

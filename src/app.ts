@@ -1,14 +1,19 @@
+import { availableParallelism } from 'node:os';
 import type { Config } from './config/config-schema.js';
 import { AppPasswordFormat } from './core/app-password-format.js';
 import { AppPasswordVerifier } from './core/app-password-verifier.js';
 import type { AuditLog } from './core/audit-log.js';
+import { Authenticator } from './core/authenticator.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
 import { derivePepperKeys } from './core/pepper-keys.js';
+import type { LoginLimiter } from './core/login-limiter.js';
 import type { PasswordHasher } from './core/password-hasher.js';
+import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
+import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, type RedisClient } from './credentials/redis-client-factory.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
@@ -16,6 +21,8 @@ import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
 import { openSqliteDatabase } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
 import type { Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
 
 export interface App {
   config: Config;
@@ -27,6 +34,9 @@ export interface App {
   format: AppPasswordFormat;
   verifier: AppPasswordVerifier;
   admin: AppPasswordAdmin;
+  limiter: LoginLimiter;
+  authenticator: Authenticator;
+  metrics: Metrics;
   /** Closes everything it opened, once, in reverse order. Idempotent. */
   close(): Promise<void>;
 }
@@ -34,8 +44,10 @@ export interface App {
 export interface OpenAppOptions {
   logger: Logger;
   clock?: Clock;
-  /** Wraps the hasher (tests count verifications). */
+  /** Wraps the argon2 hasher, inside the concurrency bound (tests count verifications). */
   decorateHasher?: (hasher: PasswordHasher) => PasswordHasher;
+  /** Collect process metrics too (the long-running server does; CLI commands do not). */
+  defaultMetrics?: boolean;
 }
 
 /** The composition root: the only place that builds concrete classes. */
@@ -51,12 +63,20 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     { memoryKib: argon2.memory_kib, timeCost: argon2.time_cost, parallelism: argon2.parallelism },
     keys.hashSecret,
   );
-  const hasher = options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher;
+  const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
+  const auth = config.auth;
+  const hasher = new BoundedPasswordHasher(
+    options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher,
+    auth.hash_concurrency || availableParallelism(),
+    auth.hash_queue_limit,
+  );
+  metrics.observeHashQueue(() => hasher.queueLength);
   const selector = new CredentialSelector(keys.selectorKey);
   const format = new AppPasswordFormat(config.app_passwords.length, config.app_passwords.min_length);
 
   let store: CredentialStore;
   let audit: AuditLog;
+  let limiter: LoginLimiter;
   try {
     if (config.redisEnabled) {
       const redis: RedisClient = createRedisClient(config.redis);
@@ -65,19 +85,43 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock);
+      limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
+        logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
+      );
     } else {
       const db = openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
       audit = new SqliteAuditLog(db, retentionMs, clock);
+      limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
   } catch (error) {
     for (const close of closers.reverse()) await close();
     throw error;
   }
 
-  const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock });
+  closers.push(() => limiter.close());
+  const cache = new VerifiedCredentialCache(auth.cache_ttl_seconds * 1000, auth.cache_max_entries, clock);
+  const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock, cache });
   const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user });
+
+  const authenticator = new Authenticator(
+    {
+      verifier,
+      limiter,
+      audit,
+      metrics: metrics.auth(),
+      log: logger,
+      clock,
+      fingerprintKey: keys.fingerprintKey,
+      recordUse: (record, ip, protocol) => store.recordUse(record.id, { at: clock(), ip, protocol }),
+    },
+    {
+      trustedNetworks: config.rate_limit.trusted_networks,
+      failureDelayMs: auth.failure_delay_ms,
+      failureDelayJitterMs: auth.failure_delay_jitter_ms,
+    },
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -90,6 +134,9 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     format,
     verifier,
     admin,
+    limiter,
+    authenticator,
+    metrics,
     close() {
       closing ??= (async () => {
         for (const close of closers.reverse()) await close();

@@ -66,6 +66,18 @@ const auditSchema = z
   })
   .strict();
 
+const authSchema = z
+  .object({
+    failure_delay_ms: z.number().int().min(0).max(30000).default(1000).describe('a listener waits this long before answering a failed login'),
+    failure_delay_jitter_ms: z.number().int().min(0).max(30000).default(500).describe('plus a random delay up to this'),
+    max_failures_per_connection: positiveInt().max(100).default(3).describe('failed logins after which a listener disconnects'),
+    cache_ttl_seconds: z.number().int().min(0).max(3600).default(300).describe('a verified (user, password) skips argon2 this long; 0: off'),
+    cache_max_entries: z.number().int().min(0).default(10000).describe('most credential-cache entries held in memory'),
+    hash_concurrency: z.number().int().min(0).max(64).default(0).describe('argon2 operations at once; 0: one per CPU core'),
+    hash_queue_limit: z.number().int().min(0).default(200).describe('argon2 operations waiting beyond that; more are refused as temporary'),
+  })
+  .strict();
+
 const rateLimitSchema = z
   .object({
     trusted_networks: z.array(z.string()).default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
@@ -113,6 +125,7 @@ export const configSchema = z
     sqlite: section(sqliteSchema),
     redis: section(redisSchema),
     audit: section(auditSchema),
+    auth: section(authSchema),
     rate_limit: section(rateLimitSchema),
   })
   .strict();
@@ -122,6 +135,7 @@ export type RedisConfig = RawConfig['redis'];
 export type Argon2Config = RawConfig['security']['argon2'];
 export type AppPasswordsConfig = RawConfig['app_passwords'];
 export type RateLimitConfig = RawConfig['rate_limit'];
+export type AuthConfig = RawConfig['auth'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

@@ -5,9 +5,10 @@ import type { Clock } from './clock.js';
 import type { CredentialSelector } from './credential-selector.js';
 import type { CredentialStore } from './credential-store.js';
 import type { PasswordHasher } from './password-hasher.js';
+import type { VerifiedCredentialCache } from './verified-credential-cache.js';
 
 export type VerifyResult =
-  | { ok: true; reason: 'ok'; record: AppPasswordRecord }
+  | { ok: true; reason: 'ok'; record: AppPasswordRecord; /** verified by the credential cache, no argon2 */ cached: boolean }
   | { ok: false; reason: 'invalid-credentials'; record: null }
   | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord };
 
@@ -17,12 +18,15 @@ export interface AppPasswordVerifierDeps {
   selector: CredentialSelector;
   format: AppPasswordFormat;
   clock: Clock;
+  /** Optional: skips argon2 for a (username, password) that verified moments ago against the same record. */
+  cache?: VerifiedCredentialCache;
 }
 
 /**
  * Finds and verifies an app password: normalise → selector lookup → exactly one hash verification
  * (against a dummy hash when nothing matched, so an unknown user costs and answers like a wrong password)
- * → revoked / expired → re-hash when the parameters were raised. Policy (scope, networks) and rate limits
+ * → revoked / expired → re-hash when the parameters were raised. A credential-cache hit replaces the hash
+ * verification only; the record is still read from the store, so revocation and expiry apply at once. Policy (scope, networks) and rate limits
  * belong to the authenticator around it.
  */
 export class AppPasswordVerifier {
@@ -42,7 +46,8 @@ export class AppPasswordVerifier {
       await hasher.verify(await this.getDummyHash(), password);
       return { ok: false, reason: 'invalid-credentials', record: null };
     }
-    if (!(await hasher.verify(record.hash, password))) return { ok: false, reason: 'invalid-credentials', record: null };
+    const cached = this.deps.cache?.matches(username, password, record.id, record.hash) ?? false;
+    if (!cached && !(await hasher.verify(record.hash, password))) return { ok: false, reason: 'invalid-credentials', record: null };
 
     // Only a correct password learns that it was revoked or expired: the device is told nothing new,
     // and the operator's audit log can name the forgotten device.
@@ -53,7 +58,8 @@ export class AppPasswordVerifier {
       const newHash = await hasher.hash(password);
       if (await store.replaceHash(record.id, record.hash, newHash)) record.hash = newHash;
     }
-    return { ok: true, reason: 'ok', record };
+    if (!cached) this.deps.cache?.remember(username, password, record.id, record.hash);
+    return { ok: true, reason: 'ok', record, cached };
   }
 
   /** Made once per process with the current parameters, so the dummy check costs what a real one costs. */

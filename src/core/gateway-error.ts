@@ -10,6 +10,7 @@ export const GATEWAY_ERROR_CODES = [
   'PG_INVALID_INPUT',
   'PG_LIMIT_REACHED',
   'PG_TOKEN_UNAVAILABLE',
+  'PG_OVERLOADED',
 ] as const;
 export type GatewayErrorCode = (typeof GATEWAY_ERROR_CODES)[number];
 

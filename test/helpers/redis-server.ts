@@ -36,6 +36,9 @@ export interface TestRedis {
   stop(): Promise<void>;
   /** Start it again on the same port after stop(). */
   start(): Promise<void>;
+  /** Freeze the server (SIGSTOP): connections stay open, nothing answers — a hung Redis, data kept. */
+  pause(): void;
+  resume(): void;
   /** Stop for good. */
   close(): Promise<void>;
   owned: boolean;
@@ -48,7 +51,8 @@ export interface TestRedis {
 export async function startRedis(options: { own?: boolean } = {}): Promise<TestRedis> {
   const prefix = `pgtest:${randomBytes(4).toString('hex')}:`;
   if (process.env.REDIS_URL && !options.own) {
-    return { url: process.env.REDIS_URL, prefix, owned: false, stop: async () => {}, start: async () => {}, close: async () => {} };
+    const none = async () => {};
+    return { url: process.env.REDIS_URL, prefix, owned: false, stop: none, start: none, close: none, pause() {}, resume() {} };
   }
   const port = await freePort();
   let child: ChildProcess | undefined;
@@ -60,11 +64,22 @@ export async function startRedis(options: { own?: boolean } = {}): Promise<TestR
     await waitForPort(port, 10_000);
   };
   const stop = async () => {
-    if (!child || child.exitCode !== null) return;
+    // A child killed by a signal has exitCode null and signalCode set: either means it is gone.
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = once(child, 'exit');
+    child.kill('SIGCONT');
     child.kill('SIGKILL');
     await exited;
   };
   await start();
-  return { url: `redis://127.0.0.1:${port}`, prefix, owned: true, start, stop, close: stop };
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    prefix,
+    owned: true,
+    start,
+    stop,
+    close: stop,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
+  };
 }

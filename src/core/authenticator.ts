@@ -1,0 +1,189 @@
+import { createHmac, randomInt } from 'node:crypto';
+import { normalizeUsername, type AppPasswordRecord } from './app-password-record.js';
+import type { AppPasswordVerifier } from './app-password-verifier.js';
+import type { AuditEvent, AuditLog, AuditReason } from './audit-log.js';
+import type { AuthMetrics } from './auth-metrics.js';
+import type { Clock } from './clock.js';
+import type { EventLogger } from './event-logger.js';
+import { isGatewayError } from './gateway-error.js';
+import type { LimitVerdict, LoginAttemptKey, LoginLimiter } from './login-limiter.js';
+import { canonicalIp, NetworkList } from './network-list.js';
+import type { Protocol } from './protocol.js';
+
+export interface AuthRequest {
+  username: string;
+  password: string;
+  protocol: Protocol;
+  clientIp: string;
+  /** The connection is TLS-protected (listeners refuse plaintext AUTH except on listed networks). */
+  secure: boolean;
+  /** The listener's session id, for log correlation. */
+  sessionId?: string;
+}
+
+/** Reasons the authenticator itself decides; upstream-* reasons are decided after it, by the listeners. */
+export type AuthFailureReason = Extract<
+  AuditReason,
+  'invalid-credentials' | 'revoked' | 'expired' | 'scope-denied' | 'network-denied' | 'rate-limited' | 'user-locked' | 'unavailable'
+>;
+
+export type AuthOutcome =
+  | { ok: true; reason: 'ok'; username: string; mailbox: string; appPasswordId: string; appPasswordName: string }
+  | {
+      ok: false;
+      reason: AuthFailureReason;
+      /** The client should retry later (limits, outages) rather than treat its password as wrong. */
+      temporary: boolean;
+      /** How long the listener waits before answering this failure (slows guessing on one connection). */
+      delayMs: number;
+    };
+
+export interface AuthenticatorOptions {
+  trustedNetworks: readonly string[];
+  failureDelayMs: number;
+  failureDelayJitterMs: number;
+}
+
+export interface AuthenticatorDeps {
+  verifier: AppPasswordVerifier;
+  limiter: LoginLimiter;
+  audit: AuditLog;
+  metrics: AuthMetrics;
+  log: EventLogger;
+  clock: Clock;
+  /** Key of the wrong-password fingerprint (distinct-failure counting); derived from the pepper. */
+  fingerprintKey: Buffer;
+  /** Called after a successful login is recorded (e.g. last-use bookkeeping); failures are logged, not fatal. */
+  recordUse: (record: AppPasswordRecord, clientIp: string, protocol: Protocol) => Promise<void>;
+}
+
+const TEMPORARY: ReadonlySet<AuthFailureReason> = new Set(['rate-limited', 'user-locked', 'unavailable']);
+
+/**
+ * The one authenticator for every protocol. Order: rate-limit gate → find and verify (at most one argon2)
+ * → policy (revoked, expired, scope, allowed networks) → record success or failure → audit and metrics.
+ * It knows nothing of sockets or protocol text; it returns an outcome value, never throws for an expected case.
+ */
+export class Authenticator {
+  private readonly trusted: NetworkList;
+
+  constructor(
+    private readonly deps: AuthenticatorDeps,
+    private readonly options: AuthenticatorOptions,
+  ) {
+    this.trusted = new NetworkList(options.trustedNetworks);
+  }
+
+  async authenticate(request: AuthRequest): Promise<AuthOutcome> {
+    const username = normalizeUsername(request.username).slice(0, 320);
+    const clientIp = canonicalIp(request.clientIp);
+    const key: LoginAttemptKey = { username, ip: clientIp, trusted: this.trusted.contains(clientIp) };
+    const base = { protocol: request.protocol, username, clientIp, sessionId: request.sessionId };
+
+    const gate = await this.deps.limiter.check(key);
+    if (gate.blocked) {
+      this.deps.metrics.rateLimitBlock(gate.scope);
+      return this.fail(base, gate.scope === 'user' ? 'user-locked' : 'rate-limited', null, `${gate.scope} blocked for ${Math.ceil(gate.retryAfterMs / 1000)} s`);
+    }
+
+    let verified;
+    try {
+      verified = await this.deps.verifier.verify(username, request.password);
+    } catch (error) {
+      if (!isGatewayError(error)) throw error;
+      this.deps.log.warn({ ...base, code: error.code, cause: error.message }, 'credential verification unavailable');
+      return this.fail(base, 'unavailable', null, error.code);
+    }
+
+    if (!verified.ok) {
+      if (verified.reason === 'invalid-credentials') {
+        const next = await this.deps.limiter.recordFailure(key, this.fingerprint(username, request.password));
+        return this.fail(base, 'invalid-credentials', null, this.describeTrip(next));
+      }
+      // The right password of a revoked or expired credential: a forgotten device, not an attacker.
+      return this.fail(base, verified.reason, verified.record, null);
+    }
+
+    const record = verified.record;
+    this.deps.metrics.credentialCache(verified.cached);
+    if (!record.scopes.includes(request.protocol)) {
+      return this.fail(base, 'scope-denied', record, `allowed: ${record.scopes.join(',')}`);
+    }
+    if (record.allowedNetworks.length > 0 && !new NetworkList(record.allowedNetworks).contains(clientIp)) {
+      return this.fail(base, 'network-denied', record, `allowed: ${record.allowedNetworks.join(',')}`);
+    }
+
+    await this.deps.limiter.recordSuccess(key);
+    try {
+      await this.deps.recordUse(record, clientIp, request.protocol);
+    } catch (error) {
+      this.deps.log.warn({ ...base, appPasswordId: record.id, cause: (error as Error).message }, 'last-use update failed');
+    }
+    await this.audit(base, 'ok', record, `${request.secure ? 'tls' : 'plaintext'}${verified.cached ? ', cached' : ''}`);
+    this.deps.metrics.attempt(request.protocol, 'ok');
+    this.deps.log.info({ ...base, appPasswordId: record.id, cached: verified.cached }, 'login accepted');
+    return {
+      ok: true,
+      reason: 'ok',
+      username,
+      mailbox: record.mailbox,
+      appPasswordId: record.id,
+      appPasswordName: record.name,
+    };
+  }
+
+  /** A keyed hash of a wrong password: the same stale password repeated counts once towards the user lock. */
+  private fingerprint(username: string, password: string): string {
+    return createHmac('sha256', this.deps.fingerprintKey).update(`${username}\0${password}`).digest('base64url').slice(0, 22);
+  }
+
+  private describeTrip(next: LimitVerdict): string | null {
+    if (!next.blocked) return null;
+    this.deps.metrics.rateLimitBlock(next.scope);
+    this.deps.log.warn({ scope: next.scope, retryAfterMs: next.retryAfterMs }, 'brute-force limit reached');
+    return `this failure tripped the ${next.scope} limit`;
+  }
+
+  private async fail(
+    base: { protocol: Protocol; username: string; clientIp: string; sessionId: string | undefined },
+    reason: AuthFailureReason,
+    record: AppPasswordRecord | null,
+    detail: string | null,
+  ): Promise<AuthOutcome> {
+    await this.audit(base, reason, record, detail);
+    this.deps.metrics.attempt(base.protocol, reason);
+    this.deps.log.warn({ ...base, reason, appPasswordId: record?.id, detail }, 'login refused');
+    const { failureDelayMs, failureDelayJitterMs } = this.options;
+    return {
+      ok: false,
+      reason,
+      temporary: TEMPORARY.has(reason),
+      delayMs: failureDelayMs + (failureDelayJitterMs > 0 ? randomInt(failureDelayJitterMs + 1) : 0),
+    };
+  }
+
+  private async audit(
+    base: { protocol: Protocol; username: string; clientIp: string },
+    reason: AuditReason,
+    record: AppPasswordRecord | null,
+    detail: string | null,
+  ): Promise<void> {
+    const event: AuditEvent = {
+      at: this.deps.clock(),
+      action: 'login',
+      protocol: base.protocol,
+      username: base.username,
+      clientIp: base.clientIp,
+      appPasswordId: record?.id ?? null,
+      appPasswordName: record?.name ?? null,
+      reason,
+      detail,
+    };
+    try {
+      await this.deps.audit.append(event);
+    } catch (error) {
+      // Availability over bookkeeping: the decision stands; the lost record is logged loudly instead.
+      this.deps.log.error({ ...event, cause: (error as Error).message }, 'audit append failed');
+    }
+  }
+}

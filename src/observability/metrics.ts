@@ -1,0 +1,58 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { AuthMetrics } from '../core/auth-metrics.js';
+
+/**
+ * Every metric passgate exposes is defined here, once. Names follow Prometheus conventions
+ * (`passgate_..._total` for counters, base units in the name).
+ */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly authAttempts = new Counter({
+    name: 'passgate_auth_attempts_total',
+    help: 'Login attempts by protocol, result (success|failure) and reason',
+    labelNames: ['protocol', 'result', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly credentialCache = new Counter({
+    name: 'passgate_credential_cache_total',
+    help: 'Successful verifications by whether the credential cache answered (hit) or argon2 ran (miss)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rateLimitBlocks = new Counter({
+    name: 'passgate_rate_limit_blocks_total',
+    help: 'Login attempts refused, or limits tripped, by the brute-force defence, by scope (pair|ip|user)',
+    labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  private hashQueueSource: () => number = () => 0;
+
+  readonly hashQueueLength: Gauge = new Gauge({
+    name: 'passgate_argon2_queue_length',
+    help: 'argon2 operations waiting for a slot',
+    registers: [this.registry],
+    collect: (): void => this.hashQueueLength.set(this.hashQueueSource()),
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'passgate_' });
+  }
+
+  /** Where the argon2 queue gauge reads its value at scrape time. */
+  observeHashQueue(source: () => number): void {
+    this.hashQueueSource = source;
+  }
+
+  /** The authenticator's view of these metrics (a core port). */
+  auth(): AuthMetrics {
+    return {
+      attempt: (protocol, reason) => this.authAttempts.inc({ protocol, result: reason === 'ok' ? 'success' : 'failure', reason }),
+      credentialCache: (hit) => this.credentialCache.inc({ result: hit ? 'hit' : 'miss' }),
+      rateLimitBlock: (scope) => this.rateLimitBlocks.inc({ scope }),
+    };
+  }
+}

@@ -20,6 +20,12 @@ import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
 import { openSqliteDatabase } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
+import { RedisTokenStateStore } from './credentials/redis-token-state-store.js';
+import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js';
+import type { TokenStateStore } from './core/token-state-store.js';
+import { CachedTokenProvider } from './oauth/cached-token-provider.js';
+import { OAuthClient } from './oauth/oauth-client.js';
+import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
@@ -36,6 +42,8 @@ export interface App {
   admin: AppPasswordAdmin;
   limiter: LoginLimiter;
   authenticator: Authenticator;
+  /** null when OAuth is not configured (oauth.client_id). */
+  oauth: { client: OAuthClient; tokens: CachedTokenProvider } | null;
   metrics: Metrics;
   /** Closes everything it opened, once, in reverse order. Idempotent. */
   close(): Promise<void>;
@@ -77,6 +85,8 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let store: CredentialStore;
   let audit: AuditLog;
   let limiter: LoginLimiter;
+  let tokenStates: TokenStateStore;
+  let oauth: App['oauth'] = null;
   try {
     if (config.redisEnabled) {
       const redis: RedisClient = createRedisClient(config.redis);
@@ -85,6 +95,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock);
+      tokenStates = new RedisTokenStateStore(redis, config.redis.key_prefix);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
@@ -93,7 +104,13 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
       audit = new SqliteAuditLog(db, retentionMs, clock);
+      tokenStates = new SqliteTokenStateStore(db);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
+    }
+    if (config.oauth.client_id !== null) {
+      const opened = await openOAuth(config, { tokenStates, audit, metrics, logger, clock });
+      closers.push(() => opened.tokens.close());
+      oauth = opened;
     }
   } catch (error) {
     for (const close of closers.reverse()) await close();
@@ -137,6 +154,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     limiter,
     authenticator,
     metrics,
+    oauth,
     close() {
       closing ??= (async () => {
         for (const close of closers.reverse()) await close();
@@ -144,4 +162,26 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       return closing;
     },
   };
+}
+
+async function openOAuth(
+  config: Config,
+  deps: { tokenStates: TokenStateStore; audit: AuditLog; metrics: Metrics; logger: Logger; clock: Clock },
+): Promise<{ client: OAuthClient; tokens: CachedTokenProvider }> {
+  const o = config.oauth;
+  const client = await OAuthClient.create(o, config.data_dir);
+  const cipher = o.token_encryption_key === undefined ? null : TokenCipher.fromConfig(o.token_encryption_key);
+  const timeoutMs = o.request_timeout_seconds * 1000;
+  const tokens = new CachedTokenProvider(
+    { source: client, store: deps.tokenStates, cipher, audit: deps.audit, metrics: deps.metrics.tokens(), log: deps.logger, clock: deps.clock },
+    {
+      mode: o.mode,
+      marginMs: o.refresh_margin_seconds * 1000,
+      retryBaseMs: o.retry_base_seconds * 1000,
+      retryMaxMs: o.retry_max_seconds * 1000,
+      lockTtlMs: 2 * timeoutMs + 1000,
+      peerWaitMs: timeoutMs + 1000,
+    },
+  );
+  return { client, tokens };
 }

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { appPasswordCommand } from './cli/app-password-command.js';
 import { auditCommand } from './cli/audit-command.js';
 import { CliContext, type CliIo } from './cli/cli-context.js';
+import { oauthCommand } from './cli/oauth-command.js';
 import { storeCommand } from './cli/store-command.js';
 import { isGatewayError } from './core/gateway-error.js';
 
@@ -25,6 +26,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   program.addCommand(appPasswordCommand(ctx));
   program.addCommand(auditCommand(ctx));
   program.addCommand(storeCommand(ctx));
+  program.addCommand(oauthCommand(ctx));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

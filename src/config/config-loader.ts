@@ -170,8 +170,20 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     pepper = embeddedPepper(dataDir, warnings);
   }
 
+  const oauth = raw.oauth;
+  if (oauth.client_id !== null && oauth.token_encryption_key === undefined) {
+    if (oauth.mode === 'delegated') {
+      fail(['oauth.token_encryption_key: required in delegated mode (refresh tokens are stored encrypted): set it or oauth.token_encryption_key_file'], source);
+    }
+    if (redisEnabled) {
+      fail(['oauth.token_encryption_key: required with redis (access tokens are shared between instances, encrypted)'], source);
+    }
+  }
+  const resolveFile = (path: string | null) => (path === null ? null : resolve(baseDir, path));
+
   const config: Config = {
     ...raw,
+    oauth: { ...oauth, certificate_file: resolveFile(oauth.certificate_file), private_key_file: resolveFile(oauth.private_key_file) },
     data_dir: dataDir,
     sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
     security: { ...raw.security, pepper },

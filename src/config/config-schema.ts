@@ -8,7 +8,7 @@ import { z } from 'zod';
  * Secrets (SECRET_KEYS) may instead be given as `<key>_file` (a path whose content is the secret) or through
  * the environment (`PASSGATE_SECURITY__PEPPER`); the loader resolves them before this schema runs.
  */
-export const SECRET_KEYS = ['security.pepper', 'redis.password'] as const;
+export const SECRET_KEYS = ['security.pepper', 'redis.password', 'oauth.client_secret', 'oauth.token_encryption_key'] as const;
 
 const positiveInt = () => z.number().int().positive();
 
@@ -78,6 +78,27 @@ const authSchema = z
   })
   .strict();
 
+const oauthSchema = z
+  .object({
+    provider: z.enum(['microsoft', 'generic']).default('microsoft').describe('microsoft (Entra ID) or any OAuth 2.0 provider'),
+    mode: z.enum(['app', 'delegated']).default('app').describe('app: one client-credentials token for every mailbox; delegated: a refresh token per mailbox'),
+    client_id: z.string().min(1).nullable().default(null).describe('the application (client) id; null: OAuth not configured'),
+    client_secret: z.string().min(1).optional().describe('client secret (or client_secret_file); or use certificate_file + private_key_file'),
+    certificate_file: z.string().nullable().default(null).describe('PEM certificate registered on the app (Entra certificate credential)'),
+    private_key_file: z.string().nullable().default(null).describe('PEM private key of certificate_file'),
+    tenant: z.string().nullable().default(null).describe('microsoft: the tenant id or primary domain'),
+    authority_host: z.string().url().default('https://login.microsoftonline.com').describe('microsoft: the login host (national clouds differ)'),
+    token_endpoint: z.string().url().nullable().default(null).describe('generic: the token endpoint (microsoft: derived from tenant)'),
+    device_authorization_endpoint: z.string().url().nullable().default(null).describe('generic: the device authorization endpoint'),
+    scopes: z.array(z.string().min(1)).nullable().default(null).describe('requested scopes; null: the provider and mode defaults'),
+    refresh_margin_seconds: z.number().int().min(0).max(3000).default(600).describe('a token is used only until this long before it expires'),
+    request_timeout_seconds: positiveInt().max(120).default(10).describe('a token request slower than this fails as temporary'),
+    retry_base_seconds: positiveInt().default(2).describe('first wait after a temporary failure; doubles, with jitter'),
+    retry_max_seconds: positiveInt().default(300).describe('longest wait between attempts after temporary failures'),
+    token_encryption_key: z.string().optional().describe('32 random bytes (base64 or hex) sealing stored tokens, AES-256-GCM'),
+  })
+  .strict();
+
 const rateLimitSchema = z
   .object({
     trusted_networks: z.array(z.string()).default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
@@ -127,6 +148,7 @@ export const configSchema = z
     audit: section(auditSchema),
     auth: section(authSchema),
     rate_limit: section(rateLimitSchema),
+    oauth: section(oauthSchema),
   })
   .strict();
 
@@ -136,6 +158,7 @@ export type Argon2Config = RawConfig['security']['argon2'];
 export type AppPasswordsConfig = RawConfig['app_passwords'];
 export type RateLimitConfig = RawConfig['rate_limit'];
 export type AuthConfig = RawConfig['auth'];
+export type OAuthConfig = RawConfig['oauth'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

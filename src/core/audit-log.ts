@@ -16,8 +16,15 @@ export const AUDIT_REASONS = [
 ] as const;
 export type AuditReason = (typeof AUDIT_REASONS)[number];
 
-/** What was attempted: a login, or an operator's change to app passwords. */
-export const AUDIT_ACTIONS = ['login', 'app-password.create', 'app-password.revoke', 'app-password.revoke-all'] as const;
+/** What was attempted: a login, an operator's change, or a token event (a mailbox's grant lost). */
+export const AUDIT_ACTIONS = [
+  'login',
+  'app-password.create',
+  'app-password.revoke',
+  'app-password.revoke-all',
+  'oauth.connect',
+  'oauth.token',
+] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
 export interface AuditEvent {

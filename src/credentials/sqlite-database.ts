@@ -41,6 +41,10 @@ const MIGRATIONS = [
    );
    CREATE INDEX audit_log_at ON audit_log (at);
    CREATE INDEX audit_log_username_at ON audit_log (username, at);`,
+  `CREATE TABLE oauth_tokens (
+     key TEXT PRIMARY KEY,
+     state TEXT NOT NULL
+   );`,
 ];
 
 /** Opens (creating and migrating) the embedded store file, in WAL mode so readers never block the writer. */

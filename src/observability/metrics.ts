@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthMetrics } from '../core/auth-metrics.js';
+import type { TokenMetrics } from '../core/token-metrics.js';
 
 /**
  * Every metric passgate exposes is defined here, once. Names follow Prometheus conventions
@@ -29,6 +30,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tokenRequests = new Counter({
+    name: 'passgate_token_requests_total',
+    help: 'Requests to the OAuth provider by result (success|config|grant-lost|temporary)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tokenRequestDuration = new Histogram({
+    name: 'passgate_token_request_duration_seconds',
+    help: 'Latency of requests to the OAuth provider',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+
+  readonly tokenCacheHits = new Counter({
+    name: 'passgate_token_cache_hits_total',
+    help: 'Access tokens served from the cache without asking the provider',
+    registers: [this.registry],
+  });
+
   private hashQueueSource: () => number = () => 0;
 
   readonly hashQueueLength: Gauge = new Gauge({
@@ -45,6 +66,17 @@ export class Metrics {
   /** Where the argon2 queue gauge reads its value at scrape time. */
   observeHashQueue(source: () => number): void {
     this.hashQueueSource = source;
+  }
+
+  /** The token provider's view of these metrics (a core port). */
+  tokens(): TokenMetrics {
+    return {
+      request: (result, seconds) => {
+        this.tokenRequests.inc({ result });
+        this.tokenRequestDuration.observe(seconds);
+      },
+      cacheHit: () => this.tokenCacheHits.inc(),
+    };
   }
 
   /** The authenticator's view of these metrics (a core port). */

@@ -1,0 +1,343 @@
+import type { AuditLog } from '../core/audit-log.js';
+import type { Clock } from '../core/clock.js';
+import type { EventLogger } from '../core/event-logger.js';
+import { isGatewayError } from '../core/gateway-error.js';
+import type { TokenMetrics } from '../core/token-metrics.js';
+import { TokenError, type AccessToken, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
+import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
+import { classifyOAuthError, type ProviderFailure } from './oauth-error-classifier.js';
+import type { TokenGrant } from './oauth-client.js';
+import type { TokenCipher } from './token-cipher.js';
+
+/** Where grants come from (OAuthClient in production). */
+export interface TokenSource {
+  clientCredentials(): Promise<TokenGrant>;
+  refresh(refreshToken: string): Promise<TokenGrant>;
+}
+
+export interface CachedTokenProviderOptions {
+  mode: 'app' | 'delegated';
+  marginMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  /** How long a refresh may hold the cross-instance lock. */
+  lockTtlMs: number;
+  /** How long to wait for another instance's refresh before answering "temporary". */
+  peerWaitMs: number;
+}
+
+export interface CachedTokenProviderDeps {
+  source: TokenSource;
+  store: TokenStateStore;
+  /** null: access tokens stay in this process's memory (app mode on the embedded store only). */
+  cipher: TokenCipher | null;
+  audit: AuditLog;
+  metrics: TokenMetrics;
+  log: EventLogger;
+  clock: Clock;
+}
+
+interface Held {
+  token: string;
+  expiresAt: number;
+  obtainedAt: number;
+  mailbox: string;
+  /** Used since obtained: only tokens in use are refreshed ahead in the background. */
+  used: boolean;
+  timer: NodeJS.Timeout | null;
+}
+
+/** Fraction of a token's usable life after which it is refreshed in the background. */
+const REFRESH_AHEAD = 0.75;
+const PEER_POLL_MS = 100;
+
+/**
+ * Access tokens per key (`app`, or `mailbox:<address>`): served from memory until expiry minus the margin,
+ * refreshed in the background at 75% of that life while in use, one request in flight per key in this process
+ * (single-flight) and, through the store's lock, across instances. A rotated refresh token is persisted (sealed)
+ * before the access token that came with it is used. Failures are classified; temporary ones back off
+ * exponentially with jitter, so the provider never sees a tight loop.
+ */
+export class CachedTokenProvider implements TokenProvider {
+  private readonly held = new Map<string, Held>();
+  private readonly inflight = new Map<string, Promise<AccessToken>>();
+  /** Rotated refresh tokens not yet persisted (store failure): used first, never dropped. */
+  private readonly unsavedRefresh = new Map<string, string>();
+  private closed = false;
+
+  constructor(
+    private readonly deps: CachedTokenProviderDeps,
+    private readonly options: CachedTokenProviderOptions,
+  ) {}
+
+  keyFor(mailbox: string): string {
+    return this.options.mode === 'app' ? 'app' : `mailbox:${mailbox.trim().toLowerCase()}`;
+  }
+
+  async getAccessToken(mailbox: string): Promise<AccessToken> {
+    const key = this.keyFor(mailbox);
+    const held = this.held.get(key);
+    if (held && this.deps.clock() < held.expiresAt - this.options.marginMs) {
+      held.used = true;
+      this.deps.metrics.cacheHit();
+      return { token: held.token, expiresAt: held.expiresAt };
+    }
+    return this.singleFlight(key, () => this.obtain(key, mailbox, false));
+  }
+
+  private singleFlight(key: string, work: () => Promise<AccessToken>): Promise<AccessToken> {
+    let pending = this.inflight.get(key);
+    if (!pending) {
+      pending = work().finally(() => this.inflight.delete(key));
+      this.inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  private refreshPoint(t: { obtainedAt: number; expiresAt: number }): number {
+    return t.obtainedAt + (t.expiresAt - this.options.marginMs - t.obtainedAt) * REFRESH_AHEAD;
+  }
+
+  /** A stored access token good enough to serve (in background mode: not yet due for refresh either). */
+  private usable(state: StoredTokenState | null, background: boolean): { token: string; expiresAt: number; obtainedAt: number } | null {
+    if (!state?.sealedAccessToken || state.accessExpiresAt === null || !this.deps.cipher) return null;
+    const now = this.deps.clock();
+    const t = { expiresAt: state.accessExpiresAt, obtainedAt: state.accessObtainedAt ?? now };
+    if (now >= t.expiresAt - this.options.marginMs) return null;
+    if (background && now >= this.refreshPoint(t)) return null;
+    return { ...t, token: this.deps.cipher.open(state.sealedAccessToken, state.key) };
+  }
+
+  private async readState(key: string): Promise<StoredTokenState | null> {
+    try {
+      return await this.deps.store.get(key);
+    } catch (error) {
+      throw new TokenError('temporary', key, `token state unavailable: ${(error as Error).message}`, { cause: error });
+    }
+  }
+
+  private async obtain(key: string, mailbox: string, background: boolean): Promise<AccessToken> {
+    let state = await this.readState(key);
+    const fromStore = this.usable(state, background);
+    if (fromStore) return this.hold(key, mailbox, fromStore, true);
+
+    if (this.options.mode === 'delegated' && !this.unsavedRefresh.has(key) && (!state?.sealedRefreshToken || state.status === 'needs-connect')) {
+      throw new TokenError('grant-lost', key, `${key} needs \`passgate oauth connect --mailbox ${mailbox}\`: no usable refresh token`);
+    }
+    const now = this.deps.clock();
+    if (state?.nextAttemptAt && now < state.nextAttemptAt) {
+      throw new TokenError('temporary', key, `${key}: backing off after ${state.failures} failures (${state.lastError}); next attempt in ${Math.ceil((state.nextAttemptAt - now) / 1000)} s`);
+    }
+
+    let release: (() => Promise<void>) | null;
+    try {
+      release = await this.deps.store.tryLock(key, this.options.lockTtlMs);
+    } catch (error) {
+      throw new TokenError('temporary', key, `token lock unavailable: ${(error as Error).message}`, { cause: error });
+    }
+    if (!release) return this.waitForPeer(key, mailbox, background);
+    try {
+      // Re-read under the lock: another instance may have finished just before we took it.
+      state = await this.readState(key);
+      const fresh = this.usable(state, background);
+      if (fresh) return this.hold(key, mailbox, fresh, true);
+      return await this.request(key, mailbox, state);
+    } finally {
+      await release();
+    }
+  }
+
+  private async waitForPeer(key: string, mailbox: string, background: boolean): Promise<AccessToken> {
+    const deadline = this.deps.clock() + this.options.peerWaitMs;
+    while (this.deps.clock() < deadline) {
+      await new Promise((r) => setTimeout(r, PEER_POLL_MS));
+      const fresh = this.usable(await this.readState(key), background);
+      if (fresh) return this.hold(key, mailbox, fresh, true);
+    }
+    throw new TokenError('temporary', key, `${key}: another instance is refreshing and has not finished`);
+  }
+
+  private async request(key: string, mailbox: string, state: StoredTokenState | null): Promise<AccessToken> {
+    const { source, cipher, clock, metrics } = this.deps;
+    const refreshToken =
+      this.options.mode === 'app' ? null : (this.unsavedRefresh.get(key) ?? cipher!.open(state!.sealedRefreshToken!, key));
+    const started = clock();
+    let grant: TokenGrant;
+    try {
+      grant = refreshToken === null ? await source.clientCredentials() : await source.refresh(refreshToken);
+    } catch (error) {
+      const failure = classifyOAuthError(error);
+      metrics.request(failure.kind, (clock() - started) / 1000);
+      await this.recordFailure(key, mailbox, state, failure);
+      throw new TokenError(failure.kind, key, `${key}: ${failure.kind} failure from the provider: ${failure.code}: ${failure.description}`);
+    }
+    metrics.request('success', (clock() - started) / 1000);
+    const obtainedAt = clock();
+    const expiresAt = obtainedAt + grant.expiresInSeconds * 1000;
+    const newRefresh = grant.refreshToken ?? refreshToken;
+    const next: StoredTokenState = {
+      key,
+      sealedRefreshToken: newRefresh && cipher ? cipher.seal(newRefresh, key) : null,
+      sealedAccessToken: cipher ? cipher.seal(grant.accessToken, key) : null,
+      accessExpiresAt: expiresAt,
+      accessObtainedAt: obtainedAt,
+      status: 'ok',
+      lastSuccessAt: obtainedAt,
+      failingSince: null,
+      failures: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      updatedAt: obtainedAt,
+    };
+    // Persist before use: once the provider rotated the refresh token, the old one is dead (email-oauth2-proxy #50).
+    try {
+      await this.deps.store.put(next);
+      this.unsavedRefresh.delete(key);
+    } catch (error) {
+      if (newRefresh && this.options.mode === 'delegated') this.unsavedRefresh.set(key, newRefresh);
+      this.deps.log.error({ key, cause: (error as Error).message }, 'rotated refresh token not persisted; kept in memory until the store returns');
+    }
+    if (grant.expiresInSeconds * 1000 <= this.options.marginMs) {
+      this.deps.log.warn({ key, expiresInSeconds: grant.expiresInSeconds }, 'provider issued a token shorter than the refresh margin');
+    }
+    return this.hold(key, mailbox, { token: grant.accessToken, expiresAt, obtainedAt }, false);
+  }
+
+  private backoffMs(failures: number): number {
+    const ceiling = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** Math.max(0, failures - 1));
+    return Math.round(ceiling * (0.5 + Math.random() * 0.5));
+  }
+
+  private async recordFailure(key: string, mailbox: string, state: StoredTokenState | null, failure: ProviderFailure): Promise<void> {
+    const now = this.deps.clock();
+    const failures = (state?.failures ?? 0) + 1;
+    const lastError = `${failure.code}${failure.aadsts ? ` ${failure.aadsts}` : ''}: ${failure.description.slice(0, 300)}`;
+    const next: StoredTokenState = {
+      key,
+      sealedRefreshToken: failure.kind === 'grant-lost' ? null : (state?.sealedRefreshToken ?? null),
+      sealedAccessToken: state?.sealedAccessToken ?? null,
+      accessExpiresAt: state?.accessExpiresAt ?? null,
+      accessObtainedAt: state?.accessObtainedAt ?? null,
+      status: failure.kind === 'grant-lost' ? 'needs-connect' : 'failing',
+      lastSuccessAt: state?.lastSuccessAt ?? null,
+      failingSince: state?.failingSince ?? now,
+      failures,
+      // A lost grant waits for `oauth connect`; anything else is retried after a jittered exponential backoff.
+      nextAttemptAt: failure.kind === 'grant-lost' ? null : now + this.backoffMs(failures),
+      lastError,
+      updatedAt: now,
+    };
+    if (failure.kind === 'grant-lost') this.unsavedRefresh.delete(key);
+    try {
+      await this.deps.store.put(next);
+    } catch (error) {
+      this.deps.log.error({ key, cause: (error as Error).message }, 'token failure state not persisted');
+    }
+    const level = failure.kind === 'temporary' ? 'warn' : 'error';
+    this.deps.log[level]({ key, kind: failure.kind, code: failure.code, aadsts: failure.aadsts, failures }, 'token request failed');
+    if (failure.kind === 'grant-lost') {
+      await this.deps.audit
+        .append({
+          at: now,
+          action: 'oauth.token',
+          protocol: null,
+          username: this.options.mode === 'app' ? '(app)' : mailbox,
+          clientIp: null,
+          appPasswordId: null,
+          appPasswordName: null,
+          reason: 'upstream-token-failed',
+          detail: `grant lost, run oauth connect: ${lastError}`,
+        })
+        .catch((error: Error) => this.deps.log.error({ key, cause: error.message }, 'audit append failed'));
+    }
+  }
+
+  private hold(key: string, mailbox: string, t: { token: string; expiresAt: number; obtainedAt: number }, cached: boolean): AccessToken {
+    if (cached) this.deps.metrics.cacheHit();
+    const previous = this.held.get(key);
+    if (previous?.timer) clearTimeout(previous.timer);
+    const held: Held = { ...t, mailbox, used: false, timer: null };
+    this.held.set(key, held);
+    if (!this.closed) {
+      const delay = Math.max(0, this.refreshPoint(t) - this.deps.clock());
+      held.timer = setTimeout(() => this.refreshAhead(key, held), delay);
+      held.timer.unref();
+    }
+    return { token: t.token, expiresAt: t.expiresAt };
+  }
+
+  private refreshAhead(key: string, held: Held): void {
+    held.timer = null;
+    if (this.closed || this.held.get(key) !== held || !held.used) return; // idle tokens are fetched on next use
+    this.singleFlight(key, () => this.obtain(key, held.mailbox, true)).catch((error: Error) =>
+      this.deps.log.warn({ key, cause: error.message }, 'background token refresh failed; the current token stays in use'),
+    );
+  }
+
+  /** Stores a refresh token obtained by `oauth connect` or imported, replacing any state of that mailbox. */
+  async saveRefreshToken(mailbox: string, refreshToken: string): Promise<string> {
+    const key = this.keyFor(mailbox);
+    if (!this.deps.cipher) throw new TokenError('config', key, 'oauth.token_encryption_key: required to store refresh tokens');
+    const now = this.deps.clock();
+    await this.deps.store.put({
+      key,
+      sealedRefreshToken: this.deps.cipher.seal(refreshToken, key),
+      sealedAccessToken: null,
+      accessExpiresAt: null,
+      accessObtainedAt: null,
+      status: 'ok',
+      lastSuccessAt: now,
+      failingSince: null,
+      failures: 0,
+      nextAttemptAt: null,
+      lastError: null,
+      updatedAt: now,
+    });
+    this.dropHeld(key);
+    return key;
+  }
+
+  /** Drops a mailbox's tokens (`oauth disconnect`). */
+  async forget(mailbox: string): Promise<void> {
+    const key = this.keyFor(mailbox);
+    await this.deps.store.delete(key);
+    this.dropHeld(key);
+  }
+
+  /** Forgets what this process holds for a key (after the stored state was replaced or removed). */
+  private dropHeld(key: string): void {
+    this.unsavedRefresh.delete(key);
+    const held = this.held.get(key);
+    if (held?.timer) clearTimeout(held.timer);
+    this.held.delete(key);
+  }
+
+  async status(): Promise<TokenStatus[]> {
+    const states = await this.deps.store.list();
+    if (this.options.mode === 'app' && !states.some((s) => s.key === 'app')) {
+      states.unshift({ key: 'app', status: 'unknown' } as StoredTokenState);
+    }
+    return states
+      .filter((s) => (this.options.mode === 'app' ? s.key === 'app' : s.key.startsWith('mailbox:')))
+      .map((s) => ({
+        key: s.key,
+        mode: this.options.mode,
+        mailbox: s.key.startsWith('mailbox:') ? s.key.slice('mailbox:'.length) : null,
+        state: s.status,
+        accessExpiresAt: s.accessExpiresAt ?? this.held.get(s.key)?.expiresAt ?? null,
+        lastSuccessAt: s.lastSuccessAt ?? null,
+        failingSince: s.failingSince ?? null,
+        lastError: s.lastError ?? null,
+      }));
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const held of this.held.values()) if (held.timer) clearTimeout(held.timer);
+    this.held.clear();
+  }
+}
+
+export function isTokenError(error: unknown): error is TokenError {
+  return isGatewayError(error, 'PG_TOKEN_UNAVAILABLE') && error instanceof TokenError;
+}

@@ -75,7 +75,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const auth = config.auth;
   const hasher = new BoundedPasswordHasher(
     options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher,
-    auth.hash_concurrency || availableParallelism(),
+    auth.hash_concurrency || defaultHashConcurrency(),
     auth.hash_queue_limit,
   );
   metrics.observeHashQueue(() => hasher.queueLength);
@@ -94,7 +94,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
-      audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock);
+      audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
       tokenStates = new RedisTokenStateStore(redis, config.redis.key_prefix);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
@@ -103,7 +103,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       const db = openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
-      audit = new SqliteAuditLog(db, retentionMs, clock);
+      audit = new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
@@ -120,7 +120,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   closers.push(() => limiter.close());
   const cache = new VerifiedCredentialCache(auth.cache_ttl_seconds * 1000, auth.cache_max_entries, clock);
   const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock, cache });
-  const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user });
+  const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger });
 
   const authenticator = new Authenticator(
     {
@@ -135,6 +135,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     },
     {
       trustedNetworks: config.rate_limit.trusted_networks,
+      parallelPerIp: auth.parallel_per_ip,
       failureDelayMs: auth.failure_delay_ms,
       failureDelayJitterMs: auth.failure_delay_jitter_ms,
     },
@@ -184,4 +185,14 @@ async function openOAuth(
     },
   );
   return { client, tokens };
+}
+
+/**
+ * argon2 runs on libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default), shared with file and DNS work: leave two
+ * threads free, and never run more at once than there are cores. Read here, in the composition root, because the
+ * pool's size is a property of the process, not of passgate's configuration.
+ */
+function defaultHashConcurrency(): number {
+  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  return Math.max(1, Math.min(availableParallelism(), pool - 2));
 }

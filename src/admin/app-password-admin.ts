@@ -7,8 +7,9 @@ import {
   type AppPasswordView,
 } from '../core/app-password-record.js';
 import type { AppPasswordFormat } from '../core/app-password-format.js';
-import type { AuditLog } from '../core/audit-log.js';
+import type { AuditEvent, AuditLog } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
+import type { EventLogger } from '../core/event-logger.js';
 import type { CredentialSelector } from '../core/credential-selector.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
@@ -41,6 +42,7 @@ export interface AppPasswordAdminDeps {
   format: AppPasswordFormat;
   clock: Clock;
   maxPerUser: number;
+  log: EventLogger;
 }
 
 const ID_ALPHABET = 'abcdefghijklmnopqrstuvwxyz234567';
@@ -115,7 +117,7 @@ export class AppPasswordAdmin {
           `${username} already holds ${this.deps.maxPerUser} active app passwords (app_passwords.max_per_user): revoke one first`,
         );
       }
-      // selector-taken: a 1-in-2^32 collision with another of this user's passwords; draw a new password.
+      // selector-taken: a 1-in-2^24 collision with another of this user's passwords; draw a new password.
     }
     throw new GatewayError('PG_STORE_CONFLICT', 'could not draw a unique app password; try again');
   }
@@ -143,7 +145,7 @@ export class AppPasswordAdmin {
   async revokeAll(rawUsername: string, by: string): Promise<AppPasswordView[]> {
     const username = normalizeUsername(rawUsername);
     const revoked = await this.deps.store.revokeAll(username, this.deps.clock());
-    await this.deps.audit.append({
+    await this.append({
       at: this.deps.clock(),
       action: 'app-password.revoke-all',
       protocol: null,
@@ -157,8 +159,20 @@ export class AppPasswordAdmin {
     return revoked.map(toView);
   }
 
+  /**
+   * The change is made by now: a failed audit write must not hide its result (a created password would be lost
+   * while taking a slot), so it is logged as an error instead of thrown.
+   */
+  private async append(event: AuditEvent): Promise<void> {
+    try {
+      await this.deps.audit.append(event);
+    } catch (error) {
+      this.deps.log.error({ ...event, cause: (error as Error).message }, 'audit append failed');
+    }
+  }
+
   private audit(action: 'app-password.create' | 'app-password.revoke', record: AppPasswordRecord, detail: string) {
-    return this.deps.audit.append({
+    return this.append({
       at: this.deps.clock(),
       action,
       protocol: null,

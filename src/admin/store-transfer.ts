@@ -1,18 +1,25 @@
 import { z } from 'zod';
-import type { AppPasswordRecord } from '../core/app-password-record.js';
+import { isValidUsername, normalizeUsername, type AppPasswordRecord } from '../core/app-password-record.js';
+import { parseCidr } from '../core/network-list.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
 import { PROTOCOLS } from '../core/protocol.js';
 
 /** One exported line: the whole record, hash included (never a password), so a move keeps every credential. */
+const address = () =>
+  z
+    .string()
+    .transform(normalizeUsername)
+    .refine(isValidUsername, { message: 'expected a mail address without spaces' });
+
 const recordSchema = z
   .object({
     id: z.string().regex(/^ap_[a-z2-7]{16}$/),
-    username: z.string().min(1),
-    mailbox: z.string().min(1),
+    username: address(),
+    mailbox: address(),
     name: z.string().min(1),
     scopes: z.array(z.enum(PROTOCOLS)).min(1),
-    allowedNetworks: z.array(z.string()),
+    allowedNetworks: z.array(z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an address or CIDR' })),
     expiresAt: z.number().int().nullable(),
     createdAt: z.number().int(),
     createdBy: z.string(),
@@ -21,7 +28,7 @@ const recordSchema = z
     lastUsedProtocol: z.enum(PROTOCOLS).nullable(),
     useCount: z.number().int().min(0),
     revokedAt: z.number().int().nullable(),
-    selector: z.string().regex(/^[0-9a-f]{8}$/),
+    selector: z.string().regex(/^[0-9a-f]{6}$/),
     hash: z.string().startsWith('$argon2'),
   })
   .strict();

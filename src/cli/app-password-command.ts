@@ -4,7 +4,7 @@ import { parseDuration } from '../core/duration.js';
 import { GatewayError } from '../core/gateway-error.js';
 import { isProtocol, PROTOCOLS, type Protocol } from '../core/protocol.js';
 import type { CliContext } from './cli-context.js';
-import { formatAge, formatTable, formatTime } from './cli-format.js';
+import { formatAge, formatTable, formatTime, printable } from './cli-format.js';
 
 function parseScopes(text: string): Protocol[] {
   const scopes = text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
@@ -130,7 +130,7 @@ export function appPasswordCommand(ctx: CliContext): Command {
       await ctx.withApp(async (app) => {
         const view = await app.admin.show(id);
         if (opts.json) return ctx.json({ ...view, status: recordStatus(view, app.clock()) });
-        ctx.io.stdout(describe(view, app.clock()).join('\n') + '\n');
+        ctx.io.stdout(describe(view, app.clock()).map(printable).join('\n') + '\n');
       });
     });
 

@@ -1,5 +1,14 @@
+/**
+ * Control characters shown as \xNN: usernames and details in the audit log come from clients, and an ESC or OSC
+ * sequence printed raw would drive the operator's terminal.
+ */
+export function printable(text: string): string {
+  return text.replace(/\p{Cc}/gu, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
 /** Plain-text tables and times for the CLI: aligned columns, ISO-like UTC times, "3h ago" ages. */
-export function formatTable(header: string[], rows: string[][]): string {
+export function formatTable(header: string[], rawRows: string[][]): string {
+  const rows = rawRows.map((row) => row.map(printable));
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) =>
     cells

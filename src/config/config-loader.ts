@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -39,7 +39,10 @@ function readFile(path: string): { path: string; tree: Tree } {
   try {
     parsed = parseYaml(text);
   } catch (cause) {
-    throw new GatewayError('PG_CONFIG_INVALID', `configuration file ${path} is not valid YAML: ${(cause as Error).message}`, { cause });
+    // Only the position: the parser's message quotes the offending line, which may hold a secret.
+    const at = (cause as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+    const where = at ? ` at line ${at.line}, column ${at.col}` : '';
+    throw new GatewayError('PG_CONFIG_INVALID', `configuration file ${path} is not valid YAML${where} (${(cause as { code?: string }).code ?? 'parse error'})`);
   }
   if (parsed === null || parsed === undefined) return { path, tree: {} };
   if (typeof parsed !== 'object' || Array.isArray(parsed)) fail(['the top level must be a mapping of keys'], path);
@@ -124,16 +127,24 @@ function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): str
 }
 
 /** Reads the pepper from data_dir/pepper, creating it (0600) on first start: the embedded default only. */
-function embeddedPepper(dataDir: string, warnings: string[]): string {
+function embeddedPepper(dataDir: string, warnings: string[], source: string): string {
   const file = resolve(dataDir, 'pepper');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
-  const pepper = randomBytes(32).toString('base64url');
-  writeFileSync(file, `${pepper}\n`, { mode: 0o600, flag: 'wx' });
-  chmodSync(file, 0o600);
-  warnings.push(
-    `generated a new pepper at ${file}: back it up with the database; without it no app password verifies`,
-  );
+  try {
+    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    const pepper = randomBytes(32).toString('base64url');
+    writeFileSync(file, `${pepper}\n`, { mode: 0o600, flag: 'wx' });
+    chmodSync(file, 0o600);
+    warnings.push(`generated a new pepper at ${file}: back it up with the database; without it no app password verifies`);
+    return pepper;
+  } catch (error) {
+    // EEXIST: a pepper is already there (made earlier, or by a process starting at the same moment): use it.
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+      fail([`security.pepper_file: cannot create ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`], source);
+    }
+  }
+  const pepper = readFileSync(file, 'utf8').trim();
+  if (pepper.length < 16) fail([`security.pepper_file: ${file} holds fewer than 16 characters; restore it from the backup`], source);
+  if ((statSync(file).mode & 0o077) !== 0) warnings.push(`${file} is readable by other users: chmod 600 it`);
   return pepper;
 }
 
@@ -167,7 +178,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
         source,
       );
     }
-    pepper = embeddedPepper(dataDir, warnings);
+    pepper = embeddedPepper(dataDir, warnings, source);
   }
 
   const oauth = raw.oauth;

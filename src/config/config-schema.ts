@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseCidr } from '../core/network-list.js';
 
 /**
  * The one configuration schema. Every key has a default and a one-line description; unknown keys are
@@ -40,6 +41,9 @@ const appPasswordsSchema = z
   .strict()
   .refine((v) => v.length >= v.min_length, { message: 'must be at least min_length', path: ['length'] });
 
+const cidrList = () =>
+  z.array(z.string().refine((v) => parseCidr(v) !== null, { message: 'expected an address or CIDR such as 192.168.1.0/24' }));
+
 const sentinelSchema = z.object({ host: z.string().min(1), port: z.number().int().min(1).max(65535) }).strict();
 
 const redisSchema = z
@@ -63,6 +67,7 @@ const sqliteSchema = z
 const auditSchema = z
   .object({
     retention_days: positiveInt().max(3650).default(30).describe('sign-in log entries older than this are deleted'),
+    max_entries: positiveInt().default(1_000_000).describe('the sign-in log keeps at most about this many entries, oldest dropped first'),
   })
   .strict();
 
@@ -75,6 +80,7 @@ const authSchema = z
     cache_max_entries: z.number().int().min(0).default(10000).describe('most credential-cache entries held in memory'),
     hash_concurrency: z.number().int().min(0).max(64).default(0).describe('argon2 operations at once; 0: one per CPU core'),
     hash_queue_limit: z.number().int().min(0).default(200).describe('argon2 operations waiting beyond that; more are refused as temporary'),
+    parallel_per_ip: positiveInt().max(64).default(4).describe('logins verified at once from one address (IPv6: one /64); more wait their turn'),
   })
   .strict();
 
@@ -101,7 +107,7 @@ const oauthSchema = z
 
 const rateLimitSchema = z
   .object({
-    trusted_networks: z.array(z.string()).default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
+    trusted_networks: cidrList().default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
     pair: z
       .object({
         max_failures: positiveInt().default(10).describe('consecutive failures per (username, ip) before a block'),
@@ -123,9 +129,10 @@ const rateLimitSchema = z
       .object({
         max_distinct_failures: positiveInt().default(100).describe('distinct wrong passwords per user in a day before a lock'),
         lock_seconds: positiveInt().default(3600).describe('how long a locked user is refused (temporarily) from untrusted networks'),
+        known_ip_days: z.number().int().min(0).max(365).default(30).describe('an ip the user logged in from is exempt from the lock this long; 0: off'),
       })
       .strict()
-      .default({ max_distinct_failures: 100, lock_seconds: 3600 }),
+      .default({ max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 30 }),
   })
   .strict();
 

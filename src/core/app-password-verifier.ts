@@ -62,9 +62,24 @@ export class AppPasswordVerifier {
     return { ok: true, reason: 'ok', record, cached };
   }
 
-  /** Made once per process with the current parameters, so the dummy check costs what a real one costs. */
+  /**
+   * Made once per process with the current parameters, so the dummy check costs what a real one costs.
+   * A failed attempt (e.g. the hashing queue was full) is forgotten, never cached: a poisoned promise would
+   * answer every miss "unavailable" without hashing — a free oracle for guessers.
+   */
   private getDummyHash(): Promise<string> {
-    this.dummyHash ??= this.deps.hasher.hash(randomBytes(16).toString('hex'));
+    if (!this.dummyHash) {
+      const pending = this.deps.hasher.hash(randomBytes(16).toString('hex'));
+      this.dummyHash = pending;
+      pending.catch(() => {
+        if (this.dummyHash === pending) this.dummyHash = undefined;
+      });
+    }
     return this.dummyHash;
+  }
+
+  /** The canonical form of a typed password, or the raw text when it cannot be one (for fingerprints). */
+  canonical(rawPassword: string): string {
+    return this.deps.format.normalize(rawPassword) ?? rawPassword;
   }
 }

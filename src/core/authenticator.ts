@@ -7,7 +7,8 @@ import type { Clock } from './clock.js';
 import type { EventLogger } from './event-logger.js';
 import { isGatewayError } from './gateway-error.js';
 import type { LimitVerdict, LoginAttemptKey, LoginLimiter } from './login-limiter.js';
-import { canonicalIp, NetworkList } from './network-list.js';
+import { KeyedConcurrency } from './keyed-concurrency.js';
+import { canonicalIp, limitingAddress, NetworkList } from './network-list.js';
 import type { Protocol } from './protocol.js';
 
 export interface AuthRequest {
@@ -40,6 +41,8 @@ export type AuthOutcome =
 
 export interface AuthenticatorOptions {
   trustedNetworks: readonly string[];
+  /** Verifications at once from one limiting address (per instance); one (user, address) pair runs one at a time. */
+  parallelPerIp: number;
   failureDelayMs: number;
   failureDelayJitterMs: number;
 }
@@ -66,6 +69,7 @@ const TEMPORARY: ReadonlySet<AuthFailureReason> = new Set(['rate-limited', 'user
  */
 export class Authenticator {
   private readonly trusted: NetworkList;
+  private readonly inFlight = new KeyedConcurrency();
 
   constructor(
     private readonly deps: AuthenticatorDeps,
@@ -77,7 +81,16 @@ export class Authenticator {
   async authenticate(request: AuthRequest): Promise<AuthOutcome> {
     const username = normalizeUsername(request.username).slice(0, 320);
     const clientIp = canonicalIp(request.clientIp);
-    const key: LoginAttemptKey = { username, ip: clientIp, trusted: this.trusted.contains(clientIp) };
+    const ip = limitingAddress(clientIp);
+    const key: LoginAttemptKey = { username, ip, trusted: this.trusted.contains(clientIp) };
+    // Attempts of one pair run one after another, so each gate check sees the failures recorded before it;
+    // one address gets a few verifications at once (an office behind NAT), never the whole argon2 pool.
+    return this.inFlight.run(`pair\0${username}\0${ip}`, 1, () =>
+      this.inFlight.run(`ip\0${ip}`, this.options.parallelPerIp, () => this.decide(request, username, clientIp, key)),
+    );
+  }
+
+  private async decide(request: AuthRequest, username: string, clientIp: string, key: LoginAttemptKey): Promise<AuthOutcome> {
     const base = { protocol: request.protocol, username, clientIp, sessionId: request.sessionId };
 
     const gate = await this.deps.limiter.check(key);
@@ -97,7 +110,7 @@ export class Authenticator {
 
     if (!verified.ok) {
       if (verified.reason === 'invalid-credentials') {
-        const next = await this.deps.limiter.recordFailure(key, this.fingerprint(username, request.password));
+        const next = await this.deps.limiter.recordFailure(key, this.fingerprint(username, this.deps.verifier.canonical(request.password)));
         return this.fail(base, 'invalid-credentials', null, this.describeTrip(next));
       }
       // The right password of a revoked or expired credential: a forgotten device, not an attacker.

@@ -7,8 +7,10 @@
  *  - ip: more than `ip.burst_failures` failures in `ip.burst_seconds` block the ip until that window ends; more
  *    than `ip.daily_failures` in a day block it for `ip.block_seconds`.
  *  - user: more than `user.max_distinct_failures` distinct wrong passwords in a day (a device repeating one
- *    stale password counts once) lock the user for `user.lock_seconds`.
+ *    stale password counts once) lock the user for `user.lock_seconds` — except from an ip the user logged in
+ *    from successfully within `user.known_ip_days`.
  *  - trusted networks are exempt from the ip and user rules, never from the pair rule.
+ * `ip` is the limiting key of the client address: the address for IPv4, its /64 for IPv6.
  * When Redis fails, an in-memory insurance limiter keeps enforcing the same rules on this instance.
  */
 export interface LoginAttemptKey {

@@ -5,18 +5,23 @@ import type { RedisClient } from './redis-client-factory.js';
 
 const BATCH = 500;
 
+const PRUNE_EVERY = 1000;
+
 /**
- * The shared sign-in log: one Redis stream (`P audit`), trimmed by time on every append
- * (XADD ... MINID ~ <now - retention>), so retention needs no background job.
+ * The shared sign-in log: one Redis stream (`P audit`), capped by length on every append (XADD MAXLEN ~, so
+ * a flood cannot exhaust a `noeviction` Redis) and trimmed by age every thousand appends (XTRIM MINID ~).
+ * Queries never return what is past retention, trimmed or not.
  */
 export class RedisAuditLog implements AuditLog {
   private readonly key: string;
+  private appendsSincePrune = 0;
 
   constructor(
     private readonly redis: RedisClient,
     prefix: string,
     private readonly retentionMs: number,
     private readonly clock: Clock,
+    private readonly maxEntries = 1_000_000,
   ) {
     this.key = `${prefix}audit`;
   }
@@ -27,7 +32,8 @@ export class RedisAuditLog implements AuditLog {
 
   async append(event: AuditEvent): Promise<void> {
     try {
-      await this.redis.xadd(this.key, 'MINID', '~', this.cutoff(), '*', 'e', JSON.stringify(event));
+      await this.redis.xadd(this.key, 'MAXLEN', '~', this.maxEntries, '*', 'e', JSON.stringify(event));
+      if (++this.appendsSincePrune >= PRUNE_EVERY) await this.prune();
     } catch (cause) {
       throw new GatewayError('PG_STORE_UNAVAILABLE', `redis audit log: append failed: ${(cause as Error).message}`, { cause });
     }
@@ -57,7 +63,8 @@ export class RedisAuditLog implements AuditLog {
   }
 
   async prune(): Promise<number> {
-    return (await this.redis.xtrim(this.key, 'MINID', this.cutoff())) as number;
+    this.appendsSincePrune = 0;
+    return (await this.redis.xtrim(this.key, 'MINID', '~', this.cutoff())) as number;
   }
 
   async close(): Promise<void> {}

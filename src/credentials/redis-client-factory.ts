@@ -35,6 +35,8 @@ export function createRedisClient(config: RedisConfig, name = 'passgate'): Redis
  */
 export async function checkRedisDurability(client: RedisClient): Promise<string[]> {
   const warnings: string[] = [];
+  // A Cluster knows its masters only once connected: wait for that (a PING) before asking for them.
+  await client.ping().catch(() => {});
   const node = client instanceof Cluster ? client.nodes('master')[0] : client;
   if (!node) return warnings;
   try {

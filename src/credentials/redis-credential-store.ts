@@ -234,6 +234,8 @@ export class RedisCredentialStore implements CredentialStore {
   put(record: AppPasswordRecord): Promise<void> {
     return this.run('put', async () => {
       const u = record.username;
+      const owner = await this.redis.get(this.idKey(record.id));
+      if (owner !== null && owner !== u) await this.removeFromUser(owner, record.id);
       const previous = await this.load(u, record.id);
       const tx = this.redis.multi();
       if (previous && previous.selector !== record.selector) tx.hdel(this.userKey(u, 'sel'), previous.selector);
@@ -247,6 +249,17 @@ export class RedisCredentialStore implements CredentialStore {
       await this.redis.set(this.idKey(record.id), u);
       await this.redis.sadd(`${this.prefix}users`, u);
     });
+  }
+
+  /** Takes a record out of a user's keys (an import that moved the id to another user). */
+  private async removeFromUser(username: string, id: string): Promise<void> {
+    const old = await this.load(username, id);
+    const tx = this.redis.multi();
+    if (old) tx.hdel(this.userKey(username, 'sel'), old.selector);
+    tx.del(this.userKey(username, `ap:${id}`));
+    tx.zrem(this.userKey(username, 'ids'), id);
+    tx.hdel(this.userKey(username, 'active'), id);
+    await tx.exec();
   }
 
   ping(): Promise<void> {

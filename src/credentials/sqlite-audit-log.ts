@@ -17,17 +17,21 @@ interface Row {
 
 const PRUNE_EVERY = 1000;
 
-/** The sign-in log in the embedded store; prunes itself every thousand appends and on open. */
+/** The sign-in log in the embedded store; prunes itself (by age, then by count) every thousand appends and on open. */
 export class SqliteAuditLog implements AuditLog {
   private readonly insertStmt;
   private readonly pruneStmt;
   private appendsSincePrune = 0;
 
+  private readonly trimStmt;
+
   constructor(
     private readonly db: SqliteDatabase,
     private readonly retentionMs: number,
     private readonly clock: Clock,
+    private readonly maxEntries = 1_000_000,
   ) {
+    this.trimStmt = db.prepare<[number]>('DELETE FROM audit_log WHERE seq <= (SELECT MAX(seq) FROM audit_log) - ?');
     this.insertStmt = db.prepare<[Row]>(
       `INSERT INTO audit_log (at, action, protocol, username, client_ip, app_password_id, app_password_name, reason, detail)
        VALUES (@at, @action, @protocol, @username, @client_ip, @app_password_id, @app_password_name, @reason, @detail)`,
@@ -76,7 +80,7 @@ export class SqliteAuditLog implements AuditLog {
 
   async prune(): Promise<number> {
     this.appendsSincePrune = 0;
-    return this.pruneStmt.run(this.clock() - this.retentionMs).changes;
+    return this.pruneStmt.run(this.clock() - this.retentionMs).changes + this.trimStmt.run(this.maxEntries).changes;
   }
 
   async close(): Promise<void> {}

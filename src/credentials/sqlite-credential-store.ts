@@ -1,5 +1,6 @@
 import type { AppPasswordRecord } from '../core/app-password-record.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
+import { GatewayError } from '../core/gateway-error.js';
 import type { Protocol } from '../core/protocol.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 
@@ -92,58 +93,87 @@ export class SqliteCredentialStore implements CredentialStore {
   }
 
   async insert(record: AppPasswordRecord, limits: { maxActivePerUser: number; now: number }): Promise<InsertResult> {
-    return this.db.transaction((): InsertResult => {
-      if (this.stmt.selectorTaken.get(record.username, record.selector)) return { ok: false, reason: 'selector-taken' };
-      if (this.stmt.countActive.get(record.username, limits.now)!.n >= limits.maxActivePerUser) {
-        return { ok: false, reason: 'limit-reached' };
-      }
-      this.stmt.insert.run(toRow(record));
-      return { ok: true };
-    }).immediate();
+    return this.guard('insert', () => {
+      return this.db.transaction((): InsertResult => {
+        if (this.stmt.selectorTaken.get(record.username, record.selector)) return { ok: false, reason: 'selector-taken' };
+        if (this.stmt.countActive.get(record.username, limits.now)!.n >= limits.maxActivePerUser) {
+          return { ok: false, reason: 'limit-reached' };
+        }
+        this.stmt.insert.run(toRow(record));
+        return { ok: true };
+      }).immediate();
+    });
   }
 
   async findBySelector(username: string, selector: string): Promise<AppPasswordRecord | null> {
-    const row = this.stmt.bySelector.get(username, selector);
-    return row ? fromRow(row) : null;
+    return this.guard('findBySelector', () => {
+      const row = this.stmt.bySelector.get(username, selector);
+      return row ? fromRow(row) : null;
+    });
   }
 
   async get(id: string): Promise<AppPasswordRecord | null> {
-    const row = this.stmt.byId.get(id);
-    return row ? fromRow(row) : null;
+    return this.guard('get', () => {
+      const row = this.stmt.byId.get(id);
+      return row ? fromRow(row) : null;
+    });
   }
 
   async list(filter: { username?: string } = {}): Promise<AppPasswordRecord[]> {
-    const rows = filter.username === undefined ? this.stmt.all.all() : this.stmt.byUser.all(filter.username);
-    return rows.map(fromRow);
+    return this.guard('list', () => {
+      const rows = filter.username === undefined ? this.stmt.all.all() : this.stmt.byUser.all(filter.username);
+      return rows.map(fromRow);
+    });
   }
 
   async revoke(id: string, at: number): Promise<AppPasswordRecord | null> {
-    this.stmt.revoke.run(at, id);
-    return this.get(id);
+    return this.guard('revoke', () => {
+      this.stmt.revoke.run(at, id);
+      return this.get(id);
+    });
   }
 
   async revokeAll(username: string, at: number): Promise<AppPasswordRecord[]> {
-    return this.db.transaction(() => {
-      const rows = this.stmt.activeOfUser.all(username);
-      for (const row of rows) this.stmt.revoke.run(at, row.id);
-      return rows.map((row) => ({ ...fromRow(row), revokedAt: at }));
-    }).immediate();
+    return this.guard('revokeAll', () => {
+      return this.db.transaction(() => {
+        const rows = this.stmt.activeOfUser.all(username);
+        for (const row of rows) this.stmt.revoke.run(at, row.id);
+        return rows.map((row) => ({ ...fromRow(row), revokedAt: at }));
+      }).immediate();
+    });
   }
 
   async recordUse(id: string, use: CredentialUse): Promise<void> {
-    this.stmt.use.run(use.at, use.ip, use.protocol, id);
+    return this.guard('recordUse', () => {
+      this.stmt.use.run(use.at, use.ip, use.protocol, id);
+    });
   }
 
   async replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean> {
-    return this.stmt.replaceHash.run(newHash, id, expectedHash).changes === 1;
+    return this.guard('replaceHash', () => {
+      return this.stmt.replaceHash.run(newHash, id, expectedHash).changes === 1;
+    });
   }
 
   async put(record: AppPasswordRecord): Promise<void> {
-    this.stmt.upsert.run(toRow(record));
+    return this.guard('put', () => {
+      this.stmt.upsert.run(toRow(record));
+    });
   }
 
   async ping(): Promise<void> {
-    this.db.prepare('SELECT 1').get();
+    return this.guard('ping', () => {
+      this.db.prepare('SELECT 1').get();
+    });
+  }
+
+  /** SQLite failures (disk full, I/O error, locked past busy_timeout) become one temporary, named error. */
+  private guard<T>(operation: string, fn: () => T): T {
+    try {
+      return fn();
+    } catch (cause) {
+      throw new GatewayError('PG_STORE_UNAVAILABLE', `embedded store: ${operation} failed: ${(cause as Error).message}`, { cause });
+    }
   }
 
   async close(): Promise<void> {

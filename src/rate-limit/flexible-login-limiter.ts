@@ -14,6 +14,7 @@ import type { RedisClient } from '../credentials/redis-client-factory.js';
  *   P rl:ip:burst:<ip>, P rl:ip:day:<ip>
  *   P rl:user:seen:{u:<user>}:<fingerprint>  a wrong password already counted today
  *   P rl:user:distinct:{u:<user>}            distinct wrong passwords today
+ *   P rl:user:known:{u:<user>}:<ip>          this user logged in from this ip recently (exempt from the user lock)
  */
 
 const DAY_SECONDS = 86_400;
@@ -43,6 +44,7 @@ export class FlexibleLoginLimiter implements LoginLimiter {
   private readonly ipDaily: Counter;
   private readonly userSeen: Counter;
   private readonly userDistinct: Counter;
+  private readonly userKnown: Counter;
 
   /**
    * `backend` null keeps all state in this process. With Redis, state is shared by every instance, and each counter
@@ -85,6 +87,7 @@ export class FlexibleLoginLimiter implements LoginLimiter {
       duration: DAY_SECONDS,
       blockDuration: user.lock_seconds,
     });
+    this.userKnown = counter('user:known', { points: Number.MAX_SAFE_INTEGER, duration: Math.max(1, user.known_ip_days * DAY_SECONDS) });
   }
 
   /**
@@ -97,11 +100,10 @@ export class FlexibleLoginLimiter implements LoginLimiter {
   async check(key: LoginAttemptKey): Promise<LimitVerdict> {
     const reads = [this.read('pair', this.pairBlocks, pairKey(key))];
     if (!key.trusted) {
-      reads.push(
-        this.read('ip', this.ipBurst, key.ip),
-        this.read('ip', this.ipDaily, key.ip),
-        this.read('user', this.userDistinct, userKey(key.username)),
-      );
+      reads.push(this.read('ip', this.ipBurst, key.ip), this.read('ip', this.ipDaily, key.ip));
+      // The user lock never shuts a user out of a network it recently logged in from: an attacker elsewhere
+      // cannot lock the user out of its own devices (design.md, brute-force practice).
+      if (!(await this.isKnown(key))) reads.push(this.read('user', this.userDistinct, userKey(key.username)));
     }
     return strictest(await Promise.all(reads));
   }
@@ -117,12 +119,23 @@ export class FlexibleLoginLimiter implements LoginLimiter {
     return strictest(await Promise.all(rules.map((rule) => rule.catch((error: unknown) => this.report(error)))));
   }
 
-  /** Clears the pair's failure count; its strikes and any block in force stay (a blocked pair is never verified). */
+  /**
+   * Clears the pair's failure count (its strikes and any block in force stay: a blocked pair is never verified),
+   * and remembers the ip as one this user logs in from, for `user.known_ip_days`.
+   */
   async recordSuccess(key: LoginAttemptKey): Promise<void> {
     const { shared, insurance } = this.pairFailures;
     const pair = pairKey(key);
     // Also the insurance copy: a count left there from an outage would otherwise survive this success.
-    await Promise.all([shared, insurance].map((limiter) => limiter?.delete(pair).catch((error: unknown) => this.report(error))));
+    const clears = [shared, insurance].map((limiter) => limiter?.delete(pair).catch((error: unknown) => this.report(error)));
+    const remember = this.config.user.known_ip_days > 0 ? consume(this.userKnown.shared, pair).catch((error: unknown) => this.report(error)) : null;
+    await Promise.all([...clears, remember]);
+  }
+
+  private async isKnown(key: LoginAttemptKey): Promise<boolean> {
+    if (this.config.user.known_ip_days === 0) return false;
+    const state = await this.userKnown.shared.get(pairKey(key)).catch((error: unknown) => void this.report(error));
+    return !!state && state.consumedPoints > 0 && state.msBeforeNext > 0;
   }
 
   /** Nothing to release: memory limiters hold only unref'd timers, and the Redis client is the caller's. */

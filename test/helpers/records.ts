@@ -22,7 +22,7 @@ export function makeRecord(overrides: Partial<AppPasswordRecord> = {}): AppPassw
     lastUsedProtocol: null,
     useCount: 0,
     revokedAt: null,
-    selector: randomBytes(4).toString('hex'),
+    selector: randomBytes(3).toString('hex'),
     hash: `$argon2id$v=19$m=1024,t=1,p=1$${randomBytes(8).toString('base64')}`,
     ...overrides,
   };

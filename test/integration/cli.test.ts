@@ -146,6 +146,36 @@ describe('passgate CLI', () => {
       const broken = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: '{"id":"nope"}\n' });
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /line 1: id: /);
+      const line = JSON.parse(exported.stdout.split('\n')[0]!);
+      const badNetwork = JSON.stringify({ ...line, allowedNetworks: ['10.0.0.0/99'] });
+      const refused = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: `${badNetwork}\n` });
+      assert.match(refused.stderr, /line 1: allowedNetworks\.0: expected an address or CIDR/);
+      const mixedCase = JSON.stringify({ ...line, username: ' Mixed@Example.COM ' });
+      assert.equal((await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: `${mixedCase}\n` })).code, 0);
+      const reread = await openApp(config, { logger: createLogger('silent') });
+      try {
+        assert.equal((await reread.store.get(line.id))!.username, 'mixed@example.com');
+        assert.equal((await reread.admin.list({ username: line.username })).some((v) => v.id === line.id), false, 'moved off the old user');
+      } finally {
+        await reread.close();
+      }
     });
+  });
+});
+
+describe('passgate audit output', () => {
+  it('shows control characters from clients as \\xNN, never raw to the terminal', async () => {
+    const tc = makeTestConfig({ data_dir: 'data' });
+    try {
+      const app = await openApp(tc.config, { logger: createLogger('silent') });
+      await app.authenticator.authenticate({ username: 'evil\u001b]52;c;aGk=\u0007@example.com', password: 'x', protocol: 'smtp', clientIp: '192.0.2.1', secure: true });
+      await app.close();
+      const out = await runCli(['--config', tc.file, 'audit'], { cwd: tc.dir });
+      assert.equal(out.code, 0, out.stderr);
+      assert.ok(!out.stdout.includes('\u001b') && !out.stdout.includes('\u0007'));
+      assert.match(out.stdout, /evil\\x1b\]52;c;agk=\\x07@example\.com/);
+    } finally {
+      tc.cleanup();
+    }
   });
 });

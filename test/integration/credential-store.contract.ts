@@ -31,15 +31,15 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
       assert.deepEqual(await t.store.insert(r, limits()), { ok: true });
       assert.deepEqual(await t.store.findBySelector('find@example.com', r.selector), r);
       assert.deepEqual(await t.store.get(r.id), r);
-      assert.equal(await t.store.findBySelector('find@example.com', 'ffffffff'), null);
+      assert.equal(await t.store.findBySelector('find@example.com', 'ffffff'), null);
       assert.equal(await t.store.findBySelector('other@example.com', r.selector), null);
       assert.equal(await t.store.get('ap_doesnotexistxxx'), null);
     });
 
     it('refuses a second record with the same selector for the same user', async () => {
-      const a = makeRecord({ username: 'sel@example.com', selector: 'abcdef01' });
-      const b = makeRecord({ username: 'sel@example.com', selector: 'abcdef01' });
-      const c = makeRecord({ username: 'other-sel@example.com', selector: 'abcdef01' });
+      const a = makeRecord({ username: 'sel@example.com', selector: 'abcdef' });
+      const b = makeRecord({ username: 'sel@example.com', selector: 'abcdef' });
+      const c = makeRecord({ username: 'other-sel@example.com', selector: 'abcdef' });
       assert.deepEqual(await t.store.insert(a, limits()), { ok: true });
       assert.deepEqual(await t.store.insert(b, limits()), { ok: false, reason: 'selector-taken' });
       assert.deepEqual(await t.store.insert(c, limits()), { ok: true });
@@ -118,7 +118,7 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
       await t.store.put(r);
       assert.deepEqual(await t.store.get(r.id), r);
       assert.deepEqual(await t.store.findBySelector(r.username, r.selector), r);
-      const changed = { ...r, name: 'Renamed', revokedAt: null, selector: '0badc0de' };
+      const changed = { ...r, name: 'Renamed', revokedAt: null, selector: '0badc0' };
       await t.store.put(changed);
       assert.deepEqual(await t.store.get(r.id), changed);
       assert.equal(await t.store.findBySelector(r.username, r.selector), null);
@@ -153,6 +153,11 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
         assert.deepEqual(a1[1], event({ at: base - 3000, username: 'a1@example.com', reason: 'ok', appPasswordId: 'ap_x', appPasswordName: 'Printer' }));
         assert.deepEqual((await t.audit.query({ since: base - 2000, limit: 10 })).map((e) => e.at), [base - 1000, base - 2000]);
         assert.equal((await t.audit.query({ limit: 1 })).length, 1);
+      });
+
+      it('escapes nothing itself but stores control characters as given (the CLI escapes them)', async () => {
+        await t.audit.append(event({ username: 'esc\u001b]52;c;x\u0007@example.com' }));
+        assert.equal((await t.audit.query({ username: 'esc\u001b]52;c;x\u0007@example.com', limit: 1 })).length, 1);
       });
 
       it('keeps entries only for the retention window', async () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -70,9 +70,17 @@ describe('config loader', () => {
     failsWith(() => load('log:\n  level: loud\n'), /log\.level: /);
   });
 
-  it('says when the file is missing or not YAML', () => {
+  it('says when the file is missing or not YAML, without quoting the line (it may hold a secret)', () => {
     assert.throws(() => loadConfig({ path: '/nonexistent/passgate.yaml', env: {}, cwd: '/' }), /cannot read configuration file/);
-    failsWith(() => load('a: [1, 2\n'), /not valid YAML/);
+    failsWith(() => load('a: [1, 2\n'), /not valid YAML at line \d+, column \d+/);
+    assert.throws(
+      () => load('security:\n  pepper: S3cretPepperValue123: oops\n'),
+      (error: Error) => !error.message.includes('S3cretPepperValue123') && /not valid YAML at line 2/.test(error.message),
+    );
+  });
+
+  it('names a trusted network that is not a CIDR', () => {
+    failsWith(() => load('rate_limit:\n  trusted_networks: [10.0.0.0/8, 10.0.0.0/99]\n'), /rate_limit\.trusted_networks\.1: expected an address or CIDR/);
   });
 
   it('applies PASSGATE_ environment overrides, levels joined by __, values as YAML scalars', () => {
@@ -104,6 +112,16 @@ describe('config loader', () => {
     failsWith(() => load('security:\n  pepper: aaaaaaaaaaaaaaaaaaaa\n  pepper_file: x\n'), /security\.pepper: set either security\.pepper or security\.pepper_file/);
     failsWith(() => load('security:\n  pepper: short\n'), /security\.pepper: must be at least 16 characters/);
     failsWith(() => load('redis:\n  url: redis://127.0.0.1:6379\n'), /security\.pepper: required when redis is configured/);
+  });
+
+  it('refuses a damaged pepper file and warns about a readable one', () => {
+    const first = load('data_dir: state\n');
+    const file = join(first.config.data_dir, 'pepper');
+    writeFileSync(file, 'short\n');
+    failsWith(() => loadConfig({ path: first.config.source, env: {}, cwd: '/' }), /security\.pepper_file: .* fewer than 16 characters/);
+    writeFileSync(file, 'a-long-enough-pepper-value\n', { mode: 0o644 });
+    chmodSync(file, 0o644);
+    assert.match(loadConfig({ path: first.config.source, env: {}, cwd: '/' }).warnings.join('\n'), /readable by other users/);
   });
 
   it('generates a private pepper into data_dir on the embedded store, once', () => {

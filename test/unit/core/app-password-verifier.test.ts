@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { openApp, type App } from '../../../src/app.js';
+import { AppPasswordVerifier } from '../../../src/core/app-password-verifier.js';
+import { CredentialSelector } from '../../../src/core/credential-selector.js';
+import { GatewayError } from '../../../src/core/gateway-error.js';
+import type { PasswordHasher } from '../../../src/core/password-hasher.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { CountingHasher } from '../../helpers/counting-hasher.js';
 import { makeTestConfig, type TestConfig } from '../../helpers/test-config.js';
@@ -63,6 +67,20 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
     assert.deepEqual(unknown, { ok: false, reason: 'invalid-credentials', record: null });
     assert.equal(hasher.verifications, wrongCalls);
     assert.equal(wrongCalls, 1);
+  });
+
+  it('does not remember a failed dummy hash: an overload once must not answer every later miss "unavailable"', async () => {
+    let failNextHash = true;
+    const flaky: PasswordHasher = {
+      hash: (pw) => (failNextHash ? ((failNextHash = false), Promise.reject(new GatewayError('PG_OVERLOADED', 'queue full'))) : hasher.hash(pw)),
+      verify: (h, pw) => hasher.verify(h, pw),
+      needsRehash: (h) => hasher.needsRehash(h),
+    };
+    const verifier = new AppPasswordVerifier({ store: app.store, hasher: flaky, selector: new CredentialSelector(Buffer.alloc(32)), format: app.format, clock: () => clock.now });
+    await assert.rejects(verifier.verify('ghost@example.com', 'abcd-efgh-ijkl-mnop'), { code: 'PG_OVERLOADED' });
+    hasher.reset();
+    assert.deepEqual(await verifier.verify('ghost@example.com', 'abcd-efgh-ijkl-mnop'), { ok: false, reason: 'invalid-credentials', record: null });
+    assert.equal(hasher.verifications, 1, 'the miss was hashed, like any other');
   });
 
   it('refuses what cannot be an app password without hashing at all', async () => {

@@ -131,6 +131,30 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     assert.deepEqual([fromAttacker.ok, fromAttacker.ok || fromAttacker.temporary], [false, true]);
   });
 
+  it('serialises parallel guesses of one pair, so 500 at once cost at most max_failures verifications', async () => {
+    const { password } = await create('parallel@example.com');
+    hasher.reset();
+    const outcomes = await Promise.all(
+      Array.from({ length: 500 }, (_, i) => login({ username: 'parallel@example.com', password: `para-llel-gues-s${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}`, clientIp: '203.0.113.200' })),
+    );
+    assert.equal(outcomes.filter((o) => o.ok).length, 0);
+    assert.equal(hasher.verifications, 10, 'pair.max_failures');
+    assert.equal((await login({ username: 'parallel@example.com', password, clientIp: '203.0.113.201' })).ok, true);
+  });
+
+  it('limits an IPv6 attacker per /64, however many of its addresses it rotates through', async () => {
+    await create('six@example.com');
+    hasher.reset();
+    const reasons = [];
+    for (let i = 1; i <= 30; i++) {
+      reasons.push((await login({ username: 'six@example.com', password: 'abcd-abcd-abcd-abcd', clientIp: `2001:db8:aa:bb::${i.toString(16)}` })).reason);
+    }
+    assert.equal(hasher.verifications, 10);
+    assert.deepEqual(reasons.slice(10), Array(20).fill('rate-limited'));
+    const audit = await lastAudit('six@example.com');
+    assert.equal(audit.clientIp, '2001:db8:aa:bb::1e', 'the audit log keeps the full address');
+  });
+
   it('counts a device repeating one stale password once towards the user lock', async () => {
     const user = 'repeat@example.com';
     const { password } = await create(user);

@@ -22,7 +22,7 @@ function config(overrides: Overrides = {}): RateLimitConfig {
     trusted_networks: [],
     pair: { max_failures: 10, block_seconds: 900, max_block_seconds: 86_400, ...overrides.pair },
     ip: { burst_failures: 1000, burst_seconds: 60, daily_failures: 1000, block_seconds: 86_400, ...overrides.ip },
-    user: { max_distinct_failures: 100, lock_seconds: 3600, ...overrides.user },
+    user: { max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 30, ...overrides.user },
   };
 }
 
@@ -122,6 +122,24 @@ describe('FlexibleLoginLimiter (memory)', () => {
     assert.deepEqual(await limiter.check({ ...from(3000), trusted: true }), { blocked: false }, 'trusted networks are not locked out');
     mock.timers.tick(3600 * SECOND);
     assert.deepEqual(await limiter.check(from(3000)), { blocked: false });
+  });
+
+  it('never locks a user out of an ip it logged in from recently (known_ip_days)', async () => {
+    const limiter = new FlexibleLoginLimiter(config({ user: { max_distinct_failures: 3, known_ip_days: 30 } }), null);
+    const home: LoginAttemptKey = { username: 'carol', ip: '203.0.113.50', trusted: false };
+    const elsewhere: LoginAttemptKey = { username: 'carol', ip: '203.0.113.51', trusted: false };
+    await limiter.recordSuccess(home);
+    const attacker = (n: number): LoginAttemptKey => ({ username: 'carol', ip: `198.18.0.${n}`, trusted: false });
+    for (let n = 1; n <= 4; n++) await limiter.recordFailure(attacker(n), `guess-${n}`);
+    assert.equal((await limiter.check(elsewhere)).blocked, true, 'the user lock holds where carol never logged in');
+    assert.deepEqual(await limiter.check(home), { blocked: false }, 'her own network stays open');
+    mock.timers.tick(31 * 86_400 * SECOND);
+    for (let n = 1; n <= 4; n++) await limiter.recordFailure(attacker(n), `guess-again-${n}`);
+    assert.equal((await limiter.check(home)).blocked, true, 'the exemption ends after known_ip_days');
+    const off = new FlexibleLoginLimiter(config({ user: { max_distinct_failures: 3, known_ip_days: 0 } }), null);
+    await off.recordSuccess(home);
+    for (let n = 1; n <= 4; n++) await off.recordFailure(attacker(n), `guess-${n}`);
+    assert.equal((await off.check(home)).blocked, true, 'known_ip_days 0 turns it off');
   });
 
   it('exempts trusted clients from the ip and user rules, never from the pair rule', async () => {

@@ -27,6 +27,10 @@ import { CachedTokenProvider } from './oauth/cached-token-provider.js';
 import { OAuthClient } from './oauth/oauth-client.js';
 import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
+import { hostname } from 'node:os';
+import { GatewayError } from './core/gateway-error.js';
+import { SmtpGateway } from './smtp/smtp-gateway.js';
+import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
 
@@ -195,4 +199,51 @@ async function openOAuth(
 function defaultHashConcurrency(): number {
   const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
   return Math.max(1, Math.min(availableParallelism(), pool - 2));
+}
+
+export interface Services {
+  tls: TlsCertificates;
+  smtp: SmtpGateway | null;
+  /** Stops accepting, lets sessions finish for up to `graceMs`, closes the rest. Idempotent. */
+  close(graceMs?: number): Promise<void>;
+}
+
+/** Starts what `passgate serve` runs on top of the app: TLS certificates and the SMTP listeners. */
+export async function startServices(app: App): Promise<Services> {
+  const { config, logger } = app;
+  const tls = await TlsCertificates.open(config.tls, config.data_dir, logger);
+  if (config.tls.watch) tls.watch();
+  let smtp: SmtpGateway | null = null;
+  try {
+    if (config.smtp.enabled) {
+      if (!app.oauth) throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to relay mail upstream (smtp.enabled is true)');
+      smtp = new SmtpGateway(config.smtp, {
+        authenticator: app.authenticator,
+        tokens: app.oauth.tokens,
+        tls,
+        audit: app.audit,
+        metrics: app.metrics.smtp(),
+        log: logger,
+        hostname: config.smtp.hostname ?? hostname(),
+        maxFailuresPerConnection: config.auth.max_failures_per_connection,
+      });
+      await smtp.start();
+    }
+  } catch (error) {
+    await smtp?.close(0);
+    tls.close();
+    throw error;
+  }
+  let closing: Promise<void> | undefined;
+  return {
+    tls,
+    smtp,
+    close(graceMs = 10_000) {
+      closing ??= (async () => {
+        await smtp?.close(graceMs);
+        tls.close();
+      })();
+      return closing;
+    },
+  };
 }

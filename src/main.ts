@@ -3,6 +3,7 @@ import { appPasswordCommand } from './cli/app-password-command.js';
 import { auditCommand } from './cli/audit-command.js';
 import { CliContext, type CliIo } from './cli/cli-context.js';
 import { oauthCommand } from './cli/oauth-command.js';
+import { serveCommand } from './cli/serve-command.js';
 import { storeCommand } from './cli/store-command.js';
 import { isGatewayError } from './core/gateway-error.js';
 
@@ -27,6 +28,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   program.addCommand(auditCommand(ctx));
   program.addCommand(storeCommand(ctx));
   program.addCommand(oauthCommand(ctx));
+  program.addCommand(serveCommand(ctx));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();

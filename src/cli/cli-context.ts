@@ -27,15 +27,21 @@ export class CliContext {
     }
   }
 
-  /** Loads the configuration, opens the app, runs `fn`, and always closes what it opened. */
-  async withApp<T>(fn: (app: App) => Promise<T>): Promise<T> {
+  /**
+   * Loads the configuration, opens the app, runs `fn`, and always closes what it opened. A server logs JSON events
+   * at the configured level to stdout; other commands log warnings and errors only, to stderr, so stdout stays
+   * clean for --json.
+   */
+  async withApp<T>(fn: (app: App) => Promise<T>, options: { server?: boolean } = {}): Promise<T> {
     const { config, warnings } = loadConfig({ path: this.configPath(), env: this.io.env, cwd: this.io.cwd });
-    // CLI commands log warnings and errors only, to stderr, so stdout stays clean for --json.
-    const logger = createLogger(config.log.level === 'silent' ? 'silent' : 'warn', {
-      write: (line: string) => this.io.stderr(line),
-    });
-    for (const warning of warnings) this.io.stderr(`passgate: warning: ${warning}\n`);
-    const app = await openApp(config, { logger });
+    const logger = options.server
+      ? createLogger(config.log.level)
+      : createLogger(config.log.level === 'silent' ? 'silent' : 'warn', { write: (line: string) => this.io.stderr(line) });
+    for (const warning of warnings) {
+      if (options.server) logger.warn({ config: config.source }, warning);
+      else this.io.stderr(`passgate: warning: ${warning}\n`);
+    }
+    const app = await openApp(config, { logger, defaultMetrics: options.server ?? false });
     try {
       return await fn(app);
     } finally {

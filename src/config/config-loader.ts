@@ -195,6 +195,11 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const config: Config = {
     ...raw,
     oauth: { ...oauth, certificate_file: resolveFile(oauth.certificate_file), private_key_file: resolveFile(oauth.private_key_file) },
+    tls: {
+      ...raw.tls,
+      certificates: raw.tls.certificates.map((c) => ({ cert_file: resolve(baseDir, c.cert_file), key_file: resolve(baseDir, c.key_file) })),
+    },
+    smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
     data_dir: dataDir,
     sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
     security: { ...raw.security, pepper },

@@ -105,6 +105,70 @@ const oauthSchema = z
   })
   .strict();
 
+const tlsVersion = z.enum(['TLSv1', 'TLSv1.1', 'TLSv1.2', 'TLSv1.3']);
+
+const tlsSchema = z
+  .object({
+    certificates: z
+      .array(z.object({ cert_file: z.string().min(1), key_file: z.string().min(1) }).strict())
+      .default([])
+      .describe('PEM certificate + key pairs; the first is the default, the others are chosen by SNI; []: self-signed'),
+    watch: z.boolean().default(true).describe('reload the certificates when their files change (SIGHUP always reloads)'),
+  })
+  .strict();
+
+const listenerSchema = z
+  .object({
+    name: z.string().min(1).describe('a label for logs and metrics'),
+    host: z.string().default('::').describe('address to listen on (:: is every IPv6 and IPv4 address)'),
+    port: z.number().int().min(0).max(65535).describe('TCP port (0: any free port, for tests)'),
+    tls: z.enum(['starttls', 'implicit', 'none']).describe('starttls (587/143), implicit (465/993), or none (LAN devices only)'),
+    min_tls_version: tlsVersion.default('TLSv1.2').describe('oldest TLS accepted; TLSv1/TLSv1.1 only for devices that need it'),
+    plaintext_auth_from: cidrList().default([]).describe('networks allowed to log in without TLS (tls: none listeners only)'),
+    proxy_protocol_from: cidrList().default([]).describe('load balancers whose PROXY v1/v2 header names the client'),
+  })
+  .strict()
+  .refine((l) => l.tls !== 'none' || l.plaintext_auth_from.length > 0, {
+    message: 'a tls: none listener needs plaintext_auth_from (the networks whose devices may log in without TLS)',
+    path: ['plaintext_auth_from'],
+  })
+  .refine((l) => l.tls === 'none' || l.plaintext_auth_from.length === 0, {
+    message: 'only a tls: none listener accepts logins without TLS',
+    path: ['plaintext_auth_from'],
+  });
+
+const smtpUpstreamSchema = z
+  .object({
+    host: z.string().min(1).default('smtp.office365.com').describe('the provider\'s SMTP submission host'),
+    port: z.number().int().min(1).max(65535).default(587).describe('its port'),
+    tls: z.enum(['starttls', 'implicit']).default('starttls').describe('how passgate reaches it: STARTTLS on 587, implicit TLS on 465'),
+    ca_file: z.string().nullable().default(null).describe('extra CA bundle to trust (private or test upstreams); null: the system CAs'),
+    servername: z.string().nullable().default(null).describe('name the upstream certificate must carry; null: host'),
+    connect_timeout_seconds: positiveInt().default(15).describe('connecting, TLS and login upstream'),
+    command_timeout_seconds: positiveInt().default(60).describe('an upstream reply to MAIL, RCPT or the end of DATA'),
+    max_connections_per_mailbox: positiveInt().max(100).default(3).describe('upstream sessions per mailbox (Exchange Online allows 3)'),
+    wait_seconds: z.number().int().min(0).default(30).describe('how long a client waits for a free upstream session before 451'),
+    idle_seconds: z.number().int().min(0).default(60).describe('an idle pooled upstream session is closed after this'),
+  })
+  .strict();
+
+const smtpSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('serve SMTP submission'),
+    hostname: z.string().nullable().default(null).describe('the name in the greeting and EHLO; null: the machine\'s host name'),
+    listeners: z
+      .array(listenerSchema)
+      .default([
+        { name: 'submission', host: '::', port: 587, tls: 'starttls', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+        { name: 'submissions', host: '::', port: 465, tls: 'implicit', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+      ])
+      .describe('where legacy clients connect'),
+    max_message_bytes: positiveInt().default(157_286_400).describe('largest message accepted (Exchange Online: 150 MiB)'),
+    max_recipients: positiveInt().default(500).describe('recipients per message'),
+    upstream: smtpUpstreamSchema.default(() => smtpUpstreamSchema.parse({})),
+  })
+  .strict();
+
 const rateLimitSchema = z
   .object({
     trusted_networks: cidrList().default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
@@ -156,6 +220,8 @@ export const configSchema = z
     auth: section(authSchema),
     rate_limit: section(rateLimitSchema),
     oauth: section(oauthSchema),
+    tls: section(tlsSchema),
+    smtp: section(smtpSchema),
   })
   .strict();
 
@@ -166,6 +232,10 @@ export type AppPasswordsConfig = RawConfig['app_passwords'];
 export type RateLimitConfig = RawConfig['rate_limit'];
 export type AuthConfig = RawConfig['auth'];
 export type OAuthConfig = RawConfig['oauth'];
+export type TlsConfig = RawConfig['tls'];
+export type ListenerConfig = RawConfig['smtp']['listeners'][number];
+export type SmtpConfig = RawConfig['smtp'];
+export type SmtpUpstreamConfig = RawConfig['smtp']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

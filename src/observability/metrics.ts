@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthMetrics } from '../core/auth-metrics.js';
+import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
 
 /**
@@ -50,6 +51,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly smtpMessages = new Counter({
+    name: 'passgate_smtp_messages_total',
+    help: 'Messages submitted by clients, by result (accepted|refused|upstream-failed|too-big)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly smtpBytes = new Counter({
+    name: 'passgate_smtp_message_bytes_total',
+    help: 'Message bytes streamed upstream, by result',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   private hashQueueSource: () => number = () => 0;
 
   readonly hashQueueLength: Gauge = new Gauge({
@@ -66,6 +81,16 @@ export class Metrics {
   /** Where the argon2 queue gauge reads its value at scrape time. */
   observeHashQueue(source: () => number): void {
     this.hashQueueSource = source;
+  }
+
+  /** The SMTP gateway's view of these metrics (a core port). */
+  smtp(): SmtpMetrics {
+    return {
+      message: (result, bytes) => {
+        this.smtpMessages.inc({ result });
+        this.smtpBytes.inc({ result }, bytes);
+      },
+    };
   }
 
   /** The token provider's view of these metrics (a core port). */

@@ -1,0 +1,78 @@
+import type { SmtpConfig } from '../config/config-schema.js';
+import type { AuditLog } from '../core/audit-log.js';
+import type { Authenticator } from '../core/authenticator.js';
+import type { EventLogger } from '../core/event-logger.js';
+import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import type { TokenProvider } from '../core/token-provider.js';
+import type { TlsCertificates } from '../tls/tls-certificates.js';
+import { SmtpListener } from './smtp-listener.js';
+import { SmtpSessionHandler } from './smtp-session-handler.js';
+import { UpstreamConnector } from './upstream-connector.js';
+import { UpstreamPool } from './upstream-pool.js';
+
+export interface SmtpGatewayDeps {
+  authenticator: Authenticator;
+  tokens: TokenProvider;
+  tls: TlsCertificates;
+  audit: AuditLog;
+  metrics: SmtpMetrics;
+  log: EventLogger;
+  hostname: string;
+  maxFailuresPerConnection: number;
+}
+
+/** SMTP submission: the listeners, the session handler and the upstream pool, started and stopped together. */
+export class SmtpGateway {
+  readonly pool: UpstreamPool;
+  readonly listeners: SmtpListener[];
+
+  constructor(config: SmtpConfig, deps: SmtpGatewayDeps) {
+    const upstream = config.upstream;
+    const connector = new UpstreamConnector(upstream, deps.tokens, deps.hostname);
+    this.pool = new UpstreamPool(
+      (mailbox) => connector.open(mailbox),
+      {
+        maxPerMailbox: upstream.max_connections_per_mailbox,
+        waitMs: upstream.wait_seconds * 1000,
+        idleMs: upstream.idle_seconds * 1000,
+      },
+      deps.log,
+    );
+    const handler: SmtpSessionHandler = new SmtpSessionHandler(
+      {
+        authenticator: deps.authenticator,
+        pool: this.pool,
+        audit: deps.audit,
+        metrics: deps.metrics,
+        log: deps.log,
+        closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
+      },
+      { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
+    );
+    this.listeners = config.listeners.map(
+      (listener) =>
+        new SmtpListener(listener, {
+          handler,
+          tls: deps.tls,
+          hostname: deps.hostname,
+          maxMessageBytes: config.max_message_bytes,
+          maxRecipients: config.max_recipients,
+          log: deps.log,
+        }),
+    );
+  }
+
+  async start(): Promise<void> {
+    for (const listener of this.listeners) await listener.listen();
+  }
+
+  /** The port each listener is bound to, by name (tests listen on port 0). */
+  ports(): Record<string, number> {
+    return Object.fromEntries(this.listeners.map((l) => [l.config.name, l.port]));
+  }
+
+  async close(graceMs = 10_000): Promise<void> {
+    await Promise.all(this.listeners.map((l) => l.close(graceMs)));
+    await this.pool.close();
+  }
+}

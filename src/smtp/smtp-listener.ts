@@ -1,0 +1,153 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { ListenerConfig } from '../config/config-schema.js';
+import type { EventLogger } from '../core/event-logger.js';
+import { NetworkList } from '../core/network-list.js';
+import { acceptProxied } from '../net/proxy-protocol-acceptor.js';
+import type { TlsCertificates } from '../tls/tls-certificates.js';
+import { SMTP_REPLIES, smtpError } from './smtp-replies.js';
+import type { SmtpSessionHandler } from './smtp-session-handler.js';
+
+export interface SmtpListenerDeps {
+  handler: SmtpSessionHandler;
+  tls: TlsCertificates;
+  hostname: string;
+  maxMessageBytes: number;
+  maxRecipients: number;
+  log: EventLogger;
+}
+
+const PRE_SESSION_TIMEOUT_MS = 10_000;
+/** RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command. */
+const SOCKET_TIMEOUT_MS = 5 * 60_000;
+
+/**
+ * One SMTP listener (587 STARTTLS, 465 implicit TLS, or a plaintext LAN port). passgate accepts the TCP
+ * connection itself: it reads a PROXY v1/v2 header from listed load balancers, does the implicit TLS handshake,
+ * and only then hands the socket to smtp-server with the real client address, so every later decision (limits,
+ * allowed networks, the audit log) sees the client, not the balancer.
+ */
+export class SmtpListener {
+  private readonly server: Server;
+  private readonly smtp: SMTPServer;
+  private readonly proxies: NetworkList;
+  private readonly plaintextAuth: NetworkList;
+  private closing = false;
+
+  constructor(
+    readonly config: ListenerConfig,
+    private readonly deps: SmtpListenerDeps,
+  ) {
+    this.proxies = new NetworkList(config.proxy_protocol_from);
+    this.plaintextAuth = new NetworkList(config.plaintext_auth_from);
+    const { handler } = deps;
+    const tlsOptions = config.tls === 'none' ? {} : deps.tls.serverOptions(config.min_tls_version);
+    this.smtp = new SMTPServer({
+      ...tlsOptions,
+      name: deps.hostname,
+      banner: 'passgate ESMTP',
+      secure: config.tls === 'implicit',
+      // RFC 3207: STARTTLS only where it is configured; a plaintext listener offers no TLS at all.
+      hideSTARTTLS: config.tls !== 'starttls',
+      disabledCommands: config.tls === 'starttls' ? [] : ['STARTTLS'],
+      authMethods: ['PLAIN', 'LOGIN'],
+      // AUTH before TLS is refused by smtp-server on 587; a tls: none listener checks the client's network below.
+      allowInsecureAuth: config.tls === 'none',
+      size: deps.maxMessageBytes,
+      maxRecipients: deps.maxRecipients,
+      hideDSN: false,
+      // passgate writes enhanced status codes into its reply texts itself, so upstream replies pass unchanged.
+      hideENHANCEDSTATUSCODES: true,
+      socketTimeout: SOCKET_TIMEOUT_MS,
+      logger: false,
+      onAuth: (auth, session, callback) => {
+        if (config.tls === 'none' && !session.secure && !this.plaintextAuth.contains(session.remoteAddress)) {
+          return callback(smtpError(SMTP_REPLIES.encryptionRequired));
+        }
+        handler.onAuth(auth, session, callback).catch((error: Error) => callback(error));
+      },
+      onMailFrom: (address, session, callback) => void handler.onMailFrom(address, session, callback).catch((error: Error) => callback(error)),
+      onRcptTo: (address, session, callback) => void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(error)),
+      onData: (stream, session, callback) => void handler.onData(stream, session, callback).catch((error: Error) => callback(error)),
+      onClose: (session) => handler.onClose(session),
+    });
+    this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
+    this.server = createServer((socket) => void this.accept(socket));
+    this.server.on('error', (error: Error) => deps.log.error({ listener: config.name, cause: error.message }, 'listener error'));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    this.server.listen(this.config.port, this.config.host);
+    await once(this.server, 'listening');
+    const address = this.server.address() as AddressInfo;
+    this.deps.log.info({ listener: this.config.name, port: address.port, host: address.address, tls: this.config.tls }, 'smtp listener started');
+    return address;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Closes the client connection of a session (after too many failed logins). */
+  closeSession(session: SMTPServerSession): void {
+    for (const connection of this.smtp.connections) {
+      if ((connection as unknown as { id: string }).id === session.id) (connection as unknown as { close(): void }).close();
+    }
+  }
+
+  private async accept(raw: Socket): Promise<void> {
+    raw.setNoDelay(true); // Nagle plus delayed ACKs would add ~40 ms to every reply
+    raw.on('error', () => {}); // errors before smtp-server owns the socket end in destroy below
+    if (this.closing) return void raw.destroy();
+    let socket: Socket;
+    let clientIp: string;
+    let clientPort: number;
+    try {
+      const proxied = await acceptProxied(raw, { trusted: this.proxies, timeoutMs: PRE_SESSION_TIMEOUT_MS });
+      ({ socket, clientIp, clientPort } = proxied);
+      if (this.config.tls === 'implicit') socket = await this.handshake(socket);
+    } catch (error) {
+      this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
+      raw.destroy();
+      return;
+    }
+    const id = randomBytes(10).toString('base64url');
+    this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
+  }
+
+  private async handshake(socket: Socket): Promise<TLSSocket> {
+    const secure = new TLSSocket(socket, { isServer: true, ...this.deps.tls.serverOptions(this.config.min_tls_version) });
+    secure.setNoDelay?.(true);
+    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), PRE_SESSION_TIMEOUT_MS);
+    try {
+      await once(secure, 'secure');
+      return secure;
+    } catch (error) {
+      secure.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /**
+   * Stops accepting; lets sessions finish for up to `graceMs` (a transaction in flight completes), then tells the
+   * rest 421 and closes them.
+   */
+  async close(graceMs: number): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const deadline = Date.now() + graceMs;
+    while (this.smtp.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    for (const connection of this.smtp.connections) {
+      const c = connection as unknown as { send(code: number, text: string): void; close(): void };
+      c.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
+      c.close();
+    }
+    await stopped;
+  }
+}

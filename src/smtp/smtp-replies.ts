@@ -1,0 +1,49 @@
+import type { AuditReason } from '../core/audit-log.js';
+
+export interface SmtpReplySpec {
+  code: number;
+  /** Enhanced status code and text (RFC 3463), sent as given: passgate writes enhanced codes itself. */
+  text: string;
+}
+
+const INVALID: SmtpReplySpec = { code: 535, text: '5.7.8 Authentication credentials invalid' };
+const TEMPORARY: SmtpReplySpec = { code: 454, text: '4.7.0 Temporary authentication failure, try again later' };
+
+/**
+ * The one table from a login outcome to the SMTP reply (RFC 4954 §6). Every reason has a reply, or this does not
+ * compile. Replies are generic on purpose: why an attempt failed goes to the log and the audit record, never to
+ * the client (an unknown user, a wrong password and a revoked one all read the same).
+ */
+export const AUTH_REPLIES: Record<AuditReason, SmtpReplySpec> = {
+  ok: { code: 235, text: '2.7.0 Authentication successful' },
+  'invalid-credentials': INVALID,
+  revoked: INVALID,
+  expired: INVALID,
+  'scope-denied': INVALID,
+  'network-denied': INVALID,
+  'upstream-rejected': INVALID,
+  'rate-limited': TEMPORARY,
+  'user-locked': TEMPORARY,
+  unavailable: TEMPORARY,
+  'upstream-token-failed': TEMPORARY,
+};
+
+/** Replies passgate gives itself outside AUTH; upstream verdicts on MAIL, RCPT and DATA pass through unchanged. */
+export const SMTP_REPLIES = {
+  encryptionRequired: { code: 538, text: '5.7.11 Encryption required for requested authentication mechanism' },
+  tooManyFailures: { code: 421, text: '4.7.0 Too many failed logins, closing connection' },
+  upstreamUnavailable: { code: 451, text: '4.4.1 Upstream mail server unavailable, try again later' },
+  upstreamBusy: { code: 451, text: '4.4.5 Upstream mail server busy, try again later' },
+  tokenUnavailable: { code: 454, text: '4.7.0 Temporary authentication failure upstream, try again later' },
+  upstreamFailedDuringData: { code: 451, text: '4.4.2 Upstream connection lost, message not accepted, try again' },
+  senderDenied: { code: 550, text: '5.7.1 Sender address not allowed for this login' },
+  recipientDenied: { code: 550, text: '5.7.1 Recipient domain not allowed for this login' },
+  messageTooBig: { code: 552, text: '5.3.4 Message too big for this login' },
+  messageRateExceeded: { code: 451, text: '4.7.1 Message rate limit reached for this login, try again later' },
+  shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
+} satisfies Record<string, SmtpReplySpec>;
+
+/** An Error that smtp-server turns into this reply (`responseCode` + message). */
+export function smtpError(reply: SmtpReplySpec): Error & { responseCode: number } {
+  return Object.assign(new Error(reply.text), { responseCode: reply.code });
+}

@@ -1,0 +1,244 @@
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { AuditLog, AuditReason } from '../core/audit-log.js';
+import type { Authenticator } from '../core/authenticator.js';
+import type { EventLogger } from '../core/event-logger.js';
+import { TokenError } from '../core/token-provider.js';
+import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import { formatEsmtpParameters } from './esmtp-parameters.js';
+import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
+import { UpstreamAuthError } from './upstream-connector.js';
+import { UpstreamBusyError, type UpstreamPool } from './upstream-pool.js';
+import { replyText, type SmtpReply, type UpstreamSmtpSession } from './upstream-smtp-session.js';
+
+type Callback = (err?: Error | null) => void;
+
+interface Login {
+  username: string;
+  mailbox: string;
+  appPasswordId: string;
+}
+
+/** What one client connection carries between hooks. */
+interface ConnectionState {
+  failures: number;
+  login: Login | null;
+  upstream: UpstreamSmtpSession | null;
+}
+
+export interface SmtpSessionHandlerOptions {
+  maxFailuresPerConnection: number;
+  maxMessageBytes: number;
+}
+
+export interface SmtpSessionHandlerDeps {
+  authenticator: Authenticator;
+  pool: UpstreamPool;
+  audit: AuditLog;
+  metrics: SmtpMetrics;
+  log: EventLogger;
+  /** Closes the client connection of a session (after the 3rd failed login). */
+  closeConnection: (session: SMTPServerSession) => void;
+}
+
+const upstreamError = (reply: SmtpReply): Error & { responseCode: number } =>
+  Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
+
+/** Counts the message bytes and fails the stream past the limit, so an oversized message never reaches "." upstream. */
+class SizeGuard extends Transform {
+  bytes = 0;
+  constructor(private readonly limit: number) {
+    super();
+  }
+  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.bytes > this.limit) callback(new Error('message exceeds the size limit'));
+    else callback(null, chunk);
+  }
+}
+
+/**
+ * The SMTP submission session, hook by hook (smtp-server calls them in protocol order): AUTH goes to the one
+ * authenticator, then proves the mailbox upstream; MAIL, each RCPT and DATA are relayed on a pooled upstream
+ * session and answered with the upstream's own reply, so the client's 250 after DATA is the upstream's 250.
+ */
+export class SmtpSessionHandler {
+  private readonly states = new WeakMap<SMTPServerSession, ConnectionState>();
+
+  constructor(
+    private readonly deps: SmtpSessionHandlerDeps,
+    private readonly options: SmtpSessionHandlerOptions,
+  ) {}
+
+  private state(session: SMTPServerSession): ConnectionState {
+    let state = this.states.get(session);
+    if (!state) {
+      state = { failures: 0, login: null, upstream: null };
+      this.states.set(session, state);
+    }
+    return state;
+  }
+
+  /** RFC 4954: AUTH PLAIN / LOGIN → the authenticator → an upstream session proves the mailbox works. */
+  async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void) {
+    const state = this.state(session);
+    const outcome = await this.deps.authenticator.authenticate({
+      username: auth.username ?? '',
+      password: auth.password ?? '',
+      protocol: 'smtp',
+      clientIp: session.remoteAddress,
+      secure: session.secure,
+      sessionId: session.id,
+    });
+    if (!outcome.ok) {
+      state.failures++;
+      // The authenticator says how long to make a guesser wait before the answer.
+      await new Promise((r) => setTimeout(r, outcome.delayMs));
+      if (state.failures >= this.options.maxFailuresPerConnection) {
+        callback(smtpError(SMTP_REPLIES.tooManyFailures));
+        setImmediate(() => this.deps.closeConnection(session));
+        return;
+      }
+      return callback(smtpError(AUTH_REPLIES[outcome.reason]));
+    }
+    // Prove the mailbox upstream now, so a token or permission problem is a login failure the device reports,
+    // not a mystery at MAIL. The session goes back to the pool for this client's first MAIL.
+    try {
+      const upstream = await this.deps.pool.acquire(outcome.mailbox);
+      this.deps.pool.release(outcome.mailbox, upstream, true);
+    } catch (error) {
+      const { reason } = this.classifyUpstream(error);
+      await this.auditUpstream(outcome.username, session, outcome.appPasswordId, reason, (error as Error).message);
+      this.deps.log.warn({ session: session.id, user: outcome.username, mailbox: outcome.mailbox, reason, cause: (error as Error).message }, 'upstream login failed');
+      // At AUTH: the upstream refusing the mailbox reads as invalid credentials, anything else as temporary (454).
+      return callback(smtpError(AUTH_REPLIES[reason]));
+    }
+    state.login = { username: outcome.username, mailbox: outcome.mailbox, appPasswordId: outcome.appPasswordId };
+    callback(null, { user: outcome.username });
+  }
+
+  async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
+    const state = this.state(session);
+    const login = state.login!;
+    try {
+      if (state.upstream?.inTransaction) {
+        // The client reset or restarted its transaction (smtp-server handles RSET itself): reset upstream too.
+        await state.upstream.command('RSET');
+        state.upstream.inTransaction = false;
+      }
+      state.upstream ??= await this.deps.pool.acquire(login.mailbox);
+    } catch (error) {
+      this.dropUpstream(state, login, false);
+      const { reason, reply } = this.classifyUpstream(error);
+      if (reason === 'upstream-rejected' || reason === 'upstream-token-failed') {
+        await this.auditUpstream(login.username, session, login.appPasswordId, reason, (error as Error).message);
+      }
+      this.deps.log.warn({ session: session.id, mailbox: login.mailbox, reason, cause: (error as Error).message }, 'upstream session unavailable');
+      return callback(smtpError(reply));
+    }
+    await this.relay(state, login, `MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`, callback, () => {
+      state.upstream!.inTransaction = true;
+    });
+  }
+
+  async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
+    const state = this.state(session);
+    await this.relay(state, state.login!, `RCPT TO:<${address.address}>${formatEsmtpParameters(address.args)}`, callback);
+  }
+
+  /** Streams the message upstream and answers with the upstream's final reply; a broken upstream is a 4xx. */
+  async onData(stream: SMTPServerDataStream, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void) {
+    const state = this.state(session);
+    const login = state.login!;
+    const upstream = state.upstream;
+    if (!upstream?.usable) {
+      this.dropUpstream(state, login, false);
+      return callback(smtpError(SMTP_REPLIES.upstreamFailedDuringData));
+    }
+    const guard = new SizeGuard(this.options.maxMessageBytes);
+    stream.pipe(guard);
+    stream.once('error', (error) => guard.destroy(error));
+    let reply: SmtpReply;
+    try {
+      reply = await upstream.data(guard);
+    } catch (error) {
+      await drain(stream);
+      this.dropUpstream(state, login, false);
+      const oversized = guard.bytes > this.options.maxMessageBytes;
+      this.deps.metrics.message(oversized ? 'too-big' : 'upstream-failed', guard.bytes);
+      this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, cause: (error as Error).message }, 'message not relayed');
+      return callback(smtpError(oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData));
+    }
+    upstream.inTransaction = false;
+    this.dropUpstream(state, login, true);
+    this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
+    this.deps.log.info({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: reply.code }, 'message relayed');
+    if (reply.code === 250) return callback(null, replyText(reply));
+    callback(upstreamError(reply));
+  }
+
+  /** The client went away: its upstream session goes back to the pool, or is closed mid-transaction. */
+  onClose(session: SMTPServerSession): void {
+    const state = this.states.get(session);
+    if (state?.login && state.upstream) this.dropUpstream(state, state.login, !state.upstream.inTransaction);
+    this.states.delete(session);
+  }
+
+  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback, onAccepted?: () => void) {
+    const upstream = state.upstream;
+    if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+    let reply: SmtpReply;
+    try {
+      reply = await upstream.command(line);
+    } catch (error) {
+      this.dropUpstream(state, login, false);
+      this.deps.log.warn({ mailbox: login.mailbox, command: line.slice(0, 4), cause: (error as Error).message }, 'upstream command failed');
+      return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+    }
+    if (reply.code >= 200 && reply.code < 300) {
+      onAccepted?.();
+      return callback();
+    }
+    // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
+    if (line.startsWith('MAIL')) this.dropUpstream(state, login, true);
+    callback(upstreamError(reply));
+  }
+
+  private dropUpstream(state: ConnectionState, login: Login, reusable: boolean): void {
+    if (state.upstream) this.deps.pool.release(login.mailbox, state.upstream, reusable);
+    state.upstream = null;
+  }
+
+  private classifyUpstream(error: unknown): { reason: AuditReason; reply: SmtpReplySpec } {
+    if (error instanceof TokenError) return { reason: 'upstream-token-failed', reply: SMTP_REPLIES.tokenUnavailable };
+    if (error instanceof UpstreamAuthError) return { reason: 'upstream-rejected', reply: SMTP_REPLIES.tokenUnavailable };
+    if (error instanceof UpstreamBusyError) return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamBusy };
+    return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamUnavailable };
+  }
+
+  private async auditUpstream(username: string, session: SMTPServerSession, appPasswordId: string, reason: AuditReason, detail: string) {
+    await this.deps.audit
+      .append({
+        at: Date.now(),
+        action: 'login',
+        protocol: 'smtp',
+        username,
+        clientIp: session.remoteAddress,
+        appPasswordId,
+        appPasswordName: null,
+        reason,
+        detail: detail.slice(0, 500),
+      })
+      .catch((error: Error) => this.deps.log.error({ cause: error.message }, 'audit append failed'));
+  }
+}
+
+async function drain(stream: Readable): Promise<void> {
+  if (stream.readableEnded || stream.destroyed) return;
+  stream.unpipe();
+  stream.resume();
+  await new Promise<void>((resolve) => {
+    stream.once('end', resolve);
+    stream.once('close', resolve);
+  });
+}

@@ -1,0 +1,55 @@
+import { readFileSync } from 'node:fs';
+import type { SmtpUpstreamConfig } from '../config/config-schema.js';
+import { GatewayError } from '../core/gateway-error.js';
+import type { TokenProvider } from '../core/token-provider.js';
+import { replyText, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
+
+/** The upstream refused the mailbox's token (e.g. `535 5.7.3`, or `535 5.7.139` SMTP AUTH disabled). */
+export class UpstreamAuthError extends Error {
+  constructor(readonly reply: SmtpReply) {
+    super(`upstream refused the login: ${reply.code} ${replyText(reply)}`);
+    this.name = 'UpstreamAuthError';
+  }
+}
+
+/**
+ * Opens an authenticated upstream session for a mailbox: connect (TLS), then AUTH XOAUTH2 with a token from the
+ * token provider. Throws TokenError (no token), UpstreamSmtpError (unreachable) or UpstreamAuthError (refused).
+ */
+export class UpstreamConnector {
+  private readonly ca: string | undefined;
+
+  constructor(
+    private readonly config: SmtpUpstreamConfig,
+    private readonly tokens: TokenProvider,
+    private readonly clientName: string,
+  ) {
+    try {
+      this.ca = config.ca_file === null ? undefined : readFileSync(config.ca_file, 'utf8');
+    } catch (cause) {
+      throw new GatewayError('PG_CONFIG_INVALID', `smtp.upstream.ca_file: cannot read ${config.ca_file}: ${(cause as Error).message}`, { cause });
+    }
+  }
+
+  async open(mailbox: string): Promise<UpstreamSmtpSession> {
+    const token = await this.tokens.getAccessToken(mailbox);
+    const session = await UpstreamSmtpSession.open({
+      host: this.config.host,
+      port: this.config.port,
+      tls: this.config.tls,
+      ca: this.ca,
+      servername: this.config.servername ?? this.config.host,
+      clientName: this.clientName,
+      connectTimeoutMs: this.config.connect_timeout_seconds * 1000,
+      commandTimeoutMs: this.config.command_timeout_seconds * 1000,
+    });
+    try {
+      const reply = await session.authenticate(mailbox, token.token);
+      if (reply.code !== 235) throw new UpstreamAuthError(reply);
+      return session;
+    } catch (error) {
+      session.close();
+      throw error;
+    }
+  }
+}

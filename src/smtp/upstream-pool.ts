@@ -1,0 +1,156 @@
+import type { EventLogger } from '../core/event-logger.js';
+import type { UpstreamSmtpSession } from './upstream-smtp-session.js';
+
+/** Thrown by acquire() when no session freed up within the wait. */
+export class UpstreamBusyError extends Error {
+  constructor(mailbox: string) {
+    super(`no upstream session free for ${mailbox} in time`);
+    this.name = 'UpstreamBusyError';
+  }
+}
+
+interface Idle {
+  session: UpstreamSmtpSession;
+  timer: NodeJS.Timeout;
+}
+
+interface Waiter {
+  resolve: (session: UpstreamSmtpSession) => void;
+  reject: (error: Error) => void;
+  timer: NodeJS.Timeout;
+}
+
+interface MailboxPool {
+  /** Sessions handed out or being opened. */
+  busy: number;
+  idle: Idle[];
+  waiting: Waiter[];
+}
+
+export interface UpstreamPoolOptions {
+  maxPerMailbox: number;
+  waitMs: number;
+  idleMs: number;
+}
+
+/**
+ * Upstream SMTP sessions per mailbox, authenticated once and reused across client connections (a scanner
+ * connects once per message), never more than `maxPerMailbox` at once (Exchange Online allows 3 concurrent
+ * connections per mailbox, and answers `432 4.3.2` beyond). Extra clients wait up to `waitMs` in arrival order.
+ */
+export class UpstreamPool {
+  private readonly pools = new Map<string, MailboxPool>();
+  private closed = false;
+
+  constructor(
+    /** Connects and authenticates a new session for the mailbox (throws on failure). */
+    private readonly open: (mailbox: string) => Promise<UpstreamSmtpSession>,
+    private readonly options: UpstreamPoolOptions,
+    private readonly log: EventLogger,
+  ) {}
+
+  private pool(mailbox: string): MailboxPool {
+    let pool = this.pools.get(mailbox);
+    if (!pool) {
+      pool = { busy: 0, idle: [], waiting: [] };
+      this.pools.set(mailbox, pool);
+    }
+    return pool;
+  }
+
+  async acquire(mailbox: string): Promise<UpstreamSmtpSession> {
+    if (this.closed) throw new Error('upstream pool closed');
+    const pool = this.pool(mailbox);
+    while (pool.idle.length > 0) {
+      const { session, timer } = pool.idle.pop()!;
+      clearTimeout(timer);
+      if (session.usable) {
+        pool.busy++;
+        return session;
+      }
+    }
+    if (pool.busy < this.options.maxPerMailbox) return this.openFor(mailbox, pool);
+    return new Promise((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve,
+        reject,
+        timer: setTimeout(() => {
+          pool.waiting.splice(pool.waiting.indexOf(waiter), 1);
+          reject(new UpstreamBusyError(mailbox));
+        }, this.options.waitMs),
+      };
+      pool.waiting.push(waiter);
+    });
+  }
+
+  /** Gives a session back: reusable ones go to the next waiter or idle; others are closed and their slot freed. */
+  release(mailbox: string, session: UpstreamSmtpSession, reusable: boolean): void {
+    const pool = this.pool(mailbox);
+    const waiter = pool.waiting.shift();
+    if (reusable && session.usable && !this.closed) {
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        waiter.resolve(session); // the slot passes on: busy stays the same
+        return;
+      }
+      pool.busy--;
+      const timer = setTimeout(() => this.expire(mailbox, session), this.options.idleMs);
+      timer.unref();
+      pool.idle.push({ session, timer });
+      return;
+    }
+    session.close();
+    pool.busy--;
+    if (waiter) {
+      clearTimeout(waiter.timer);
+      this.openFor(mailbox, pool).then(waiter.resolve, waiter.reject);
+    }
+  }
+
+  private async openFor(mailbox: string, pool: MailboxPool): Promise<UpstreamSmtpSession> {
+    pool.busy++;
+    try {
+      return await this.open(mailbox);
+    } catch (error) {
+      pool.busy--;
+      // Let the next waiter try: the failure may have been this attempt's alone.
+      const waiter = pool.waiting.shift();
+      if (waiter) {
+        clearTimeout(waiter.timer);
+        this.openFor(mailbox, pool).then(waiter.resolve, waiter.reject);
+      }
+      throw error;
+    }
+  }
+
+  private expire(mailbox: string, session: UpstreamSmtpSession): void {
+    const pool = this.pool(mailbox);
+    const index = pool.idle.findIndex((i) => i.session === session);
+    if (index >= 0) pool.idle.splice(index, 1);
+    void session.quit();
+    if (pool.busy === 0 && pool.idle.length === 0 && pool.waiting.length === 0) this.pools.delete(mailbox);
+  }
+
+  /** Sessions open (busy or idle) for a mailbox, for tests and metrics. */
+  size(mailbox: string): number {
+    const pool = this.pools.get(mailbox);
+    return pool ? pool.busy + pool.idle.length : 0;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const quits: Promise<void>[] = [];
+    for (const pool of this.pools.values()) {
+      for (const waiter of pool.waiting.splice(0)) {
+        clearTimeout(waiter.timer);
+        waiter.reject(new Error('upstream pool closed'));
+      }
+      for (const { session, timer } of pool.idle.splice(0)) {
+        clearTimeout(timer);
+        quits.push(session.quit());
+      }
+    }
+    await Promise.all(quits);
+    this.log.info({}, 'upstream pool closed');
+  }
+}

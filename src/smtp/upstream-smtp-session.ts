@@ -1,0 +1,239 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import type { Readable } from 'node:stream';
+import { StringDecoder } from 'node:string_decoder';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { encodeXoauth2 } from '../oauth/xoauth2.js';
+import { DotStuffer } from './dot-stuffer.js';
+
+/** One SMTP reply: its code, the enhanced status code if the server gave one, and the text of every line. */
+export interface SmtpReply {
+  code: number;
+  enhanced: string | null;
+  /** Text without code and enhanced code, one entry per line. */
+  lines: string[];
+}
+
+export function replyText(reply: SmtpReply): string {
+  return `${reply.enhanced ? `${reply.enhanced} ` : ''}${reply.lines.join(' ')}`.trim();
+}
+
+export interface UpstreamSmtpOptions {
+  host: string;
+  port: number;
+  tls: 'starttls' | 'implicit';
+  /** Extra CAs to trust (PEM), or undefined for the system's. */
+  ca?: string | undefined;
+  servername: string;
+  /** Name passgate gives in EHLO. */
+  clientName: string;
+  connectTimeoutMs: number;
+  commandTimeoutMs: number;
+}
+
+/** The upstream refused, dropped or did not answer: the client gets a temporary reply. */
+export class UpstreamSmtpError extends Error {
+  constructor(
+    message: string,
+    readonly reply: SmtpReply | null = null,
+  ) {
+    super(message);
+    this.name = 'UpstreamSmtpError';
+  }
+}
+
+const MAX_LINE = 4096;
+
+/**
+ * A command-level SMTP client for one upstream session: every command gets the upstream's own reply, so
+ * passgate can answer MAIL, each RCPT and DATA with the upstream's verdict (nodemailer only reports after DATA).
+ * Replies are matched to commands in order; a missing reply within the timeout ends the session.
+ */
+export class UpstreamSmtpSession {
+  readonly capabilities = new Map<string, string>();
+  private socket: Socket | TLSSocket;
+  private buffer = '';
+  private pendingLines: string[] = [];
+  private readonly waiters: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
+  private failure: Error | null = null;
+  private decoder = new StringDecoder('utf8');
+  /** Rejects when the session fails: lets a long operation (DATA) stop waiting at once. */
+  private readonly failed: Promise<never>;
+  private rejectFailed!: (error: Error) => void;
+  /** The session is in a mail transaction (MAIL sent, DATA not finished). */
+  inTransaction = false;
+
+  private constructor(
+    socket: Socket | TLSSocket,
+    private readonly options: UpstreamSmtpOptions,
+  ) {
+    this.socket = socket;
+    this.failed = new Promise<never>((_, reject) => (this.rejectFailed = reject));
+    this.failed.catch(() => {});
+    this.attach(socket);
+  }
+
+  /** Connects, reads the greeting, EHLO, STARTTLS when configured, EHLO again. */
+  static async open(options: UpstreamSmtpOptions): Promise<UpstreamSmtpSession> {
+    const tlsOptions = { host: options.host, port: options.port, servername: options.servername, ca: options.ca };
+    const socket = options.tls === 'implicit' ? tlsConnect(tlsOptions) : netConnect({ host: options.host, port: options.port });
+    socket.setNoDelay(true);
+    const session = new UpstreamSmtpSession(socket, options);
+    const deadline = setTimeout(() => session.fail(new UpstreamSmtpError(`upstream ${options.host}:${options.port} did not answer in time`)), options.connectTimeoutMs);
+    try {
+      const greeting = await session.read();
+      if (greeting.code !== 220) throw new UpstreamSmtpError(`upstream greeting refused: ${greeting.code} ${replyText(greeting)}`, greeting);
+      await session.ehlo();
+      if (options.tls === 'starttls') {
+        const reply = await session.command('STARTTLS');
+        if (reply.code !== 220) throw new UpstreamSmtpError(`upstream refused STARTTLS: ${reply.code} ${replyText(reply)}`, reply);
+        await session.upgrade();
+        await session.ehlo();
+      }
+      return session;
+    } catch (error) {
+      session.close();
+      throw error instanceof UpstreamSmtpError ? error : new UpstreamSmtpError(`cannot reach upstream ${options.host}:${options.port}: ${(error as Error).message}`);
+    } finally {
+      clearTimeout(deadline);
+    }
+  }
+
+  get usable(): boolean {
+    return this.failure === null && !this.socket.destroyed;
+  }
+
+  /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
+  async authenticate(mailbox: string, accessToken: string): Promise<SmtpReply> {
+    let reply = await this.command(`AUTH XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}`);
+    if (reply.code === 334) reply = await this.command('');
+    return reply;
+  }
+
+  /** Sends one command line and resolves with its reply (never rejects for a 4xx/5xx: those are answers). */
+  command(line: string): Promise<SmtpReply> {
+    const reply = this.read();
+    this.socket.write(`${line}\r\n`);
+    return reply;
+  }
+
+  /**
+   * DATA: on 354, streams the message (dot-stuffed, with backpressure, never whole in memory) and resolves with
+   * the upstream's final reply. A refusal of DATA itself resolves with that reply; the body is then not read.
+   * If the client's stream breaks off, the session is failed before the final "." is sent, so the upstream never
+   * accepts a truncated message. The caller drains whatever the body still holds.
+   */
+  async data(body: Readable): Promise<SmtpReply> {
+    const go = await this.command('DATA');
+    if (go.code !== 354) return go;
+    const stuffer = new DotStuffer();
+    const aborted = new Promise<never>((_, reject) => {
+      const abort = () => {
+        if (!body.readableEnded) reject(new UpstreamSmtpError('the client stopped sending the message'));
+      };
+      body.once('error', abort);
+      body.once('close', abort);
+    });
+    aborted.catch(() => {});
+    body.pipe(stuffer).pipe(this.socket, { end: false });
+    try {
+      await Promise.race([once(stuffer, 'end'), this.failed, aborted]);
+    } catch (error) {
+      body.unpipe(stuffer);
+      stuffer.unpipe(this.socket);
+      this.fail(error as Error);
+      throw error;
+    }
+    stuffer.unpipe(this.socket);
+    // The reply can only come after the final "." went out, so its timer starts now.
+    return this.read();
+  }
+
+  /** QUIT politely, then close; idempotent. */
+  async quit(): Promise<void> {
+    if (!this.usable) return this.close();
+    const bye = this.command('QUIT').catch(() => undefined);
+    await Promise.race([bye, new Promise((r) => setTimeout(r, 1000))]);
+    this.close();
+  }
+
+  close(): void {
+    this.fail(new UpstreamSmtpError('upstream session closed'));
+    this.socket.destroy();
+  }
+
+  private async ehlo(): Promise<void> {
+    const reply = await this.command(`EHLO ${this.options.clientName}`);
+    if (reply.code !== 250) throw new UpstreamSmtpError(`upstream refused EHLO: ${reply.code} ${replyText(reply)}`, reply);
+    this.capabilities.clear();
+    for (const line of reply.lines.slice(1)) {
+      const [keyword = '', ...rest] = line.split(' ');
+      this.capabilities.set(keyword.toUpperCase(), rest.join(' '));
+    }
+  }
+
+  private async upgrade(): Promise<void> {
+    const plain = this.socket;
+    plain.removeAllListeners('data');
+    const secure = tlsConnect({ socket: plain, servername: this.options.servername, ca: this.options.ca });
+    this.socket = secure;
+    this.attach(secure);
+    await once(secure, 'secureConnect');
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    this.decoder = new StringDecoder('utf8');
+    socket.on('data', (chunk: Buffer) => this.onData(this.decoder.write(chunk)));
+    socket.on('error', (error: Error) => this.fail(new UpstreamSmtpError(`upstream connection error: ${error.message}`)));
+    socket.on('close', () => this.fail(new UpstreamSmtpError('upstream closed the connection')));
+  }
+
+  private onData(chunk: string): void {
+    this.buffer += chunk;
+    let newline: number;
+    while ((newline = this.buffer.indexOf('\n')) >= 0) {
+      const line = this.buffer.slice(0, newline).replace(/\r$/, '');
+      this.buffer = this.buffer.slice(newline + 1);
+      this.pendingLines.push(line);
+      // RFC 5321 §4.2.1: "250-" continues a reply, "250 " ends it.
+      if (line.length < 4 || line[3] !== '-') this.deliver();
+    }
+    if (this.buffer.length > MAX_LINE) this.fail(new UpstreamSmtpError('upstream sent an overlong line'));
+  }
+
+  private deliver(): void {
+    const lines = this.pendingLines;
+    this.pendingLines = [];
+    const code = Number(lines[lines.length - 1]!.slice(0, 3));
+    const texts = lines.map((l) => l.slice(4));
+    const enhanced = /^([245]\.\d{1,3}\.\d{1,3})(?: |$)/.exec(texts[0] ?? '')?.[1] ?? null;
+    const reply: SmtpReply = {
+      code: Number.isInteger(code) ? code : 0,
+      enhanced,
+      lines: enhanced ? texts.map((t) => t.replace(/^[245]\.\d{1,3}\.\d{1,3} ?/, '')) : texts,
+    };
+    const waiter = this.waiters.shift();
+    if (!waiter) return this.fail(new UpstreamSmtpError(`upstream sent a reply nobody asked for: ${reply.code}`));
+    clearTimeout(waiter.timer);
+    waiter.resolve(reply);
+  }
+
+  private read(timeoutMs = this.options.commandTimeoutMs): Promise<SmtpReply> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new UpstreamSmtpError('upstream did not reply in time')), timeoutMs);
+      this.waiters.push({ resolve, reject, timer });
+    });
+  }
+
+  private fail(error: Error): void {
+    if (this.failure) return;
+    this.failure = error;
+    this.rejectFailed(error);
+    for (const waiter of this.waiters.splice(0)) {
+      clearTimeout(waiter.timer);
+      waiter.reject(error);
+    }
+    this.socket.destroy();
+  }
+}

@@ -1,0 +1,77 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openApp, startServices, type App, type Services } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config-loader.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
+import { TestOAuthServer } from './oauth-server.js';
+import { oauthSection } from './oauth-test-app.js';
+import { makeTestConfig, type TestConfig } from './test-config.js';
+import { UpstreamSmtpServer } from './upstream-smtp-server.js';
+
+export interface SmtpHarness {
+  oauth: TestOAuthServer;
+  upstream: UpstreamSmtpServer;
+  tc: TestConfig;
+  app: App;
+  services: Services;
+  ports: Record<string, number>;
+  user: string;
+  password: string;
+  close(): Promise<void>;
+}
+
+const listener = (name: string, tls: string, extra: Record<string, unknown> = {}) => ({ name, host: '127.0.0.1', port: 0, tls, ...extra });
+
+/**
+ * Everything an SMTP end-to-end test needs, real and on loopback: the OAuth server, an Exchange-like upstream that
+ * demands XOAUTH2 over STARTTLS, and passgate with five listeners (587-style STARTTLS, 465-style implicit TLS, a
+ * plaintext listener for a network the tests are not in, one for 127.0.0.1, and a STARTTLS listener behind a
+ * PROXY-protocol balancer at 127.0.0.1), plus one app password.
+ */
+export async function startSmtpHarness(over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown> } = {}): Promise<SmtpHarness> {
+  const oauth = await new TestOAuthServer().start();
+  const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
+  const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint }).start();
+  const certDir = mkdtempSync(join(tmpdir(), 'passgate-upstream-ca-'));
+  writeFileSync(join(certDir, 'ca.pem'), pair.cert);
+  const tc = makeTestConfig({
+    auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
+    oauth: oauthSection(oauth),
+    smtp: {
+      hostname: 'passgate.test',
+      listeners: [
+        listener('submission', 'starttls'),
+        listener('submissions', 'implicit'),
+        listener('lan-other', 'none', { plaintext_auth_from: ['10.99.0.0/16'] }),
+        listener('lan-local', 'none', { plaintext_auth_from: ['127.0.0.1/32'] }),
+        listener('behind-proxy', 'starttls', { proxy_protocol_from: ['127.0.0.1/32'] }),
+      ],
+      upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', ca_file: join(certDir, 'ca.pem'), servername: 'upstream.test', wait_seconds: 10, ...over.upstream },
+      ...over.smtp,
+    },
+  });
+  const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: createLogger('silent') });
+  const services = await startServices(app);
+  const user = 'scanner@example.com';
+  const { password } = await app.admin.create({ username: user, name: 'Scanner, 3rd floor', createdBy: 'test' });
+  return {
+    oauth,
+    upstream,
+    tc,
+    app,
+    services,
+    ports: services.smtp!.ports(),
+    user,
+    password,
+    async close() {
+      await services.close(0);
+      await app.close();
+      await upstream.stop();
+      await oauth.stop();
+      tc.cleanup();
+      rmSync(certDir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+
+export interface Delivery {
+  /** The mailbox the XOAUTH2 login named. */
+  mailbox: string;
+  from: string;
+  to: string[];
+  /** The message as received (kept only when keepBodies is true). */
+  raw: Buffer | null;
+  bytes: number;
+  sha256: string;
+  /** MAIL FROM and RCPT parameters as received, e.g. { SIZE: '123', BODY: '8BITMIME' }. */
+  mailArgs: Record<string, unknown>;
+}
+
+export interface UpstreamOptions {
+  key: string;
+  cert: string;
+  /** RFC 7662 introspection endpoint of the test OAuth server: every token is checked there over HTTP. */
+  introspectionEndpoint: string;
+}
+
+/**
+ * A real SMTP submission server on 127.0.0.1 standing in for Exchange Online: STARTTLS, AUTH XOAUTH2 only (the
+ * token checked at the OAuth server), enhanced status codes, SIZE 157286400. It records what it delivers, and can
+ * be told to refuse recipients, refuse logins, or drop the connection in the middle of DATA.
+ */
+export class UpstreamSmtpServer {
+  readonly deliveries: Delivery[] = [];
+  /** Recipient address → reply to RCPT. */
+  readonly refuseRecipients = new Map<string, { code: number; text: string }>();
+  /** Refuse every XOAUTH2 login with this reply (e.g. 535 5.7.139 SMTP AUTH disabled). */
+  refuseLogins: { code: number; text: string } | null = null;
+  /** Drop the connection after this many bytes of the next message. */
+  dropDuringDataAfter: number | null = null;
+  keepBodies = true;
+  logins = 0;
+  connections = 0;
+  private readonly server: SMTPServer;
+  port = 0;
+
+  constructor(private readonly options: UpstreamOptions) {
+    this.server = new SMTPServer({
+      key: options.key,
+      cert: options.cert,
+      name: 'upstream.test',
+      authMethods: ['XOAUTH2'],
+      hideENHANCEDSTATUSCODES: false,
+      hideDSN: false,
+      size: 157_286_400,
+      logger: false,
+      onConnect: (_session, callback) => {
+        this.connections++;
+        callback();
+      },
+      onAuth: (auth, _session, callback) => {
+        void this.checkToken(auth.username ?? '', auth.accessToken ?? '').then((ok) => {
+          if (this.refuseLogins) return callback(Object.assign(new Error(this.refuseLogins.text), { responseCode: this.refuseLogins.code }));
+          if (!ok) return callback(Object.assign(new Error('Authentication unsuccessful'), { responseCode: 535 }));
+          this.logins++;
+          callback(null, { user: auth.username });
+        }, (error: Error) => callback(error));
+      },
+      onRcptTo: (address, _session, callback) => {
+        const refusal = this.refuseRecipients.get(address.address.toLowerCase());
+        if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
+        callback();
+      },
+      onData: (stream, session, callback) => this.receive(stream, session, callback),
+    });
+    this.server.on('error', () => {});
+  }
+
+  private async checkToken(mailbox: string, token: string): Promise<boolean> {
+    const response = await fetch(this.options.introspectionEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token }),
+    });
+    const view = (await response.json()) as { active: boolean; sub?: string };
+    // App-only tokens (subject "app") may act for any mailbox, as an Exchange app with full access would.
+    return view.active && (view.sub === 'app' || view.sub === mailbox);
+  }
+
+  private receive(stream: NodeJS.ReadableStream & { sizeExceeded?: boolean }, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
+    const chunks: Buffer[] = [];
+    const hash = createHash('sha256');
+    let bytes = 0;
+    const dropAfter = this.dropDuringDataAfter;
+    stream.on('data', (chunk: Buffer) => {
+      bytes += chunk.length;
+      hash.update(chunk);
+      if (this.keepBodies) chunks.push(chunk);
+      if (dropAfter !== null && bytes >= dropAfter) {
+        this.dropDuringDataAfter = null;
+        for (const connection of this.server.connections) {
+          if ((connection as unknown as { session: SMTPServerSession }).session === session) {
+            (connection as unknown as { _socket: { destroy(): void } })._socket.destroy();
+          }
+        }
+      }
+    });
+    stream.on('end', () => {
+      if (dropAfter !== null) return; // dropped: never acknowledged, never delivered
+      this.deliveries.push({
+        mailbox: String(session.user),
+        from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+        to: session.envelope.rcptTo.map((r) => r.address),
+        raw: this.keepBodies ? Buffer.concat(chunks) : null,
+        bytes,
+        sha256: hash.digest('hex'),
+        mailArgs: session.envelope.mailFrom ? { ...(session.envelope.mailFrom.args || {}) } : {},
+      });
+      callback(null, `<queued-${this.deliveries.length}@upstream.test> Queued mail for delivery`);
+    });
+  }
+
+  async start(): Promise<this> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server.server, 'listening');
+    this.port = (this.server.server.address() as AddressInfo).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+}

@@ -1,0 +1,200 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { connect } from 'node:net';
+import { once } from 'node:events';
+import { after, before, describe, it } from 'node:test';
+import { promisify } from 'node:util';
+import nodemailer from 'nodemailer';
+import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
+import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+
+const run = promisify(execFile);
+
+describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, real OAuth server)', () => {
+  let h: SmtpHarness;
+  before(async () => {
+    h = await startSmtpHarness();
+  });
+  after(async () => h.close());
+
+  const transport = (listener: 'submission' | 'submissions', auth: { user: string; pass: string; method?: string }) =>
+    nodemailer.createTransport({
+      host: '127.0.0.1',
+      port: h.ports[listener],
+      secure: listener === 'submissions',
+      requireTLS: listener === 'submission',
+      auth: { user: auth.user, pass: auth.pass },
+      ...(auth.method ? { authMethod: auth.method } : {}),
+      tls: { rejectUnauthorized: false },
+    });
+
+  const message = (id: string, body = 'Scanned document attached.\r\n') =>
+    Buffer.from(
+      `From: scanner@example.com\r\nTo: boss@example.org\r\nSubject: Scan ${id}\r\nMessage-ID: <${id}@scanner.test>\r\n\r\n${body}`,
+    );
+
+  it('relays over STARTTLS with AUTH PLAIN, byte-identical, as the mailbox with its token', async () => {
+    // Lines starting with "." must survive dot-stuffing both ways; 8-bit and a long line too.
+    const raw = message('plain-1', '.hidden line\r\n..two dots\r\nnaïve café\r\n' + 'x'.repeat(998) + '\r\n.\r\nend\r\n');
+    const info = await transport('submission', { user: h.user, pass: h.password, method: 'PLAIN' }).sendMail({
+      envelope: { from: 'scanner@example.com', to: ['boss@example.org'] },
+      raw,
+    });
+    assert.match(info.response, /^250 2\.6\.0 <queued-\d+@upstream\.test> Queued mail for delivery$/, 'the upstream\'s own 250 reply');
+    const delivered = h.upstream.deliveries.at(-1)!;
+    assert.equal(delivered.mailbox, 'scanner@example.com');
+    assert.deepEqual([delivered.from, delivered.to], ['scanner@example.com', ['boss@example.org']]);
+    assert.ok(delivered.raw!.equals(raw), 'byte-identical');
+  });
+
+  it('relays over implicit TLS with AUTH LOGIN, with the password typed in capitals and without dashes', async () => {
+    const before = h.upstream.deliveries.length;
+    await transport('submissions', { user: h.user.toUpperCase(), pass: h.password.replace(/-/g, '').toUpperCase(), method: 'LOGIN' }).sendMail({
+      envelope: { from: 'scanner@example.com', to: ['boss@example.org'] },
+      raw: message('login-1'),
+    });
+    assert.equal(h.upstream.deliveries.length, before + 1);
+  });
+
+  it('works with Python\'s smtplib (STARTTLS, login, sendmail)', async () => {
+    const before = h.upstream.deliveries.length;
+    const script = [
+      'import smtplib, ssl, sys',
+      'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
+      `s = smtplib.SMTP("127.0.0.1", ${h.ports.submission}, timeout=20)`,
+      's.starttls(context=ctx)',
+      `s.login("${h.user}", "${h.password}")`,
+      'refused = s.sendmail("scanner@example.com", ["boss@example.org"], b"Subject: from python\\r\\n\\r\\nhello\\r\\n")',
+      'print("refused", refused)',
+      's.quit()',
+    ].join('\n');
+    const { stdout } = await run('python3', ['-c', script], { timeout: 30_000 });
+    assert.match(stdout, /refused \{\}/);
+    assert.equal(h.upstream.deliveries.length, before + 1);
+    assert.match(h.upstream.deliveries.at(-1)!.raw!.toString(), /Subject: from python/);
+  });
+
+  it('refuses at RCPT a recipient the upstream refuses, with the upstream\'s code and text', async () => {
+    // The upstream writes its enhanced code (5.1.1 for RCPT) in front of this text itself.
+    h.upstream.refuseRecipients.set('nobody@example.org', { code: 550, text: 'RESOLVER.ADR.RecipientNotFound; Recipient not found by SMTP address lookup' });
+    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
+    await t.expect(/^220 passgate\.test/);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    t.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
+    await t.expect(/^235 /);
+    t.send('MAIL FROM:<scanner@example.com>');
+    await t.expect(/^250 /);
+    t.send('RCPT TO:<nobody@example.org>');
+    await t.expect(/^550 5\.1\.1 RESOLVER\.ADR\.RecipientNotFound; Recipient not found by SMTP address lookup\r\n$/);
+    t.send('RCPT TO:<boss@example.org>');
+    await t.expect(/^250 /);
+    t.send('DATA');
+    await t.expect(/^354 /);
+    t.write('Subject: one of two\r\n\r\nhi\r\n.\r\n');
+    await t.expect(/^250 2\.6\.0 /);
+    assert.deepEqual(h.upstream.deliveries.at(-1)!.to, ['boss@example.org']);
+    t.send('QUIT');
+    t.close();
+  });
+
+  it('answers 4xx, and delivers nothing, when the upstream drops the connection in the middle of DATA', async () => {
+    const before = h.upstream.deliveries.length;
+    h.upstream.dropDuringDataAfter = 1000;
+    await assert.rejects(
+      transport('submission', { user: h.user, pass: h.password }).sendMail({
+        envelope: { from: 'scanner@example.com', to: ['boss@example.org'] },
+        raw: message('dropped', 'y'.repeat(200_000) + '\r\n'),
+      }),
+      (error: { responseCode?: number; response?: string }) => {
+        assert.equal(error.responseCode, 451);
+        assert.match(error.response ?? '', /^451 4\.4\.2 /);
+        return true;
+      },
+    );
+    assert.equal(h.upstream.deliveries.length, before);
+    // The next message goes through on a fresh upstream session.
+    await transport('submission', { user: h.user, pass: h.password }).sendMail({ envelope: { from: 'scanner@example.com', to: ['boss@example.org'] }, raw: message('after-drop') });
+    assert.equal(h.upstream.deliveries.length, before + 1);
+  });
+
+  it('refuses AUTH before STARTTLS on the submission port', async () => {
+    const t = await SmtpTranscript.connect(h.ports.submission!);
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    const ehlo = await t.expect(/^250 /m);
+    assert.match(ehlo, /STARTTLS/);
+    t.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
+    await t.expect(/^5\d\d .*(STARTTLS|TLS|encryption)/i);
+    t.close();
+  });
+
+  it('a plaintext listener accepts AUTH only from the networks it lists', async () => {
+    const refused = await SmtpTranscript.connect(h.ports['lan-other']!);
+    await refused.expect(/^220 /);
+    refused.send('EHLO printer');
+    await refused.expect(/^250 /m);
+    refused.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
+    await refused.expect(/^538 5\.7\.11 /);
+    refused.close();
+
+    const before = h.upstream.deliveries.length;
+    await nodemailer
+      .createTransport({ host: '127.0.0.1', port: h.ports['lan-local'], secure: false, ignoreTLS: true, auth: { user: h.user, pass: h.password } })
+      .sendMail({ envelope: { from: 'scanner@example.com', to: ['boss@example.org'] }, raw: message('lan') });
+    assert.equal(h.upstream.deliveries.length, before + 1);
+  });
+
+  it('takes the audited client address from a PROXY v2 header sent by a listed balancer', async () => {
+    const socket = connect(h.ports['behind-proxy']!, '127.0.0.1');
+    await once(socket, 'connect');
+    const header = Buffer.concat([
+      Buffer.from([0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a]),
+      Buffer.from([0x21, 0x11, 0x00, 0x0c]),
+      Buffer.from([203, 0, 113, 77, 127, 0, 0, 1]),
+      Buffer.from([0xc3, 0x50, 0x02, 0x4b]),
+    ]);
+    socket.write(header);
+    const t = SmtpTranscript.wrap(socket);
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    await t.starttls();
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    t.send(`AUTH PLAIN ${plain(h.user, 'wrong-pass-word-xxxx')}`);
+    await t.expect(/^535 5\.7\.8 Authentication credentials invalid/);
+    t.close();
+    const [entry] = await h.app.audit.query({ username: h.user, limit: 1 });
+    assert.deepEqual([entry!.clientIp, entry!.reason], ['203.0.113.77', 'invalid-credentials']);
+  });
+
+  it('answers wrong passwords with 535 5.7.8 and disconnects after the third', async () => {
+    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    for (let i = 0; i < 2; i++) {
+      t.send(`AUTH PLAIN ${plain(h.user, `wrong-guess-${i}`)}`);
+      await t.expect(/^535 5\.7\.8 Authentication credentials invalid\r\n$/);
+    }
+    t.send(`AUTH PLAIN ${plain('nobody@example.com', 'abcd-efgh-ijkl-mnop')}`);
+    await t.expect(/^421 4\.7\.0 /);
+    await t.waitClosed();
+  });
+
+  it('a login the upstream refuses fails at AUTH and is audited as upstream-rejected', async () => {
+    const { password } = await h.app.admin.create({ username: 'noauth@example.com', name: 'Printer', createdBy: 'test' });
+    h.upstream.refuseLogins = { code: 535, text: '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.' };
+    try {
+      await assert.rejects(transport('submission', { user: 'noauth@example.com', pass: password }).sendMail({ envelope: { from: 'noauth@example.com', to: ['x@example.org'] }, raw: message('refused') }), {
+        responseCode: 535,
+      });
+    } finally {
+      h.upstream.refuseLogins = null;
+    }
+    const [entry] = await h.app.audit.query({ username: 'noauth@example.com', limit: 1 });
+    assert.equal(entry!.reason, 'upstream-rejected');
+    assert.match(entry!.detail!, /5\.7\.139/);
+  });
+});

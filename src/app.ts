@@ -9,6 +9,8 @@ import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
 import { derivePepperKeys } from './core/pepper-keys.js';
 import type { LoginLimiter } from './core/login-limiter.js';
+import type { MessageLimiter } from './core/message-limiter.js';
+import { FlexibleMessageLimiter } from './rate-limit/flexible-message-limiter.js';
 import type { PasswordHasher } from './core/password-hasher.js';
 import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
@@ -45,6 +47,7 @@ export interface App {
   verifier: AppPasswordVerifier;
   admin: AppPasswordAdmin;
   limiter: LoginLimiter;
+  messages: MessageLimiter;
   authenticator: Authenticator;
   /** null when OAuth is not configured (oauth.client_id). */
   oauth: { client: OAuthClient; tokens: CachedTokenProvider } | null;
@@ -89,6 +92,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let store: CredentialStore;
   let audit: AuditLog;
   let limiter: LoginLimiter;
+  let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
   let oauth: App['oauth'] = null;
   try {
@@ -100,6 +104,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
       tokenStates = new RedisTokenStateStore(redis, config.redis.key_prefix);
+      messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
@@ -109,6 +114,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       store = new SqliteCredentialStore(db);
       audit = new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
+      messages = new FlexibleMessageLimiter(null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
     if (config.oauth.client_id !== null) {
@@ -157,6 +163,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     verifier,
     admin,
     limiter,
+    messages,
     authenticator,
     metrics,
     oauth,
@@ -220,6 +227,7 @@ export async function startServices(app: App): Promise<Services> {
       smtp = new SmtpGateway(config.smtp, {
         authenticator: app.authenticator,
         tokens: app.oauth.tokens,
+        messages: app.messages,
         tls,
         audit: app.audit,
         metrics: app.metrics.smtp(),

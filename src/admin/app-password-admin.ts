@@ -1,10 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import {
   isValidUsername,
+  NO_MESSAGE_LIMITS,
   normalizeUsername,
   toView,
   type AppPasswordRecord,
   type AppPasswordView,
+  type MessagePolicy,
 } from '../core/app-password-record.js';
 import type { AppPasswordFormat } from '../core/app-password-format.js';
 import type { AuditEvent, AuditLog } from '../core/audit-log.js';
@@ -26,6 +28,7 @@ export interface CreateAppPasswordInput {
   expiresAt?: number | null | undefined;
   createdBy: string;
   length?: number | undefined;
+  policy?: { [K in keyof MessagePolicy]?: MessagePolicy[K] | undefined } | undefined;
 }
 
 export interface CreatedAppPassword {
@@ -77,6 +80,7 @@ export class AppPasswordAdmin {
       if (!parseCidr(cidr)) invalid(`invalid network "${cidr}": expected an address or CIDR such as 192.168.1.0/24`);
       return cidr.trim();
     });
+    const policy = this.checkPolicy(input.policy ?? {});
     const now = clock();
     const expiresAt = input.expiresAt ?? null;
     if (expiresAt !== null && expiresAt <= now) invalid('the expiry must be in the future');
@@ -103,6 +107,7 @@ export class AppPasswordAdmin {
         lastUsedProtocol: null,
         useCount: 0,
         revokedAt: null,
+        policy,
         selector: selector.derive(username, password),
         hash: await hasher.hash(password),
       };
@@ -120,6 +125,32 @@ export class AppPasswordAdmin {
       // selector-taken: a 1-in-2^24 collision with another of this user's passwords; draw a new password.
     }
     throw new GatewayError('PG_STORE_CONFLICT', 'could not draw a unique app password; try again');
+  }
+
+  private checkPolicy(input: NonNullable<CreateAppPasswordInput['policy']>): MessagePolicy {
+    const allowedSenders = (input.allowedSenders ?? []).map((s) => {
+      const address = normalizeUsername(s);
+      if (!isValidUsername(address) || !address.includes('@')) invalid(`invalid sender "${s}": expected a mail address`);
+      return address;
+    });
+    const allowedRecipientDomains = (input.allowedRecipientDomains ?? []).map((d) => {
+      const domain = d.trim().toLowerCase().replace(/^@/, '');
+      if (!/^[a-z0-9.-]+\.[a-z0-9-]+$/.test(domain)) invalid(`invalid recipient domain "${d}": expected a domain such as example.com`);
+      return domain;
+    });
+    const positive = (value: number | null | undefined, what: string) => {
+      if (value === null || value === undefined) return null;
+      if (!Number.isInteger(value) || value <= 0) invalid(`invalid ${what} "${value}": expected a whole number above zero`);
+      return value;
+    };
+    return {
+      ...NO_MESSAGE_LIMITS,
+      allowedSenders,
+      allowedRecipientDomains,
+      maxMessageBytes: positive(input.maxMessageBytes, 'maximum message size'),
+      maxMessagesPerHour: positive(input.maxMessagesPerHour, 'messages per hour'),
+      maxMessagesPerDay: positive(input.maxMessagesPerDay, 'messages per day'),
+    };
   }
 
   async list(filter: { username?: string | undefined } = {}): Promise<AppPasswordView[]> {

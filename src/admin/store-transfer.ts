@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { isValidUsername, normalizeUsername, type AppPasswordRecord } from '../core/app-password-record.js';
+import { isValidUsername, NO_MESSAGE_LIMITS, normalizeUsername, type AppPasswordRecord } from '../core/app-password-record.js';
 import { parseCidr } from '../core/network-list.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
@@ -28,6 +28,16 @@ const recordSchema = z
     lastUsedProtocol: z.enum(PROTOCOLS).nullable(),
     useCount: z.number().int().min(0),
     revokedAt: z.number().int().nullable(),
+    policy: z
+      .object({
+        allowedSenders: z.array(address()),
+        allowedRecipientDomains: z.array(z.string().transform((d) => d.trim().toLowerCase())),
+        maxMessageBytes: z.number().int().positive().nullable(),
+        maxMessagesPerHour: z.number().int().positive().nullable(),
+        maxMessagesPerDay: z.number().int().positive().nullable(),
+      })
+      .strict()
+      .default(NO_MESSAGE_LIMITS),
     selector: z.string().regex(/^[0-9a-f]{6}$/),
     hash: z.string().startsWith('$argon2'),
   })

@@ -22,6 +22,32 @@ function parseExpiry(text: string, now: number): number {
   return at;
 }
 
+/** `10MB`, `512KB`, `1GB` or plain bytes (powers of 1024, as mail size limits are usually stated). */
+function parseSize(text: string): number {
+  const match = /^\s*(\d+)\s*([KMG]?)B?\s*$/i.exec(text);
+  if (!match) throw new GatewayError('PG_INVALID_INPUT', `invalid size "${text}": use bytes or a unit, e.g. 500KB, 10MB`);
+  return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
+}
+
+function whole(text: string | undefined, option: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n <= 0) throw new GatewayError('PG_INVALID_INPUT', `invalid ${option} "${text}": expected a whole number above zero`);
+  return n;
+}
+
+function describePolicy(view: AppPasswordView): string {
+  const p = view.policy;
+  const parts = [
+    `senders: ${[view.mailbox, ...p.allowedSenders].join(', ')}`,
+    `recipients: ${p.allowedRecipientDomains.length ? p.allowedRecipientDomains.join(', ') : 'any domain'}`,
+    ...(p.maxMessageBytes !== null ? [`max size: ${p.maxMessageBytes} bytes`] : []),
+    ...(p.maxMessagesPerHour !== null ? [`${p.maxMessagesPerHour}/hour`] : []),
+    ...(p.maxMessagesPerDay !== null ? [`${p.maxMessagesPerDay}/day`] : []),
+  ];
+  return parts.join('; ');
+}
+
 function describe(view: AppPasswordView, now: number): string[] {
   const used = view.lastUsedAt === null ? 'never' : `${formatAge(view.lastUsedAt, now)} from ${view.lastUsedIp} over ${view.lastUsedProtocol}`;
   return [
@@ -36,6 +62,7 @@ function describe(view: AppPasswordView, now: number): string[] {
     `created:       ${formatTime(view.createdAt)} by ${view.createdBy}`,
     `last used:     ${used}`,
     `uses:          ${view.useCount}`,
+    `mail policy:   ${describePolicy(view)}`,
     ...(view.revokedAt !== null ? [`revoked:       ${formatTime(view.revokedAt)}`] : []),
   ];
 }
@@ -53,8 +80,27 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .option('--expires <when>', 'a duration such as 90d, or a date such as 2027-01-31')
     .option('--allow-from <cidr...>', 'only accept it from these networks (repeatable)')
     .option('--length <letters>', 'letters in the password, for devices with short password fields')
+    .option('--allow-sender <address...>', 'SMTP: sender addresses allowed besides the mailbox (repeatable)')
+    .option('--allow-recipient-domain <domain...>', 'SMTP: only these recipient domains (repeatable)')
+    .option('--max-message-size <size>', 'SMTP: largest message, e.g. 10MB')
+    .option('--max-messages-per-hour <n>', 'SMTP: messages per hour')
+    .option('--max-messages-per-day <n>', 'SMTP: messages per day')
     .option('--json', 'print one JSON object')
-    .action(async (opts: { user: string; name: string; mailbox?: string; scope: string; expires?: string; allowFrom?: string[]; length?: string; json?: boolean }) => {
+    .action(async (opts: {
+      user: string;
+      name: string;
+      mailbox?: string;
+      scope: string;
+      expires?: string;
+      allowFrom?: string[];
+      length?: string;
+      allowSender?: string[];
+      allowRecipientDomain?: string[];
+      maxMessageSize?: string;
+      maxMessagesPerHour?: string;
+      maxMessagesPerDay?: string;
+      json?: boolean;
+    }) => {
       const length = opts.length === undefined ? undefined : Number(opts.length);
       if (length !== undefined && !Number.isInteger(length)) throw new GatewayError('PG_INVALID_INPUT', `invalid --length "${opts.length}"`);
       await ctx.withApp(async (app) => {
@@ -67,6 +113,13 @@ export function appPasswordCommand(ctx: CliContext): Command {
           expiresAt: opts.expires === undefined ? null : parseExpiry(opts.expires, app.clock()),
           createdBy: ctx.actor(),
           length,
+          policy: {
+            allowedSenders: opts.allowSender,
+            allowedRecipientDomains: opts.allowRecipientDomain,
+            maxMessageBytes: opts.maxMessageSize === undefined ? null : parseSize(opts.maxMessageSize),
+            maxMessagesPerHour: whole(opts.maxMessagesPerHour, '--max-messages-per-hour') ?? null,
+            maxMessagesPerDay: whole(opts.maxMessagesPerDay, '--max-messages-per-day') ?? null,
+          },
         });
         if (opts.json) return ctx.json({ ...created.view, password: created.password });
         const v = created.view;
@@ -84,6 +137,7 @@ export function appPasswordCommand(ctx: CliContext): Command {
             `  acts as:   ${v.mailbox} upstream`,
             `  expires:   ${v.expiresAt === null ? 'never' : formatTime(v.expiresAt)}`,
             `  networks:  ${v.allowedNetworks.length ? v.allowedNetworks.join(', ') : 'any'}`,
+            ...(v.scopes.includes('smtp') ? [`  mail:      ${describePolicy(v)}`] : []),
             `Revoke it with: passgate app-password revoke ${v.id}`,
             '',
           ].join('\n'),

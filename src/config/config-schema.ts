@@ -169,34 +169,41 @@ const smtpSchema = z
   })
   .strict();
 
+/**
+ * Longest window a limit may use: rate-limiter-flexible's memory store expires keys with setTimeout, which
+ * cannot wait longer than 2^31 - 1 ms (24.8 days); a longer one would fire at once and forget the key.
+ */
+const MAX_LIMIT_SECONDS = 20 * 86_400;
+const limitSeconds = () => positiveInt().max(MAX_LIMIT_SECONDS, `must be at most ${MAX_LIMIT_SECONDS} (20 days)`);
+
 const rateLimitSchema = z
   .object({
     trusted_networks: cidrList().default([]).describe('CIDRs exempt from ip blocks and the per-user lock (your own offices)'),
     pair: z
       .object({
         max_failures: positiveInt().default(10).describe('consecutive failures per (username, ip) before a block'),
-        block_seconds: positiveInt().default(900).describe('first block of a (username, ip) pair; doubles on repeat'),
-        max_block_seconds: positiveInt().default(86400).describe('longest block of a pair'),
+        block_seconds: limitSeconds().default(900).describe('first block of a (username, ip) pair; doubles on repeat'),
+        max_block_seconds: limitSeconds().max(MAX_LIMIT_SECONDS - 86_400).default(86400).describe('longest block of a pair'),
       })
       .strict()
       .default({ max_failures: 10, block_seconds: 900, max_block_seconds: 86400 }),
     ip: z
       .object({
         burst_failures: positiveInt().default(20).describe('failures per ip in burst_seconds before it waits out the window'),
-        burst_seconds: positiveInt().default(60).describe('the burst window'),
+        burst_seconds: limitSeconds().default(60).describe('the burst window'),
         daily_failures: positiveInt().default(100).describe('failures per ip in a day before a long block'),
-        block_seconds: positiveInt().default(86400).describe('the long block of an ip'),
+        block_seconds: limitSeconds().default(86400).describe('the long block of an ip'),
       })
       .strict()
       .default({ burst_failures: 20, burst_seconds: 60, daily_failures: 100, block_seconds: 86400 }),
     user: z
       .object({
         max_distinct_failures: positiveInt().default(100).describe('distinct wrong passwords per user in a day before a lock'),
-        lock_seconds: positiveInt().default(3600).describe('how long a locked user is refused (temporarily) from untrusted networks'),
-        known_ip_days: z.number().int().min(0).max(365).default(30).describe('an ip the user logged in from is exempt from the lock this long; 0: off'),
+        lock_seconds: limitSeconds().default(3600).describe('how long a locked user is refused (temporarily) from untrusted networks'),
+        known_ip_days: z.number().int().min(0).max(20).default(20).describe('an ip the user logged in from is exempt from the lock this long; 0: off'),
       })
       .strict()
-      .default({ max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 30 }),
+      .default({ max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 20 }),
   })
   .strict();
 

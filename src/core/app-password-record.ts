@@ -1,5 +1,27 @@
 import type { Protocol } from './protocol.js';
 
+/**
+ * What mail a password may send (SMTP), so a leaked printer password can only do what the printer does.
+ * MAIL FROM must always be the mailbox or one of `allowedSenders`.
+ */
+export interface MessagePolicy {
+  /** Sender addresses allowed besides the mailbox itself (lower-case). */
+  allowedSenders: string[];
+  /** Recipient domains allowed (lower-case); empty: any. */
+  allowedRecipientDomains: string[];
+  maxMessageBytes: number | null;
+  maxMessagesPerHour: number | null;
+  maxMessagesPerDay: number | null;
+}
+
+export const NO_MESSAGE_LIMITS: MessagePolicy = {
+  allowedSenders: [],
+  allowedRecipientDomains: [],
+  maxMessageBytes: null,
+  maxMessagesPerHour: null,
+  maxMessagesPerDay: null,
+};
+
 /** One app password as stored. `hash` and `selector` never leave the store layer except to verify. */
 export interface AppPasswordRecord {
   /** Stable public id, `ap_` + 16 base32 characters. */
@@ -22,6 +44,7 @@ export interface AppPasswordRecord {
   lastUsedProtocol: Protocol | null;
   useCount: number;
   revokedAt: number | null;
+  policy: MessagePolicy;
   /** Keyed, non-secret lookup key derived from (username, password); see CredentialSelector. */
   selector: string;
   /** argon2id PHC string. */
@@ -48,6 +71,11 @@ export function toView(record: AppPasswordRecord): AppPasswordView {
     lastUsedProtocol: record.lastUsedProtocol,
     useCount: record.useCount,
     revokedAt: record.revokedAt,
+    policy: {
+      ...record.policy,
+      allowedSenders: [...record.policy.allowedSenders],
+      allowedRecipientDomains: [...record.policy.allowedRecipientDomains],
+    },
   };
 }
 

@@ -1,5 +1,5 @@
 import { createHmac, randomInt } from 'node:crypto';
-import { normalizeUsername, type AppPasswordRecord } from './app-password-record.js';
+import { normalizeUsername, type AppPasswordRecord, type MessagePolicy } from './app-password-record.js';
 import type { AppPasswordVerifier } from './app-password-verifier.js';
 import type { AuditEvent, AuditLog, AuditReason } from './audit-log.js';
 import type { AuthMetrics } from './auth-metrics.js';
@@ -29,7 +29,7 @@ export type AuthFailureReason = Extract<
 >;
 
 export type AuthOutcome =
-  | { ok: true; reason: 'ok'; username: string; mailbox: string; appPasswordId: string; appPasswordName: string }
+  | { ok: true; reason: 'ok'; username: string; mailbox: string; appPasswordId: string; appPasswordName: string; policy: MessagePolicy }
   | {
       ok: false;
       reason: AuthFailureReason;
@@ -142,6 +142,7 @@ export class Authenticator {
       mailbox: record.mailbox,
       appPasswordId: record.id,
       appPasswordName: record.name,
+      policy: record.policy,
     };
   }
 

@@ -1,4 +1,4 @@
-import type { AppPasswordRecord } from '../core/app-password-record.js';
+import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
 import type { Protocol } from '../core/protocol.js';
@@ -81,6 +81,7 @@ function toFields(r: AppPasswordRecord): string[] {
     lastUsedProtocol: r.lastUsedProtocol ?? '',
     useCount: String(r.useCount),
     revokedAt: r.revokedAt === null ? '' : String(r.revokedAt),
+    policy: JSON.stringify(r.policy),
     selector: r.selector,
     hash: r.hash,
   };
@@ -104,6 +105,7 @@ function fromFields(h: Record<string, string>): AppPasswordRecord | null {
     lastUsedProtocol: str(h.lastUsedProtocol) as Protocol | null,
     useCount: Number(h.useCount ?? 0),
     revokedAt: num(h.revokedAt),
+    policy: { ...NO_MESSAGE_LIMITS, ...(JSON.parse(h.policy ?? '{}') as Partial<MessagePolicy>) },
     selector: h.selector!,
     hash: h.hash!,
   };

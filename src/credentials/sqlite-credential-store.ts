@@ -1,4 +1,4 @@
-import type { AppPasswordRecord } from '../core/app-password-record.js';
+import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { Protocol } from '../core/protocol.js';
@@ -19,6 +19,7 @@ interface Row {
   last_used_protocol: string | null;
   use_count: number;
   revoked_at: number | null;
+  policy: string;
   selector: string;
   hash: string;
 }
@@ -39,6 +40,7 @@ function fromRow(row: Row): AppPasswordRecord {
     lastUsedProtocol: row.last_used_protocol as Protocol | null,
     useCount: row.use_count,
     revokedAt: row.revoked_at,
+    policy: { ...NO_MESSAGE_LIMITS, ...(JSON.parse(row.policy) as Partial<MessagePolicy>) },
     selector: row.selector,
     hash: row.hash,
   };
@@ -60,6 +62,7 @@ function toRow(r: AppPasswordRecord): Row {
     last_used_protocol: r.lastUsedProtocol,
     use_count: r.useCount,
     revoked_at: r.revokedAt,
+    policy: JSON.stringify(r.policy),
     selector: r.selector,
     hash: r.hash,
   };

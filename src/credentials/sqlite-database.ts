@@ -45,6 +45,7 @@ const MIGRATIONS = [
      key TEXT PRIMARY KEY,
      state TEXT NOT NULL
    );`,
+  `ALTER TABLE app_passwords ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';`,
 ];
 
 /** Opens (creating and migrating) the embedded store file, in WAL mode so readers never block the writer. */

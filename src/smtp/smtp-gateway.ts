@@ -2,6 +2,7 @@ import type { SmtpConfig } from '../config/config-schema.js';
 import type { AuditLog } from '../core/audit-log.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenProvider } from '../core/token-provider.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
@@ -13,6 +14,7 @@ import { UpstreamPool } from './upstream-pool.js';
 export interface SmtpGatewayDeps {
   authenticator: Authenticator;
   tokens: TokenProvider;
+  messages: MessageLimiter;
   tls: TlsCertificates;
   audit: AuditLog;
   metrics: SmtpMetrics;
@@ -42,6 +44,7 @@ export class SmtpGateway {
       {
         authenticator: deps.authenticator,
         pool: this.pool,
+        messages: deps.messages,
         audit: deps.audit,
         metrics: deps.metrics,
         log: deps.log,

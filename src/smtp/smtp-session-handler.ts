@@ -1,6 +1,8 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
+import type { MessagePolicy } from '../core/app-password-record.js';
 import type { AuditLog, AuditReason } from '../core/audit-log.js';
+import type { MessageLimiter } from '../core/message-limiter.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { TokenError } from '../core/token-provider.js';
@@ -17,6 +19,7 @@ interface Login {
   username: string;
   mailbox: string;
   appPasswordId: string;
+  policy: MessagePolicy;
 }
 
 /** What one client connection carries between hooks. */
@@ -34,6 +37,7 @@ export interface SmtpSessionHandlerOptions {
 export interface SmtpSessionHandlerDeps {
   authenticator: Authenticator;
   pool: UpstreamPool;
+  messages: MessageLimiter;
   audit: AuditLog;
   metrics: SmtpMetrics;
   log: EventLogger;
@@ -113,13 +117,18 @@ export class SmtpSessionHandler {
       // At AUTH: the upstream refusing the mailbox reads as invalid credentials, anything else as temporary (454).
       return callback(smtpError(AUTH_REPLIES[reason]));
     }
-    state.login = { username: outcome.username, mailbox: outcome.mailbox, appPasswordId: outcome.appPasswordId };
+    state.login = { username: outcome.username, mailbox: outcome.mailbox, appPasswordId: outcome.appPasswordId, policy: outcome.policy };
     callback(null, { user: outcome.username });
   }
 
   async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
     const state = this.state(session);
     const login = state.login!;
+    const refusal = await this.checkSender(login, address);
+    if (refusal) {
+      this.deps.log.warn({ session: session.id, user: login.username, appPasswordId: login.appPasswordId, refusal: refusal.text }, 'message refused by policy');
+      return callback(smtpError(refusal));
+    }
     try {
       if (state.upstream?.inTransaction) {
         // The client reset or restarted its transaction (smtp-server handles RSET itself): reset upstream too.
@@ -143,6 +152,12 @@ export class SmtpSessionHandler {
 
   async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
     const state = this.state(session);
+    const domains = state.login!.policy.allowedRecipientDomains;
+    const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
+    if (domains.length > 0 && !domains.includes(domain)) {
+      this.deps.log.warn({ session: session.id, user: state.login!.username, domain }, 'recipient refused by policy');
+      return callback(smtpError(SMTP_REPLIES.recipientDenied));
+    }
     await this.relay(state, state.login!, `RCPT TO:<${address.address}>${formatEsmtpParameters(address.args)}`, callback);
   }
 
@@ -155,7 +170,8 @@ export class SmtpSessionHandler {
       this.dropUpstream(state, login, false);
       return callback(smtpError(SMTP_REPLIES.upstreamFailedDuringData));
     }
-    const guard = new SizeGuard(this.options.maxMessageBytes);
+    const limit = Math.min(this.options.maxMessageBytes, login.policy.maxMessageBytes ?? Infinity);
+    const guard = new SizeGuard(limit);
     stream.pipe(guard);
     stream.once('error', (error) => guard.destroy(error));
     let reply: SmtpReply;
@@ -164,7 +180,7 @@ export class SmtpSessionHandler {
     } catch (error) {
       await drain(stream);
       this.dropUpstream(state, login, false);
-      const oversized = guard.bytes > this.options.maxMessageBytes;
+      const oversized = guard.bytes > limit;
       this.deps.metrics.message(oversized ? 'too-big' : 'upstream-failed', guard.bytes);
       this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, cause: (error as Error).message }, 'message not relayed');
       return callback(smtpError(oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData));
@@ -173,7 +189,10 @@ export class SmtpSessionHandler {
     this.dropUpstream(state, login, true);
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
     this.deps.log.info({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: reply.code }, 'message relayed');
-    if (reply.code === 250) return callback(null, replyText(reply));
+    if (reply.code === 250) {
+      await this.deps.messages.count(login.appPasswordId, login.policy);
+      return callback(null, replyText(reply));
+    }
     callback(upstreamError(reply));
   }
 
@@ -182,6 +201,19 @@ export class SmtpSessionHandler {
     const state = this.states.get(session);
     if (state?.login && state.upstream) this.dropUpstream(state, state.login, !state.upstream.inTransaction);
     this.states.delete(session);
+  }
+
+  /**
+   * The password's policy for a new message: MAIL FROM is the mailbox or an allowed sender, a declared SIZE fits,
+   * and the hourly and daily message counts have room.
+   */
+  private async checkSender(login: Login, address: SMTPServerAddress): Promise<SmtpReplySpec | null> {
+    const sender = address.address.toLowerCase();
+    if (sender !== login.mailbox && !login.policy.allowedSenders.includes(sender)) return SMTP_REPLIES.senderDenied;
+    const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : 0;
+    if (login.policy.maxMessageBytes !== null && declared > login.policy.maxMessageBytes) return SMTP_REPLIES.messageTooBig;
+    if (!(await this.deps.messages.allows(login.appPasswordId, login.policy))) return SMTP_REPLIES.messageRateExceeded;
+    return null;
   }
 
   private async relay(state: ConnectionState, login: Login, line: string, callback: Callback, onAccepted?: () => void) {

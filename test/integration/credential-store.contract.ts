@@ -27,7 +27,12 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
     after(async () => t.close());
 
     it('inserts, finds by (username, selector), gets by id', async () => {
-      const r = makeRecord({ username: 'find@example.com', allowedNetworks: ['10.0.0.0/8'], expiresAt: 1_900_000_000_000 });
+      const r = makeRecord({
+        username: 'find@example.com',
+        allowedNetworks: ['10.0.0.0/8'],
+        expiresAt: 1_900_000_000_000,
+        policy: { allowedSenders: ['scans@example.com'], allowedRecipientDomains: ['example.org'], maxMessageBytes: 10_000_000, maxMessagesPerHour: 20, maxMessagesPerDay: null },
+      });
       assert.deepEqual(await t.store.insert(r, limits()), { ok: true });
       assert.deepEqual(await t.store.findBySelector('find@example.com', r.selector), r);
       assert.deepEqual(await t.store.get(r.id), r);

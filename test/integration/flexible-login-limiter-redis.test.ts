@@ -12,7 +12,7 @@ const config: RateLimitConfig = {
   trusted_networks: [],
   pair: { max_failures: 4, block_seconds: 60, max_block_seconds: 600 },
   ip: { burst_failures: 100, burst_seconds: 60, daily_failures: 1000, block_seconds: 3600 },
-  user: { max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 30 },
+  user: { max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 20 },
 };
 
 const attempt = (username: string): LoginAttemptKey => ({ username, ip: '198.51.100.7', trusted: false });

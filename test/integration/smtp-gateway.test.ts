@@ -183,6 +183,81 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     await t.waitClosed();
   });
 
+  /** Logs in over implicit TLS on a transcript and returns it ready for MAIL. */
+  async function loggedIn(user: string, password: string): Promise<SmtpTranscript> {
+    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    t.send(`AUTH PLAIN ${plain(user, password)}`);
+    await t.expect(/^235 /);
+    return t;
+  }
+
+  it('applies the password\'s mail policy: senders, recipient domains, size, messages per hour', async () => {
+    const { password } = await h.app.admin.create({
+      username: 'printer@example.com',
+      name: 'Printer',
+      createdBy: 'test',
+      policy: { allowedSenders: ['scans@example.com'], allowedRecipientDomains: ['example.org'], maxMessageBytes: 2000, maxMessagesPerHour: 2 },
+    });
+    const t = await loggedIn('printer@example.com', password);
+    t.send('MAIL FROM:<ceo@example.com>');
+    await t.expect(/^550 5\.7\.1 Sender address not allowed for this login\r\n$/);
+    t.send('MAIL FROM:<scans@example.com> SIZE=5000');
+    await t.expect(/^552 5\.3\.4 /);
+    t.send('MAIL FROM:<Scans@Example.com>');
+    await t.expect(/^250 /);
+    t.send('RCPT TO:<someone@elsewhere.net>');
+    await t.expect(/^550 5\.7\.1 Recipient domain not allowed for this login\r\n$/);
+    t.send('RCPT TO:<boss@example.org>');
+    await t.expect(/^250 /);
+    t.send('DATA');
+    await t.expect(/^354 /);
+    t.write(`Subject: too big\r\n\r\n${'z'.repeat(3000)}\r\n.\r\n`);
+    await t.expect(/^552 5\.3\.4 Message too big for this login/);
+    const before = h.upstream.deliveries.length;
+    for (let i = 0; i < 2; i++) {
+      t.send('MAIL FROM:<printer@example.com>');
+      await t.expect(/^250 /);
+      t.send('RCPT TO:<boss@example.org>');
+      await t.expect(/^250 /);
+      t.send('DATA');
+      await t.expect(/^354 /);
+      t.write(`Subject: scan ${i}\r\n\r\nok\r\n.\r\n`);
+      await t.expect(/^250 /);
+    }
+    t.send('MAIL FROM:<printer@example.com>');
+    await t.expect(/^451 4\.7\.1 Message rate limit reached for this login/);
+    assert.equal(h.upstream.deliveries.length, before + 2, 'the oversized message never reached the upstream');
+    t.close();
+  });
+
+  it('passes SIZE, BODY=8BITMIME, SMTPUTF8 and DSN parameters through to the upstream', async () => {
+    const t = await loggedIn(h.user, h.password);
+    t.send('MAIL FROM:<scanner@example.com> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=scan+2B42');
+    await t.expect(/^250 /);
+    t.send('RCPT TO:<boss@example.org> NOTIFY=SUCCESS,FAILURE');
+    await t.expect(/^250 /);
+    t.send('DATA');
+    await t.expect(/^354 /);
+    t.write('Subject: params\r\n\r\ngrüße\r\n.\r\n');
+    await t.expect(/^250 /);
+    const args = h.upstream.deliveries.at(-1)!.mailArgs;
+    assert.deepEqual(args, { SIZE: '100', BODY: '8BITMIME', SMTPUTF8: true, RET: 'HDRS', ENVID: 'scan+42' });
+    t.close();
+  });
+
+  it('reuses upstream sessions across client connections (one connection per message, as scanners do)', async () => {
+    const connectionsBefore = h.upstream.connections;
+    const loginsBefore = h.upstream.logins;
+    for (let i = 0; i < 8; i++) {
+      await transport('submission', { user: h.user, pass: h.password }).sendMail({ envelope: { from: 'scanner@example.com', to: ['boss@example.org'] }, raw: message(`reuse-${i}`) });
+    }
+    assert.ok(h.upstream.connections - connectionsBefore <= 1, `upstream connections opened: ${h.upstream.connections - connectionsBefore}`);
+    assert.ok(h.upstream.logins - loginsBefore <= 1);
+  });
+
   it('a login the upstream refuses fails at AUTH and is audited as upstream-rejected', async () => {
     const { password } = await h.app.admin.create({ username: 'noauth@example.com', name: 'Printer', createdBy: 'test' });
     h.upstream.refuseLogins = { code: 535, text: '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.' };

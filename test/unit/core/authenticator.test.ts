@@ -42,6 +42,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
       mailbox: 'shared@example.com',
       appPasswordId: view.id,
       appPasswordName: 'Scanner',
+      policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null },
     });
     const record = (await app.store.get(view.id))!;
     assert.deepEqual([record.lastUsedIp, record.lastUsedProtocol, record.useCount, record.lastUsedAt], ['198.51.100.7', 'smtp', 1, clock.now]);
@@ -153,6 +154,18 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     assert.deepEqual(reasons.slice(10), Array(20).fill('rate-limited'));
     const audit = await lastAudit('six@example.com');
     assert.equal(audit.clientIp, '2001:db8:aa:bb::1e', 'the audit log keeps the full address');
+  });
+
+  it('keeps a user\'s own network open while an attacker elsewhere has locked the user (real timers)', async () => {
+    const user = 'homeuser@example.com';
+    const { password } = await create(user);
+    assert.equal((await login({ username: user, password, clientIp: '198.51.100.99' })).ok, true);
+    for (let i = 0; i < 120; i++) {
+      await login({ username: user, password: `lock-outg-uess-${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}`, clientIp: `192.0.2.${(i % 12) + 1}` });
+    }
+    await new Promise((r) => setTimeout(r, 100)); // an in-memory timer that overflowed would have fired by now
+    assert.equal((await login({ username: user, password, clientIp: '198.51.100.98' })).reason, 'user-locked', 'locked where the user never logged in');
+    assert.equal((await login({ username: user, password, clientIp: '198.51.100.99' })).ok, true, 'open from where the user did');
   });
 
   it('counts a device repeating one stale password once towards the user lock', async () => {

@@ -22,7 +22,7 @@ function config(overrides: Overrides = {}): RateLimitConfig {
     trusted_networks: [],
     pair: { max_failures: 10, block_seconds: 900, max_block_seconds: 86_400, ...overrides.pair },
     ip: { burst_failures: 1000, burst_seconds: 60, daily_failures: 1000, block_seconds: 86_400, ...overrides.ip },
-    user: { max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 30, ...overrides.user },
+    user: { max_distinct_failures: 100, lock_seconds: 3600, known_ip_days: 20, ...overrides.user },
   };
 }
 
@@ -125,7 +125,7 @@ describe('FlexibleLoginLimiter (memory)', () => {
   });
 
   it('never locks a user out of an ip it logged in from recently (known_ip_days)', async () => {
-    const limiter = new FlexibleLoginLimiter(config({ user: { max_distinct_failures: 3, known_ip_days: 30 } }), null);
+    const limiter = new FlexibleLoginLimiter(config({ user: { max_distinct_failures: 3, known_ip_days: 20 } }), null);
     const home: LoginAttemptKey = { username: 'carol', ip: '203.0.113.50', trusted: false };
     const elsewhere: LoginAttemptKey = { username: 'carol', ip: '203.0.113.51', trusted: false };
     await limiter.recordSuccess(home);
@@ -133,7 +133,7 @@ describe('FlexibleLoginLimiter (memory)', () => {
     for (let n = 1; n <= 4; n++) await limiter.recordFailure(attacker(n), `guess-${n}`);
     assert.equal((await limiter.check(elsewhere)).blocked, true, 'the user lock holds where carol never logged in');
     assert.deepEqual(await limiter.check(home), { blocked: false }, 'her own network stays open');
-    mock.timers.tick(31 * 86_400 * SECOND);
+    mock.timers.tick(21 * 86_400 * SECOND);
     for (let n = 1; n <= 4; n++) await limiter.recordFailure(attacker(n), `guess-again-${n}`);
     assert.equal((await limiter.check(home)).blocked, true, 'the exemption ends after known_ip_days');
     const off = new FlexibleLoginLimiter(config({ user: { max_distinct_failures: 3, known_ip_days: 0 } }), null);

@@ -229,7 +229,6 @@ export async function startServices(app: App): Promise<Services> {
         tokens: app.oauth.tokens,
         messages: app.messages,
         tls,
-        audit: app.audit,
         metrics: app.metrics.smtp(),
         log: logger,
         hostname: config.smtp.hostname ?? hostname(),

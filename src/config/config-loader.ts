@@ -200,6 +200,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
       certificates: raw.tls.certificates.map((c) => ({ cert_file: resolve(baseDir, c.cert_file), key_file: resolve(baseDir, c.key_file) })),
     },
     smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
+    imap: { ...raw.imap, upstream: { ...raw.imap.upstream, ca_file: resolveFile(raw.imap.upstream.ca_file) } },
     data_dir: dataDir,
     sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
     security: { ...raw.security, pepper },

@@ -169,6 +169,35 @@ const smtpSchema = z
   })
   .strict();
 
+const imapUpstreamSchema = z
+  .object({
+    host: z.string().min(1).default('outlook.office365.com').describe('the provider\'s IMAP host'),
+    port: z.number().int().min(1).max(65535).default(993).describe('its port'),
+    tls: z.enum(['implicit', 'starttls']).default('implicit').describe('implicit TLS (993) or STARTTLS (143)'),
+    ca_file: z.string().nullable().default(null).describe('extra CA bundle to trust; null: the system CAs'),
+    servername: z.string().nullable().default(null).describe('name the upstream certificate must carry; null: host'),
+    connect_timeout_seconds: positiveInt().default(15).describe('connecting, TLS and AUTHENTICATE XOAUTH2 upstream'),
+  })
+  .strict();
+
+const imapSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('serve IMAP'),
+    listeners: z
+      .array(listenerSchema)
+      .default([
+        { name: 'imap', host: '::', port: 143, tls: 'starttls', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+        { name: 'imaps', host: '::', port: 993, tls: 'implicit', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+      ])
+      .describe('where legacy clients connect'),
+    login_timeout_seconds: positiveInt().default(60).describe('a connection that has not logged in by then is closed'),
+    max_commands_before_login: positiveInt().default(25).describe('commands a client may send before logging in'),
+    idle_timeout_minutes: z.number().int().min(30).default(35).describe('a logged-in connection silent both ways this long is closed (IDLE needs >= 30)'),
+    revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live sessions are checked against revocations'),
+    upstream: imapUpstreamSchema.default(() => imapUpstreamSchema.parse({})),
+  })
+  .strict();
+
 /**
  * Longest window a limit may use: rate-limiter-flexible's memory store expires keys with setTimeout, which
  * cannot wait longer than 2^31 - 1 ms (24.8 days); a longer one would fire at once and forget the key.
@@ -229,6 +258,7 @@ export const configSchema = z
     oauth: section(oauthSchema),
     tls: section(tlsSchema),
     smtp: section(smtpSchema),
+    imap: section(imapSchema),
   })
   .strict();
 
@@ -243,6 +273,8 @@ export type TlsConfig = RawConfig['tls'];
 export type ListenerConfig = RawConfig['smtp']['listeners'][number];
 export type SmtpConfig = RawConfig['smtp'];
 export type SmtpUpstreamConfig = RawConfig['smtp']['upstream'];
+export type ImapConfig = RawConfig['imap'];
+export type ImapUpstreamConfig = RawConfig['imap']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

@@ -146,6 +146,26 @@ export class Authenticator {
     };
   }
 
+  /**
+   * After an accepted app password, the listener could not open the mailbox upstream: the token was not to be
+   * had, the upstream refused it, or the upstream was unreachable. Audited and counted as that attempt's outcome.
+   */
+  async upstreamFailed(event: {
+    protocol: Protocol;
+    username: string;
+    clientIp: string;
+    appPasswordId: string;
+    appPasswordName: string;
+    reason: Extract<AuditReason, 'upstream-token-failed' | 'upstream-rejected' | 'unavailable'>;
+    detail: string;
+    sessionId?: string | undefined;
+  }): Promise<void> {
+    const base = { protocol: event.protocol, username: event.username, clientIp: canonicalIp(event.clientIp) };
+    this.deps.log.warn({ ...base, sessionId: event.sessionId, appPasswordId: event.appPasswordId, reason: event.reason, detail: event.detail }, 'upstream login failed');
+    this.deps.metrics.attempt(event.protocol, event.reason);
+    await this.audit(base, event.reason, { id: event.appPasswordId, name: event.appPasswordName } as AppPasswordRecord, event.detail.slice(0, 500));
+  }
+
   /** A keyed hash of a wrong password: the same stale password repeated counts once towards the user lock. */
   private fingerprint(username: string, password: string): string {
     return createHmac('sha256', this.deps.fingerprintKey).update(`${username}\0${password}`).digest('base64url').slice(0, 22);

@@ -1,5 +1,4 @@
 import type { SmtpConfig } from '../config/config-schema.js';
-import type { AuditLog } from '../core/audit-log.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
@@ -16,7 +15,6 @@ export interface SmtpGatewayDeps {
   tokens: TokenProvider;
   messages: MessageLimiter;
   tls: TlsCertificates;
-  audit: AuditLog;
   metrics: SmtpMetrics;
   log: EventLogger;
   hostname: string;
@@ -45,7 +43,6 @@ export class SmtpGateway {
         authenticator: deps.authenticator,
         pool: this.pool,
         messages: deps.messages,
-        audit: deps.audit,
         metrics: deps.metrics,
         log: deps.log,
         closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),

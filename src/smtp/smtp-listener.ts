@@ -1,12 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig } from '../config/config-schema.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { NetworkList } from '../core/network-list.js';
-import { acceptProxied } from '../net/proxy-protocol-acceptor.js';
+import { acceptClient } from '../net/accept-client.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SMTP_REPLIES, smtpError } from './smtp-replies.js';
 import type { SmtpSessionHandler } from './smtp-session-handler.js';
@@ -99,37 +98,17 @@ export class SmtpListener {
   }
 
   private async accept(raw: Socket): Promise<void> {
-    raw.setNoDelay(true); // Nagle plus delayed ACKs would add ~40 ms to every reply
-    raw.on('error', () => {}); // errors before smtp-server owns the socket end in destroy below
     if (this.closing) return void raw.destroy();
-    let socket: Socket;
-    let clientIp: string;
-    let clientPort: number;
     try {
-      const proxied = await acceptProxied(raw, { trusted: this.proxies, timeoutMs: PRE_SESSION_TIMEOUT_MS });
-      ({ socket, clientIp, clientPort } = proxied);
-      if (this.config.tls === 'implicit') socket = await this.handshake(socket);
+      const { socket, clientIp, clientPort } = await acceptClient(raw, {
+        proxies: this.proxies,
+        implicitTls: this.config.tls === 'implicit' ? this.deps.tls.serverOptions(this.config.min_tls_version) : null,
+        timeoutMs: PRE_SESSION_TIMEOUT_MS,
+      });
+      const id = randomBytes(10).toString('base64url');
+      this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
-      raw.destroy();
-      return;
-    }
-    const id = randomBytes(10).toString('base64url');
-    this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
-  }
-
-  private async handshake(socket: Socket): Promise<TLSSocket> {
-    const secure = new TLSSocket(socket, { isServer: true, ...this.deps.tls.serverOptions(this.config.min_tls_version) });
-    secure.setNoDelay?.(true);
-    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), PRE_SESSION_TIMEOUT_MS);
-    try {
-      await once(secure, 'secure');
-      return secure;
-    } catch (error) {
-      secure.destroy();
-      throw error;
-    } finally {
-      clearTimeout(timer);
     }
   }
 

@@ -1,7 +1,6 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { MessagePolicy } from '../core/app-password-record.js';
-import type { AuditLog, AuditReason } from '../core/audit-log.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
@@ -19,6 +18,7 @@ interface Login {
   username: string;
   mailbox: string;
   appPasswordId: string;
+  appPasswordName: string;
   policy: MessagePolicy;
 }
 
@@ -38,7 +38,6 @@ export interface SmtpSessionHandlerDeps {
   authenticator: Authenticator;
   pool: UpstreamPool;
   messages: MessageLimiter;
-  audit: AuditLog;
   metrics: SmtpMetrics;
   log: EventLogger;
   /** Closes the client connection of a session (after the 3rd failed login). */
@@ -112,12 +111,26 @@ export class SmtpSessionHandler {
       this.deps.pool.release(outcome.mailbox, upstream, true);
     } catch (error) {
       const { reason } = this.classifyUpstream(error);
-      await this.auditUpstream(outcome.username, session, outcome.appPasswordId, reason, (error as Error).message);
-      this.deps.log.warn({ session: session.id, user: outcome.username, mailbox: outcome.mailbox, reason, cause: (error as Error).message }, 'upstream login failed');
+      await this.deps.authenticator.upstreamFailed({
+        protocol: 'smtp',
+        username: outcome.username,
+        clientIp: session.remoteAddress,
+        appPasswordId: outcome.appPasswordId,
+        appPasswordName: outcome.appPasswordName,
+        reason,
+        detail: (error as Error).message,
+        sessionId: session.id,
+      });
       // At AUTH: the upstream refusing the mailbox reads as invalid credentials, anything else as temporary (454).
       return callback(smtpError(AUTH_REPLIES[reason]));
     }
-    state.login = { username: outcome.username, mailbox: outcome.mailbox, appPasswordId: outcome.appPasswordId, policy: outcome.policy };
+    state.login = {
+      username: outcome.username,
+      mailbox: outcome.mailbox,
+      appPasswordId: outcome.appPasswordId,
+      appPasswordName: outcome.appPasswordName,
+      policy: outcome.policy,
+    };
     callback(null, { user: outcome.username });
   }
 
@@ -140,7 +153,16 @@ export class SmtpSessionHandler {
       this.dropUpstream(state, login, false);
       const { reason, reply } = this.classifyUpstream(error);
       if (reason === 'upstream-rejected' || reason === 'upstream-token-failed') {
-        await this.auditUpstream(login.username, session, login.appPasswordId, reason, (error as Error).message);
+        await this.deps.authenticator.upstreamFailed({
+          protocol: 'smtp',
+          username: login.username,
+          clientIp: session.remoteAddress,
+          appPasswordId: login.appPasswordId,
+          appPasswordName: login.appPasswordName,
+          reason,
+          detail: (error as Error).message,
+          sessionId: session.id,
+        });
       }
       this.deps.log.warn({ session: session.id, mailbox: login.mailbox, reason, cause: (error as Error).message }, 'upstream session unavailable');
       return callback(smtpError(reply));
@@ -241,28 +263,13 @@ export class SmtpSessionHandler {
     state.upstream = null;
   }
 
-  private classifyUpstream(error: unknown): { reason: AuditReason; reply: SmtpReplySpec } {
+  private classifyUpstream(error: unknown): { reason: 'upstream-token-failed' | 'upstream-rejected' | 'unavailable'; reply: SmtpReplySpec } {
     if (error instanceof TokenError) return { reason: 'upstream-token-failed', reply: SMTP_REPLIES.tokenUnavailable };
     if (error instanceof UpstreamAuthError) return { reason: 'upstream-rejected', reply: SMTP_REPLIES.tokenUnavailable };
     if (error instanceof UpstreamBusyError) return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamBusy };
     return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamUnavailable };
   }
 
-  private async auditUpstream(username: string, session: SMTPServerSession, appPasswordId: string, reason: AuditReason, detail: string) {
-    await this.deps.audit
-      .append({
-        at: Date.now(),
-        action: 'login',
-        protocol: 'smtp',
-        username,
-        clientIp: session.remoteAddress,
-        appPasswordId,
-        appPasswordName: null,
-        reason,
-        detail: detail.slice(0, 500),
-      })
-      .catch((error: Error) => this.deps.log.error({ cause: error.message }, 'audit append failed'));
-  }
 }
 
 async function drain(stream: Readable): Promise<void> {

@@ -99,7 +99,9 @@ export class TlsCertificates {
   /**
    * Options for `tls.createServer` or a server-side `TLSSocket` of a listener accepting `minVersion` and newer:
    * the default pair as key/cert, an SNICallback reading the current set, and for TLSv1/TLSv1.1 the lowered
-   * OpenSSL security level those versions need (see tlsVersionOptions).
+   * OpenSSL security level those versions need (see tlsVersionOptions). `secureContext` is the default pair's
+   * cached context: a `TLSSocket` uses it instead of building one from key/cert per connection (`tls.createServer`
+   * ignores it and builds its own once).
    */
   serverOptions(minVersion: TlsVersion): TlsOptions {
     const fallback = this.current.select(undefined);
@@ -107,6 +109,7 @@ export class TlsCertificates {
       ...tlsVersionOptions(minVersion),
       key: fallback.key,
       cert: fallback.cert,
+      secureContext: this.current.context(fallback, minVersion),
       SNICallback: (servername, cb) => this.answerSni(servername, cb, minVersion),
     };
   }

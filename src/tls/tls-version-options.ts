@@ -20,8 +20,12 @@ export interface TlsVersionOptions {
  * floor, which is harmless here: the certificates are the operator's. Checked with Node 20's bundled OpenSSL 3.0:
  * a client capped at TLSv1 handshakes (test/integration/tls-certificates.test.ts).
  *
- * Every secure context of one listener, including the ones SNI switches to, must be built with these options:
- * OpenSSL keeps the security level with the certificate, so a context switched to by SNI brings its own level.
+ * A client must lower its own level as well: Node's client at level 1 refuses the server's SHA-1 signature
+ * (ERR_SSL_LEGACY_SIGALG_DISALLOWED_OR_UNSUPPORTED); real old devices have no such check. Node 20's OpenSSL offers
+ * no 3DES or RC4 at any level, so a client that knows nothing newer cannot connect at all.
+ *
+ * The contexts SNI switches to are built with the same options as the listener's own, so its settings hold
+ * whichever certificate is chosen.
  */
 export function tlsVersionOptions(minVersion: TlsVersion): TlsVersionOptions {
   if (minVersion === 'TLSv1' || minVersion === 'TLSv1.1') return { minVersion, ciphers: `${DEFAULT_CIPHERS}:@SECLEVEL=0` };

@@ -1,0 +1,49 @@
+/**
+ * `npm run bench`: runs every scenario in order, prints its markdown, and writes bench/results/<name>.md and
+ * .json per scenario plus bench/results/latest.md with all tables. Add a scenario by adding it to SCENARIOS.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { runLoginLatency } from './login-latency.js';
+import { invocation, machine, machineMarkdown } from './stats.js';
+
+interface Scenario {
+  /** File name in bench/results/ (without extension). */
+  name: string;
+  run(): Promise<{ markdown: string; json: unknown }>;
+}
+
+const SCENARIOS: readonly Scenario[] = [{ name: 'login-latency', run: runLoginLatency }];
+
+const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
+
+async function main(): Promise<void> {
+  mkdirSync(RESULTS, { recursive: true });
+  const started = performance.now();
+  const sections: string[] = [];
+  for (const scenario of SCENARIOS) {
+    const t0 = performance.now();
+    const { markdown, json } = await scenario.run();
+    const seconds = (performance.now() - t0) / 1000;
+    console.log(markdown);
+    console.log(`(${scenario.name}: ${seconds.toFixed(1)} s)\n`);
+    writeFileSync(join(RESULTS, `${scenario.name}.md`), markdown);
+    writeFileSync(join(RESULTS, `${scenario.name}.json`), `${JSON.stringify(json, null, 2)}\n`);
+    sections.push(markdown);
+  }
+  const total = (performance.now() - started) / 1000;
+  const latest = [
+    '# passgate benchmarks: latest run',
+    '',
+    machineMarkdown(machine(), invocation('bench/run.ts')),
+    `- Scenarios: ${SCENARIOS.map((s) => s.name).join(', ')} (${total.toFixed(1)} s in all)`,
+    '',
+    ...sections,
+  ].join('\n');
+  writeFileSync(join(RESULTS, 'latest.md'), latest);
+  console.log(`wrote ${relative(process.cwd(), RESULTS)}/{${SCENARIOS.map((s) => s.name).join(',')},latest}.md and the .json files`);
+}
+
+await main();

@@ -31,6 +31,7 @@ import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
 import { GatewayError } from './core/gateway-error.js';
+import { ImapGateway } from './imap/imap-gateway.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
@@ -211,22 +212,26 @@ function defaultHashConcurrency(): number {
 export interface Services {
   tls: TlsCertificates;
   smtp: SmtpGateway | null;
+  imap: ImapGateway | null;
   /** Stops accepting, lets sessions finish for up to `graceMs`, closes the rest. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
 
-/** Starts what `passgate serve` runs on top of the app: TLS certificates and the SMTP listeners. */
+/** Starts what `passgate serve` runs on top of the app: TLS certificates, the SMTP and the IMAP listeners. */
 export async function startServices(app: App): Promise<Services> {
   const { config, logger } = app;
   const tls = await TlsCertificates.open(config.tls, config.data_dir, logger);
   if (config.tls.watch) tls.watch();
   let smtp: SmtpGateway | null = null;
+  let imap: ImapGateway | null = null;
   try {
+    if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
+      throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
+    }
     if (config.smtp.enabled) {
-      if (!app.oauth) throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to relay mail upstream (smtp.enabled is true)');
       smtp = new SmtpGateway(config.smtp, {
         authenticator: app.authenticator,
-        tokens: app.oauth.tokens,
+        tokens: app.oauth!.tokens,
         messages: app.messages,
         tls,
         metrics: app.metrics.smtp(),
@@ -236,8 +241,21 @@ export async function startServices(app: App): Promise<Services> {
       });
       await smtp.start();
     }
+    if (config.imap.enabled) {
+      imap = new ImapGateway(config.imap, {
+        authenticator: app.authenticator,
+        tokens: app.oauth!.tokens,
+        store: app.store,
+        tls,
+        metrics: app.metrics.imap(),
+        log: logger,
+        maxFailuresPerConnection: config.auth.max_failures_per_connection,
+      });
+      await imap.start();
+    }
   } catch (error) {
     await smtp?.close(0);
+    await imap?.close();
     tls.close();
     throw error;
   }
@@ -245,9 +263,10 @@ export async function startServices(app: App): Promise<Services> {
   return {
     tls,
     smtp,
+    imap,
     close(graceMs = 10_000) {
       closing ??= (async () => {
-        await smtp?.close(graceMs);
+        await Promise.all([smtp?.close(graceMs), imap?.close()]);
         tls.close();
       })();
       return closing;

@@ -9,12 +9,11 @@ const GRACE_MS = 10_000;
  * finish for up to 10 s, and exits 0. SIGHUP reloads the TLS certificates.
  */
 export function serveCommand(ctx: CliContext): Command {
-  return new Command('serve').description('run the gateway (SMTP listeners) until SIGTERM').action(async () => {
+  return new Command('serve').description('run the gateway (SMTP and IMAP listeners) until SIGTERM').action(async () => {
     await ctx.withApp(
       async (app) => {
         const services = await startServices(app);
-        const ports = services.smtp?.ports() ?? {};
-        app.logger.info({ smtp: ports }, 'passgate started');
+        app.logger.info({ smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {} }, 'passgate started');
         const onHup = () => void services.tls.reload().then((ok) => app.logger.info({ ok }, 'certificates reloaded'));
         process.on('SIGHUP', onHup);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

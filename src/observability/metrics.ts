@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthMetrics } from '../core/auth-metrics.js';
+import type { ImapMetrics } from '../core/imap-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
 
@@ -65,6 +66,26 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly imapBytes = new Counter({
+    name: 'passgate_imap_proxied_bytes_total',
+    help: 'Bytes passed between IMAP clients and the upstream after login, by direction',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly imapSessions = new Gauge({
+    name: 'passgate_imap_sessions',
+    help: 'Logged-in IMAP sessions now open',
+    registers: [this.registry],
+  });
+
+  readonly imapSessionsClosed = new Counter({
+    name: 'passgate_imap_sessions_closed_total',
+    help: 'Logged-in IMAP sessions ended, by reason (client-closed, upstream-closed, idle, revoked, ...)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   private hashQueueSource: () => number = () => 0;
 
   readonly hashQueueLength: Gauge = new Gauge({
@@ -89,6 +110,18 @@ export class Metrics {
       message: (result, bytes) => {
         this.smtpMessages.inc({ result });
         this.smtpBytes.inc({ result }, bytes);
+      },
+    };
+  }
+
+  /** The IMAP gateway's view of these metrics (a core port). */
+  imap(): ImapMetrics {
+    return {
+      bytes: (direction, bytes) => this.imapBytes.inc({ direction }, bytes),
+      sessionOpened: () => this.imapSessions.inc(),
+      sessionClosed: (reason) => {
+        this.imapSessions.dec();
+        this.imapSessionsClosed.inc({ reason });
       },
     };
   }

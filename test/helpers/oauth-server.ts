@@ -120,6 +120,11 @@ export class TestOAuthServer {
     return { active: true, subject: issued.subject, scope: issued.scope };
   }
 
+  /** Forgets every access token issued: introspection answers inactive for all of them. */
+  forgetAccessTokens(): void {
+    this.accessTokens.clear();
+  }
+
   currentRefreshTokens(): string[] {
     return [...this.refreshTokens.keys()];
   }

@@ -39,6 +39,7 @@ export async function startSmtpHarness(over: { smtp?: Record<string, unknown>; u
   const tc = makeTestConfig({
     auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
     oauth: oauthSection(oauth),
+    imap: { enabled: false },
     smtp: {
       hostname: 'passgate.test',
       listeners: [

@@ -1,0 +1,74 @@
+import { readFileSync } from 'node:fs';
+import type { ImapConfig } from '../config/config-schema.js';
+import type { Authenticator } from '../core/authenticator.js';
+import type { CredentialStore } from '../core/credential-store.js';
+import type { EventLogger } from '../core/event-logger.js';
+import { GatewayError } from '../core/gateway-error.js';
+import type { ImapMetrics } from '../core/imap-metrics.js';
+import { LiveSessionRegistry } from '../core/live-session-registry.js';
+import type { TokenProvider } from '../core/token-provider.js';
+import type { TlsCertificates } from '../tls/tls-certificates.js';
+import { ImapListener } from './imap-listener.js';
+
+export interface ImapGatewayDeps {
+  authenticator: Authenticator;
+  tokens: TokenProvider;
+  store: CredentialStore;
+  tls: TlsCertificates;
+  metrics: ImapMetrics;
+  log: EventLogger;
+  maxFailuresPerConnection: number;
+}
+
+/** IMAP: the listeners and the registry that ends sessions of revoked passwords, started and stopped together. */
+export class ImapGateway {
+  readonly registry: LiveSessionRegistry;
+  readonly listeners: ImapListener[];
+
+  constructor(config: ImapConfig, deps: ImapGatewayDeps) {
+    const upstream = config.upstream;
+    let ca: string | undefined;
+    try {
+      ca = upstream.ca_file === null ? undefined : readFileSync(upstream.ca_file, 'utf8');
+    } catch (cause) {
+      throw new GatewayError('PG_CONFIG_INVALID', `imap.upstream.ca_file: cannot read ${upstream.ca_file}: ${(cause as Error).message}`, { cause });
+    }
+    this.registry = new LiveSessionRegistry(deps.store, Date.now, deps.log, config.revocation_check_seconds * 1000);
+    const sessionDeps = {
+      authenticator: deps.authenticator,
+      tokens: deps.tokens,
+      registry: this.registry,
+      metrics: deps.metrics,
+      log: deps.log,
+      upstream: {
+        host: upstream.host,
+        port: upstream.port,
+        tls: upstream.tls,
+        ca,
+        servername: upstream.servername ?? upstream.host,
+        timeoutMs: upstream.connect_timeout_seconds * 1000,
+      },
+    };
+    const options = {
+      maxFailures: deps.maxFailuresPerConnection,
+      maxCommands: config.max_commands_before_login,
+      loginTimeoutMs: config.login_timeout_seconds * 1000,
+      idleTimeoutMs: config.idle_timeout_minutes * 60_000,
+    };
+    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options));
+  }
+
+  async start(): Promise<void> {
+    for (const listener of this.listeners) await listener.listen();
+    this.registry.start();
+  }
+
+  ports(): Record<string, number> {
+    return Object.fromEntries(this.listeners.map((l) => [l.config.name, l.port]));
+  }
+
+  async close(): Promise<void> {
+    this.registry.stop();
+    await Promise.all(this.listeners.map((l) => l.close()));
+  }
+}

@@ -1,0 +1,81 @@
+import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { ListenerConfig } from '../config/config-schema.js';
+import { NetworkList } from '../core/network-list.js';
+import { acceptClient } from '../net/accept-client.js';
+import type { TlsCertificates } from '../tls/tls-certificates.js';
+import { IMAP_REPLIES } from './imap-replies.js';
+import { ImapSession, type ImapSessionDeps, type ImapSessionOptions } from './imap-session.js';
+
+const PRE_SESSION_TIMEOUT_MS = 10_000;
+
+/** One IMAP listener (143 STARTTLS, 993 implicit TLS, or a plaintext LAN port): accept, PROXY, TLS, session. */
+export class ImapListener {
+  private readonly server: Server;
+  private readonly proxies: NetworkList;
+  private readonly sessions = new Set<ImapSession>();
+  private closing = false;
+
+  constructor(
+    readonly config: ListenerConfig,
+    private readonly tls: TlsCertificates,
+    private readonly deps: ImapSessionDeps,
+    private readonly options: Omit<ImapSessionOptions, 'listener' | 'tlsMode' | 'tlsOptions' | 'plaintextAuth'>,
+  ) {
+    this.proxies = new NetworkList(config.proxy_protocol_from);
+    this.server = createServer((socket) => void this.accept(socket));
+    this.server.on('error', (error: Error) => deps.log.error({ listener: config.name, cause: error.message }, 'listener error'));
+  }
+
+  async listen(): Promise<AddressInfo> {
+    this.server.listen(this.config.port, this.config.host);
+    await once(this.server, 'listening');
+    const address = this.server.address() as AddressInfo;
+    this.deps.log.info({ listener: this.config.name, port: address.port, host: address.address, tls: this.config.tls }, 'imap listener started');
+    return address;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  private async accept(raw: Socket): Promise<void> {
+    if (this.closing) return void raw.destroy();
+    let accepted;
+    try {
+      accepted = await acceptClient(raw, {
+        proxies: this.proxies,
+        implicitTls: this.config.tls === 'implicit' ? this.tls.serverOptions(this.config.min_tls_version) : null,
+        timeoutMs: PRE_SESSION_TIMEOUT_MS,
+      });
+    } catch (error) {
+      this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
+      return;
+    }
+    const session = new ImapSession(
+      accepted.socket,
+      { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url') },
+      this.deps,
+      {
+        ...this.options,
+        listener: this.config.name,
+        tlsMode: this.config.tls,
+        tlsOptions: () => this.tls.serverOptions(this.config.min_tls_version),
+        plaintextAuth: new NetworkList(this.config.plaintext_auth_from),
+      },
+    );
+    this.sessions.add(session);
+    accepted.socket.once('close', () => this.sessions.delete(session));
+    session.start();
+  }
+
+  /** Stops accepting and ends every session with `* BYE` (IMAP sessions have no transaction to wait for). */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const session of this.sessions) session.bye(IMAP_REPLIES.shutdown);
+    await stopped;
+  }
+}

@@ -1,0 +1,53 @@
+import type { AuditReason } from '../core/audit-log.js';
+
+const FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
+const TEMPORARY = 'NO [UNAVAILABLE] Temporary authentication failure, try again later.';
+
+/**
+ * The one table from a login outcome to the tagged IMAP reply (response codes from RFC 5530). Every reason has a
+ * reply, or this does not compile. Replies are generic; why goes to the log and the audit record. `ok` is built
+ * with the upstream's capabilities (imapLoginOk).
+ */
+export const IMAP_LOGIN_REPLIES: Record<Exclude<AuditReason, 'ok'>, string> = {
+  'invalid-credentials': FAILED,
+  revoked: FAILED,
+  expired: FAILED,
+  'scope-denied': FAILED,
+  'network-denied': FAILED,
+  'upstream-rejected': FAILED,
+  'rate-limited': TEMPORARY,
+  'user-locked': TEMPORARY,
+  unavailable: 'NO [UNAVAILABLE] Service temporarily unavailable, try again later.',
+  'upstream-token-failed': 'NO [UNAVAILABLE] Service temporarily unavailable, try again later.',
+};
+
+/** Replies passgate gives itself before login. */
+export const IMAP_REPLIES = {
+  privacyRequired: 'NO [PRIVACYREQUIRED] Log in after STARTTLS.',
+  plaintextRefused: 'NO [PRIVACYREQUIRED] Logins without TLS are not accepted from this network.',
+  tooManyFailures: 'Too many failed logins',
+  notBeforeLogin: 'BAD Command not valid before login.',
+  unknownCommand: 'BAD Unknown command.',
+  badSyntax: 'BAD Syntax error.',
+  literalTooBig: 'BAD Literal too big.',
+  lineTooLong: 'Line too long',
+  tooManyCommands: 'Too many commands before login',
+  loginTimeout: 'Autologout; no login in time',
+  starttlsDone: 'BAD TLS is already active.',
+  unsupportedMechanism: 'NO [CANNOT] Unsupported authentication mechanism.',
+  cancelled: 'BAD Authentication cancelled.',
+  revoked: 'Session ended: the app password was revoked',
+  expired: 'Session ended: the app password expired',
+  shutdown: 'Server shutting down',
+} as const;
+
+/** Capabilities passgate cannot honour after login: the login and TLS ones are behind us. */
+const NOT_AFTER_LOGIN = /^(STARTTLS|LOGINDISABLED|AUTH=.*|SASL-IR|LOGIN-REFERRALS)$/i;
+
+export function postLoginCapabilities(upstream: readonly string[]): string[] {
+  return upstream.filter((c) => !NOT_AFTER_LOGIN.test(c));
+}
+
+export function imapLoginOk(upstream: readonly string[]): string {
+  return `OK [CAPABILITY ${postLoginCapabilities(upstream).join(' ')}] Logged in.`;
+}

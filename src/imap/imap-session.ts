@@ -1,0 +1,320 @@
+import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import { TLSSocket, type TlsOptions } from 'node:tls';
+import type { Authenticator } from '../core/authenticator.js';
+import type { EventLogger } from '../core/event-logger.js';
+import type { ImapMetrics } from '../core/imap-metrics.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
+import type { NetworkList } from '../core/network-list.js';
+import { TokenError, type TokenProvider } from '../core/token-provider.js';
+import { asAString, type ImapValue } from './imap-command-parser.js';
+import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
+import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
+import { spliceSockets } from './socket-splice.js';
+import { loginUpstreamImap, UpstreamImapAuthError, type UpstreamImapOptions } from './upstream-imap-login.js';
+
+export interface ImapSessionDeps {
+  authenticator: Authenticator;
+  tokens: TokenProvider;
+  registry: LiveSessionRegistry;
+  metrics: ImapMetrics;
+  log: EventLogger;
+  upstream: Omit<UpstreamImapOptions, 'timeoutMs'> & { timeoutMs: number };
+}
+
+export interface ImapSessionOptions {
+  listener: string;
+  tlsMode: 'starttls' | 'implicit' | 'none';
+  /** Server-side TLS options for STARTTLS (listener's minimum version). */
+  tlsOptions: () => TlsOptions;
+  plaintextAuth: NetworkList;
+  maxFailures: number;
+  maxCommands: number;
+  loginTimeoutMs: number;
+  idleTimeoutMs: number;
+}
+
+type CommandEvent = Extract<ReaderEvent, { type: 'command' }>;
+
+/**
+ * One IMAP connection before login, where passgate speaks IMAP itself (RFC 3501, RFC 9051): CAPABILITY, NOOP,
+ * LOGOUT, STARTTLS, ID, LOGIN and AUTHENTICATE PLAIN/LOGIN, and BAD to anything else. A successful login opens the
+ * mailbox upstream with XOAUTH2, answers with the upstream's capabilities, and turns the connection into a
+ * byte pipe (socket-splice.ts); nothing of the session's own state outlives that moment.
+ */
+export class ImapSession {
+  private reader = new ImapLineReader();
+  private secure: boolean;
+  private failures = 0;
+  private commands = 0;
+  private closed = false;
+  private handedOver = false;
+  private queue: ReaderEvent[] = [];
+  private running = false;
+  private saslWaiter: ((line: string | null) => void) | null = null;
+  private readonly loginTimer: NodeJS.Timeout;
+  private readonly onData = (chunk: Buffer) => this.dispatch(this.reader.push(chunk));
+
+  constructor(
+    private socket: Socket,
+    private readonly client: { ip: string; port: number; secure: boolean; id: string },
+    private readonly deps: ImapSessionDeps,
+    private readonly options: ImapSessionOptions,
+  ) {
+    this.secure = client.secure;
+    this.loginTimer = setTimeout(() => this.bye(IMAP_REPLIES.loginTimeout), options.loginTimeoutMs);
+  }
+
+  start(): void {
+    this.attach(this.socket);
+    this.write(`* OK [CAPABILITY ${this.capabilities()}] passgate ready.`);
+  }
+
+  /** RFC 3501 §6.2.1: no AUTH= and LOGINDISABLED until TLS, or on a plaintext listener from an unlisted network. */
+  private get loginAllowed(): boolean {
+    return this.secure || (this.options.tlsMode === 'none' && this.options.plaintextAuth.contains(this.client.ip));
+  }
+
+  private capabilities(): string {
+    const caps = ['IMAP4rev1', 'SASL-IR', 'LITERAL+', 'ID'];
+    if (this.options.tlsMode === 'starttls' && !this.secure) caps.push('STARTTLS');
+    caps.push(...(this.loginAllowed ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']));
+    return caps.join(' ');
+  }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('error', () => this.close());
+    socket.on('close', () => this.close());
+  }
+
+  private write(line: string): void {
+    if (!this.closed) this.socket.write(`${line}\r\n`);
+  }
+
+  /** Events are handled one at a time, in order; a SASL line goes straight to the command waiting for it. */
+  private dispatch(events: ReaderEvent[]): void {
+    this.route(events);
+    void this.run();
+  }
+
+  private route(events: ReaderEvent[]): void {
+    for (const event of events) {
+      if (event.type === 'sasl' && this.saslWaiter) {
+        const waiter = this.saslWaiter;
+        this.saslWaiter = null;
+        waiter(event.line);
+      } else {
+        this.queue.push(event);
+      }
+    }
+  }
+
+  private async run(): Promise<void> {
+    if (this.running) return;
+    this.running = true;
+    try {
+      while (this.queue.length > 0 && !this.closed && !this.handedOver) {
+        const event = this.queue.shift()!;
+        await this.handle(event);
+        // The reader pauses after each command; once it is answered, read on (unless the pipe took over).
+        if (event.type === 'command' && !this.closed && !this.handedOver) this.route(this.reader.resume());
+      }
+    } catch (error) {
+      this.deps.log.error({ session: this.client.id, cause: (error as Error).message }, 'imap session failed');
+      this.bye('Internal error');
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async handle(event: ReaderEvent): Promise<void> {
+    switch (event.type) {
+      case 'continue-literal':
+        return this.write('+ Ready for literal data');
+      case 'error':
+        if (event.fatal) return this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error');
+        return this.write(`${event.tag ?? '*'} ${event.code === 'literal-too-large' ? IMAP_REPLIES.literalTooBig : IMAP_REPLIES.badSyntax}`);
+      case 'sasl':
+        return this.write(`* ${IMAP_REPLIES.badSyntax}`); // a SASL line nobody asked for
+      case 'command':
+        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands);
+        return this.command(event);
+    }
+  }
+
+  private async command({ tag, name, args }: CommandEvent): Promise<void> {
+    switch (name) {
+      case 'CAPABILITY':
+        this.write(`* CAPABILITY ${this.capabilities()}`);
+        return this.write(`${tag} OK CAPABILITY completed.`);
+      case 'NOOP':
+        return this.write(`${tag} OK NOOP completed.`);
+      case 'LOGOUT':
+        this.write('* BYE passgate logging out.');
+        this.write(`${tag} OK LOGOUT completed.`);
+        return this.close();
+      case 'ID': // RFC 2971
+        this.write('* ID ("name" "passgate")');
+        return this.write(`${tag} OK ID completed.`);
+      case 'STARTTLS':
+        return this.starttls(tag);
+      case 'LOGIN': {
+        const user = asAString(args[0]);
+        const password = asAString(args[1]);
+        if (user === null || password === null || args.length !== 2) return this.write(`${tag} ${IMAP_REPLIES.badSyntax}`);
+        if (!this.loginAllowed) return this.write(`${tag} ${this.privacyReply()}`);
+        return this.login(tag, user, password);
+      }
+      case 'AUTHENTICATE':
+        return this.authenticate(tag, args);
+      default:
+        return this.write(`${tag} ${IMAP_REPLIES.notBeforeLogin}`);
+    }
+  }
+
+  private privacyReply(): string {
+    return this.options.tlsMode === 'none' ? IMAP_REPLIES.plaintextRefused : IMAP_REPLIES.privacyRequired;
+  }
+
+  /** RFC 3501 §6.2.1 / RFC 2595 §3.1: anything pipelined after STARTTLS is dropped, never read as a command. */
+  private async starttls(tag: string): Promise<void> {
+    if (this.options.tlsMode !== 'starttls' || this.secure) return this.write(`${tag} ${IMAP_REPLIES.starttlsDone}`);
+    this.write(`${tag} OK Begin TLS negotiation now.`);
+    this.socket.off('data', this.onData);
+    this.reader = new ImapLineReader();
+    const plain = this.socket;
+    const secure = new TLSSocket(plain, { isServer: true, ...this.options.tlsOptions() });
+    this.socket = secure;
+    this.attach(secure);
+    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000);
+    try {
+      await once(secure, 'secure');
+      this.secure = true;
+    } catch {
+      this.close();
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private nextSaslLine(challenge: string): Promise<string | null> {
+    this.write(`+ ${challenge}`);
+    this.reader.expectSaslLine();
+    const line = new Promise<string | null>((resolve) => (this.saslWaiter = resolve));
+    this.route(this.reader.resume());
+    return line;
+  }
+
+  /** RFC 4959 (SASL-IR) and RFC 4616 (PLAIN); the LOGIN mechanism as Outlook and Thunderbird send it. */
+  private async authenticate(tag: string, args: ImapValue[]): Promise<void> {
+    const mechanism = asAString(args[0])?.toUpperCase();
+    if (!this.loginAllowed) return this.write(`${tag} ${this.privacyReply()}`);
+    const decode = (line: string | null): string | null => (line === null || line === '*' ? null : Buffer.from(line === '=' ? '' : line, 'base64').toString('utf8'));
+    if (mechanism === 'PLAIN') {
+      const initial = args[1] ? asAString(args[1]) : await this.nextSaslLine('');
+      const decoded = decode(initial);
+      if (decoded === null) return this.write(`${tag} ${IMAP_REPLIES.cancelled}`);
+      const [authzid = '', user = '', password = ''] = decoded.split('\0');
+      // Acting for another identity is not offered: authzid empty or the same user.
+      if (authzid !== '' && authzid !== user) return this.write(`${tag} ${IMAP_LOGIN_REPLIES['invalid-credentials']}`);
+      return this.login(tag, user, password);
+    }
+    if (mechanism === 'LOGIN') {
+      const user = decode(args[1] ? asAString(args[1]) : await this.nextSaslLine('VXNlcm5hbWU6'));
+      if (user === null) return this.write(`${tag} ${IMAP_REPLIES.cancelled}`);
+      const password = decode(await this.nextSaslLine('UGFzc3dvcmQ6'));
+      if (password === null) return this.write(`${tag} ${IMAP_REPLIES.cancelled}`);
+      return this.login(tag, user, password);
+    }
+    return this.write(`${tag} ${IMAP_REPLIES.unsupportedMechanism}`);
+  }
+
+  private async login(tag: string, username: string, password: string): Promise<void> {
+    const { authenticator, tokens } = this.deps;
+    const base = { protocol: 'imap' as const, clientIp: this.client.ip, sessionId: this.client.id };
+    const outcome = await authenticator.authenticate({ ...base, username, password, secure: this.secure });
+    if (!outcome.ok) {
+      this.failures++;
+      await new Promise((r) => setTimeout(r, outcome.delayMs));
+      this.write(`${tag} ${IMAP_LOGIN_REPLIES[outcome.reason]}`);
+      if (this.failures >= this.options.maxFailures) this.bye(IMAP_REPLIES.tooManyFailures);
+      return;
+    }
+    const upstreamFailure = (reason: 'upstream-token-failed' | 'upstream-rejected' | 'unavailable', error: unknown) =>
+      authenticator.upstreamFailed({
+        ...base,
+        username: outcome.username,
+        appPasswordId: outcome.appPasswordId,
+        appPasswordName: outcome.appPasswordName,
+        reason,
+        detail: (error as Error).message,
+      });
+    let upstream;
+    try {
+      const token = await tokens.getAccessToken(outcome.mailbox);
+      upstream = await loginUpstreamImap(this.deps.upstream, outcome.mailbox, token.token);
+    } catch (error) {
+      const reason = error instanceof TokenError ? 'upstream-token-failed' : error instanceof UpstreamImapAuthError ? 'upstream-rejected' : 'unavailable';
+      await upstreamFailure(reason, error);
+      return this.write(`${tag} ${IMAP_LOGIN_REPLIES[reason]}`);
+    }
+    if (this.closed) return void upstream.socket.destroy();
+    this.handOver(tag, outcome, upstream);
+  }
+
+  /** From here on passgate is a pipe: all in one tick, so no byte from either side can slip between. */
+  private handOver(
+    tag: string,
+    outcome: { username: string; mailbox: string; appPasswordId: string },
+    upstream: Awaited<ReturnType<typeof loginUpstreamImap>>,
+  ): void {
+    this.handedOver = true;
+    clearTimeout(this.loginTimer);
+    const client = this.socket;
+    client.off('data', this.onData);
+    this.write(`${tag} ${imapLoginOk(upstream.capabilities)}`);
+    if (upstream.leftover.length > 0) client.write(upstream.leftover);
+    const pipelined = this.reader.pending();
+    if (pipelined.length > 0) upstream.socket.write(pipelined);
+    const started = Date.now();
+    const { metrics, log, registry } = this.deps;
+    metrics.sessionOpened();
+    let unregister = () => {};
+    const splice = spliceSockets(client, upstream.socket, {
+      idleTimeoutMs: this.options.idleTimeoutMs,
+      onBytes: (direction, bytes) => metrics.bytes(direction, bytes),
+      onEnd: (reason, totals) => {
+        unregister();
+        metrics.sessionClosed(reason);
+        log.info(
+          { session: this.client.id, user: outcome.username, mailbox: outcome.mailbox, ip: this.client.ip, reason, ...totals, durationMs: Date.now() - started },
+          'imap session ended',
+        );
+      },
+    });
+    unregister = registry.register(outcome.appPasswordId, (reason) =>
+      splice.close(reason, `* BYE ${reason === 'revoked' ? IMAP_REPLIES.revoked : IMAP_REPLIES.expired}\r\n`),
+    );
+    this.closeHandedOver = (farewell) => splice.close('shutdown', `* BYE ${farewell}\r\n`);
+  }
+
+  /** Set once the pipe runs: closes it with a farewell (shutdown). */
+  private closeHandedOver: ((farewell: string) => void) | null = null;
+
+  /** Ends the connection with `* BYE`; before login only, or through the pipe after it. */
+  bye(reason: string): void {
+    if (this.closeHandedOver) return this.closeHandedOver(reason);
+    this.write(`* BYE ${reason}`);
+    this.close();
+  }
+
+  private close(): void {
+    if (this.closed || this.handedOver) return;
+    this.closed = true;
+    clearTimeout(this.loginTimer);
+    this.saslWaiter?.(null);
+    this.socket.end();
+    setTimeout(() => this.socket.destroy(), 1000).unref();
+  }
+}

@@ -1,0 +1,166 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { encodeXoauth2 } from '../oauth/xoauth2.js';
+
+export interface UpstreamImapOptions {
+  host: string;
+  port: number;
+  tls: 'implicit' | 'starttls';
+  ca?: string | undefined;
+  servername: string;
+  timeoutMs: number;
+}
+
+export interface UpstreamImapSession {
+  socket: TLSSocket;
+  /** The upstream's capabilities after login (RFC 3501 §7.2.1), as the upstream spelled them. */
+  capabilities: string[];
+  /** Bytes the upstream sent after the tagged OK, to be passed to the client first. */
+  leftover: Buffer;
+}
+
+/** The upstream could not be reached, spoke something else than IMAP, or did not answer in time. */
+export class UpstreamImapError extends Error {
+  override name = 'UpstreamImapError';
+}
+
+/** The upstream refused the mailbox's token: `NO AUTHENTICATE failed.` on Exchange Online. */
+export class UpstreamImapAuthError extends Error {
+  override name = 'UpstreamImapAuthError';
+  constructor(readonly responseText: string) {
+    super(`upstream refused the login: ${responseText}`);
+  }
+}
+
+const MAX_LINE = 16 * 1024;
+
+/** Reads CRLF-terminated response lines from a socket that may be swapped (STARTTLS). */
+class ResponseLineReader {
+  private buffer = Buffer.alloc(0);
+  private waiting: (() => void) | null = null;
+  private failure: Error | null = null;
+  private socket!: Socket;
+
+  attach(socket: Socket): void {
+    this.socket = socket;
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer = Buffer.concat([this.buffer, chunk]);
+      if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) this.fail(new UpstreamImapError('upstream sent an overlong line'));
+      this.wake();
+    });
+    socket.on('error', (error: Error) => this.fail(new UpstreamImapError(`upstream connection error: ${error.message}`)));
+    socket.on('close', () => this.fail(new UpstreamImapError('upstream closed the connection')));
+  }
+
+  detach(): void {
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('close');
+  }
+
+  fail(error: Error): void {
+    this.failure ??= error;
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiting = this.waiting;
+    this.waiting = null;
+    waiting?.();
+  }
+
+  async line(): Promise<string> {
+    for (;;) {
+      const end = this.buffer.indexOf('\n');
+      if (end >= 0) {
+        const line = this.buffer.subarray(0, end).toString('utf8').replace(/\r$/, '');
+        this.buffer = this.buffer.subarray(end + 1);
+        return line;
+      }
+      if (this.failure) throw this.failure;
+      await new Promise<void>((resolve) => (this.waiting = resolve));
+    }
+  }
+
+  rest(): Buffer {
+    const rest = this.buffer;
+    this.buffer = Buffer.alloc(0);
+    return rest;
+  }
+}
+
+function capabilityList(text: string): string[] | null {
+  const match = /\[CAPABILITY ([^\]]*)\]/i.exec(text) ?? /^\* CAPABILITY (.*)$/i.exec(text);
+  return match ? match[1]!.trim().split(/\s+/) : null;
+}
+
+/**
+ * Connects to the upstream IMAP server and logs in as `mailbox` with `AUTHENTICATE XOAUTH2` and the initial
+ * response (RFC 4959 SASL-IR; Microsoft Learn, "Authenticate an IMAP, POP or SMTP connection using OAuth").
+ * A failed XOAUTH2 exchange sends a `+` continuation carrying a JSON error, which must be answered with an
+ * empty line before the tagged NO arrives (Google's XOAUTH2 protocol).
+ */
+export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: string, accessToken: string): Promise<UpstreamImapSession> {
+  const reader = new ResponseLineReader();
+  let socket: Socket | TLSSocket =
+    options.tls === 'implicit'
+      ? tlsConnect({ host: options.host, port: options.port, servername: options.servername, ca: options.ca })
+      : netConnect({ host: options.host, port: options.port });
+  socket.setNoDelay(true);
+  reader.attach(socket);
+  const timer = setTimeout(() => {
+    reader.fail(new UpstreamImapError(`upstream ${options.host}:${options.port} did not complete the login in time`));
+    socket.destroy();
+  }, options.timeoutMs);
+  try {
+    const greeting = await reader.line();
+    if (!/^\* OK\b/i.test(greeting)) throw new UpstreamImapError(`unexpected upstream greeting: ${greeting.slice(0, 200)}`);
+    if (options.tls === 'starttls') {
+      socket.write('P0 STARTTLS\r\n');
+      let line: string;
+      while ((line = await reader.line()).startsWith('*'));
+      if (!/^P0 OK\b/i.test(line)) throw new UpstreamImapError(`upstream refused STARTTLS: ${line.slice(0, 200)}`);
+      reader.detach();
+      const secure = tlsConnect({ socket, servername: options.servername, ca: options.ca });
+      socket = secure;
+      reader.attach(secure);
+      await once(secure, 'secureConnect');
+    }
+
+    socket.write(`P1 AUTHENTICATE XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}\r\n`);
+    let capabilities: string[] | null = null;
+    for (;;) {
+      const line = await reader.line();
+      if (line.startsWith('+')) {
+        socket.write('\r\n'); // the challenge carries the error; an empty response ends the exchange
+        continue;
+      }
+      if (line.startsWith('* ')) {
+        capabilities = capabilityList(line) ?? capabilities;
+        continue;
+      }
+      if (/^P1 OK\b/i.test(line)) {
+        capabilities = capabilityList(line) ?? capabilities;
+        break;
+      }
+      if (/^P1 (NO|BAD)\b/i.test(line)) throw new UpstreamImapAuthError(line.slice(3, 300));
+      throw new UpstreamImapError(`unexpected upstream response: ${line.slice(0, 200)}`);
+    }
+    if (!capabilities) {
+      socket.write('P2 CAPABILITY\r\n');
+      for (;;) {
+        const line = await reader.line();
+        if (line.startsWith('* ')) capabilities = capabilityList(line) ?? capabilities;
+        else if (/^P2 /i.test(line)) break;
+      }
+    }
+    reader.detach();
+    socket.removeAllListeners('error');
+    return { socket: socket as TLSSocket, capabilities: capabilities ?? ['IMAP4rev1'], leftover: reader.rest() };
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+}

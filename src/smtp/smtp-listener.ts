@@ -35,6 +35,7 @@ export class SmtpListener {
   private readonly proxies: NetworkList;
   private readonly plaintextAuth: NetworkList;
   private closing = false;
+  private stopWatchingCertificates: () => void = () => {};
 
   constructor(
     readonly config: ListenerConfig,
@@ -74,6 +75,13 @@ export class SmtpListener {
       onClose: (session) => handler.onClose(session),
     });
     this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
+    if (config.tls === 'starttls') {
+      // smtp-server upgrades STARTTLS clients that send no SNI with its '*' context, built once from key/cert:
+      // keep it the current default certificate, at this listener's minimum version, across reloads.
+      const install = () => this.smtp.secureContext.set('*', deps.tls.secureContext(undefined, config.min_tls_version));
+      install();
+      this.stopWatchingCertificates = deps.tls.onChange(install);
+    }
     this.server = createServer((socket) => void this.accept(socket));
     this.server.on('error', (error: Error) => deps.log.error({ listener: config.name, cause: error.message }, 'listener error'));
   }
@@ -119,6 +127,7 @@ export class SmtpListener {
   async close(graceMs: number): Promise<void> {
     if (this.closing) return;
     this.closing = true;
+    this.stopWatchingCertificates();
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
     const deadline = Date.now() + graceMs;
     while (this.smtp.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));

@@ -30,7 +30,9 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * plaintext listener for a network the tests are not in, one for 127.0.0.1, and a STARTTLS listener behind a
  * PROXY-protocol balancer at 127.0.0.1), plus one app password.
  */
-export async function startSmtpHarness(over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown> } = {}): Promise<SmtpHarness> {
+export async function startSmtpHarness(
+  over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown>; tls?: Record<string, unknown> } = {},
+): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
   const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint }).start();
@@ -40,6 +42,7 @@ export async function startSmtpHarness(over: { smtp?: Record<string, unknown>; u
     auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
     oauth: oauthSection(oauth),
     imap: { enabled: false },
+    ...(over.tls ? { tls: over.tls } : {}),
     smtp: {
       hostname: 'passgate.test',
       listeners: [

@@ -88,7 +88,7 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     await client.logout();
   });
 
-  it('Python imaplib: LOGIN over TLS, AUTHENTICATE PLAIN with a continuation, SELECT, FETCH, LOGOUT', async () => {
+  it('Python imaplib: LOGIN over TLS and after STARTTLS, AUTHENTICATE PLAIN with a continuation, SELECT, FETCH, LOGOUT', async () => {
     const script = [
       'import imaplib, ssl',
       'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',
@@ -100,9 +100,13 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
       `m = imaplib.IMAP4_SSL("127.0.0.1", ${h.ports.imaps}, ssl_context=ctx)`,
       `print(m.authenticate("PLAIN", lambda _: b"\\0${h.user}\\0${h.password}")[0])`,
       'print(m.logout()[0])',
+      `m = imaplib.IMAP4("127.0.0.1", ${h.ports.imap})`,
+      'print(m.starttls(ssl_context=ctx)[0])',
+      `print(m.login("${h.user}", "${h.password}")[0])`,
+      'print(m.logout()[0])',
     ].join('\n');
     const { stdout } = await run('python3', ['-c', script], { timeout: 30_000 });
-    assert.equal(stdout.trim(), ['OK', 'OK True', 'OK', 'BYE', 'OK', 'BYE'].join('\n'));
+    assert.equal(stdout.trim(), ['OK', 'OK True', 'OK', 'BYE', 'OK', 'BYE', 'OK', 'OK', 'BYE'].join('\n'));
   });
 
   it('LOGIN with synchronizing literals and AUTHENTICATE PLAIN with SASL-IR, as real clients send them', async () => {

@@ -89,6 +89,7 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
   });
 
   it('Python imaplib: LOGIN over TLS and after STARTTLS, AUTHENTICATE PLAIN with a continuation, SELECT, FETCH, LOGOUT', async () => {
+    await h.dovecot.deliver(h.user, Buffer.from('Subject: for imaplib\r\n\r\nhello\r\n'));
     const script = [
       'import imaplib, ssl',
       'ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE',

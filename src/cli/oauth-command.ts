@@ -19,6 +19,21 @@ function requireDelegated(app: App, command: string): NonNullable<App['oauth']> 
   return oauth;
 }
 
+/** An operator connected a mailbox (device code or import): recorded with who did it. */
+function auditConnect(app: App, mailbox: string, detail: string): Promise<void> {
+  return app.audit.append({
+    at: app.clock(),
+    action: 'oauth.connect',
+    protocol: null,
+    username: mailbox,
+    clientIp: null,
+    appPasswordId: null,
+    appPasswordName: null,
+    reason: 'ok',
+    detail,
+  });
+}
+
 async function readStdin(ctx: CliContext): Promise<string> {
   let text = '';
   for await (const chunk of ctx.io.stdin) text += chunk.toString();
@@ -78,17 +93,7 @@ export function oauthCommand(ctx: CliContext): Command {
           throw new GatewayError('PG_TOKEN_UNAVAILABLE', 'the provider returned no refresh token: request the offline_access scope (oauth.scopes)');
         }
         await oauth.tokens.saveRefreshToken(mailbox, grant.refreshToken);
-        await app.audit.append({
-          at: app.clock(),
-          action: 'oauth.connect',
-          protocol: null,
-          username: mailbox,
-          clientIp: null,
-          appPasswordId: null,
-          appPasswordName: null,
-          reason: 'ok',
-          detail: `device code, by ${ctx.actor()}`,
-        });
+        await auditConnect(app, mailbox, `device code, by ${ctx.actor()}`);
         ctx.io.stdout(`connected ${mailbox}: its refresh token is stored encrypted\n`);
       });
     });
@@ -108,17 +113,7 @@ export function oauthCommand(ctx: CliContext): Command {
         await oauth.tokens.saveRefreshToken(mailbox, refreshToken);
         // Redeem it at once: a bad token is reported now, and the rotated one is what stays stored.
         const token = await oauth.tokens.getAccessToken(mailbox);
-        await app.audit.append({
-          at: app.clock(),
-          action: 'oauth.connect',
-          protocol: null,
-          username: mailbox,
-          clientIp: null,
-          appPasswordId: null,
-          appPasswordName: null,
-          reason: 'ok',
-          detail: `imported, by ${ctx.actor()}`,
-        });
+        await auditConnect(app, mailbox, `imported, by ${ctx.actor()}`);
         ctx.io.stdout(`imported the refresh token of ${mailbox}; access token valid until ${formatTime(token.expiresAt)}\n`);
       });
     });

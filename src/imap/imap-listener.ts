@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerConfig } from '../config/config-schema.js';
 import { NetworkList } from '../core/network-list.js';
 import { acceptClient } from '../net/accept-client.js';
+import { TcpListener } from '../net/tcp-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { IMAP_REPLIES } from './imap-replies.js';
 import { ImapSession, type ImapSessionDeps, type ImapSessionOptions } from './imap-session.js';
@@ -12,7 +12,7 @@ const PRE_SESSION_TIMEOUT_MS = 10_000;
 
 /** One IMAP listener (143 STARTTLS, 993 implicit TLS, or a plaintext LAN port): accept, PROXY, TLS, session. */
 export class ImapListener {
-  private readonly server: Server;
+  private readonly server: TcpListener;
   private readonly proxies: NetworkList;
   private readonly sessions = new Set<ImapSession>();
   private closing = false;
@@ -24,20 +24,15 @@ export class ImapListener {
     private readonly options: Omit<ImapSessionOptions, 'listener' | 'tlsMode' | 'tlsOptions' | 'plaintextAuth'>,
   ) {
     this.proxies = new NetworkList(config.proxy_protocol_from);
-    this.server = createServer((socket) => void this.accept(socket));
-    this.server.on('error', (error: Error) => deps.log.error({ listener: config.name, cause: error.message }, 'listener error'));
+    this.server = new TcpListener(config, 'imap', deps.log, (socket) => void this.accept(socket));
   }
 
-  async listen(): Promise<AddressInfo> {
-    this.server.listen(this.config.port, this.config.host);
-    await once(this.server, 'listening');
-    const address = this.server.address() as AddressInfo;
-    this.deps.log.info({ listener: this.config.name, port: address.port, host: address.address, tls: this.config.tls }, 'imap listener started');
-    return address;
+  listen(): Promise<AddressInfo> {
+    return this.server.listen();
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.server.port;
   }
 
   private async accept(raw: Socket): Promise<void> {
@@ -74,7 +69,7 @@ export class ImapListener {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const stopped = this.server.close();
     for (const session of this.sessions) session.bye(IMAP_REPLIES.shutdown);
     await stopped;
   }

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig } from '../config/config-schema.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { NetworkList } from '../core/network-list.js';
 import { acceptClient } from '../net/accept-client.js';
+import { TcpListener } from '../net/tcp-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SMTP_REPLIES, smtpError } from './smtp-replies.js';
 import type { SmtpSessionHandler } from './smtp-session-handler.js';
@@ -30,7 +30,7 @@ const SOCKET_TIMEOUT_MS = 5 * 60_000;
  * allowed networks, the audit log) sees the client, not the balancer.
  */
 export class SmtpListener {
-  private readonly server: Server;
+  private readonly server: TcpListener;
   private readonly smtp: SMTPServer;
   private readonly proxies: NetworkList;
   private readonly plaintextAuth: NetworkList;
@@ -82,20 +82,15 @@ export class SmtpListener {
       install();
       this.stopWatchingCertificates = deps.tls.onChange(install);
     }
-    this.server = createServer((socket) => void this.accept(socket));
-    this.server.on('error', (error: Error) => deps.log.error({ listener: config.name, cause: error.message }, 'listener error'));
+    this.server = new TcpListener(config, 'smtp', deps.log, (socket) => void this.accept(socket));
   }
 
-  async listen(): Promise<AddressInfo> {
-    this.server.listen(this.config.port, this.config.host);
-    await once(this.server, 'listening');
-    const address = this.server.address() as AddressInfo;
-    this.deps.log.info({ listener: this.config.name, port: address.port, host: address.address, tls: this.config.tls }, 'smtp listener started');
-    return address;
+  listen(): Promise<AddressInfo> {
+    return this.server.listen();
   }
 
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return this.server.port;
   }
 
   /** Closes the client connection of a session (after too many failed logins). */
@@ -128,7 +123,7 @@ export class SmtpListener {
     if (this.closing) return;
     this.closing = true;
     this.stopWatchingCertificates();
-    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const stopped = this.server.close();
     const deadline = Date.now() + graceMs;
     while (this.smtp.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const connection of this.smtp.connections) {

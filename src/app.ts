@@ -32,6 +32,7 @@ import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
 import { GatewayError } from './core/gateway-error.js';
 import { ImapGateway } from './imap/imap-gateway.js';
+import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
@@ -213,6 +214,7 @@ export interface Services {
   tls: TlsCertificates;
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
+  ops: OpsServer | null;
   /** Stops accepting, lets sessions finish for up to `graceMs`, closes the rest. Idempotent. */
   close(graceMs?: number): Promise<void>;
 }
@@ -222,8 +224,10 @@ export async function startServices(app: App): Promise<Services> {
   const { config, logger } = app;
   const tls = await TlsCertificates.open(config.tls, config.data_dir, logger);
   if (config.tls.watch) tls.watch();
+  app.metrics.observeCertificates(() => tls.expiries());
   let smtp: SmtpGateway | null = null;
   let imap: ImapGateway | null = null;
+  let ops: OpsServer | null = null;
   try {
     if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
       throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
@@ -253,9 +257,14 @@ export async function startServices(app: App): Promise<Services> {
       });
       await imap.start();
     }
+    if (config.ops.enabled) {
+      ops = new OpsServer(config.ops, { metrics: app.metrics, store: app.store, tokens: app.oauth?.tokens ?? null, log: logger });
+      await ops.listen();
+    }
   } catch (error) {
     await smtp?.close(0);
     await imap?.close();
+    await ops?.close();
     tls.close();
     throw error;
   }
@@ -264,9 +273,11 @@ export async function startServices(app: App): Promise<Services> {
     tls,
     smtp,
     imap,
+    ops,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
+        await ops?.close();
         tls.close();
       })();
       return closing;

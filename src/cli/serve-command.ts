@@ -13,7 +13,7 @@ export function serveCommand(ctx: CliContext): Command {
     await ctx.withApp(
       async (app) => {
         const services = await startServices(app);
-        app.logger.info({ smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {} }, 'passgate started');
+        app.logger.info({ smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null }, 'passgate started');
         const onHup = () => void services.tls.reload().then((ok) => app.logger.info({ ok }, 'certificates reloaded'));
         process.on('SIGHUP', onHup);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

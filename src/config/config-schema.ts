@@ -198,6 +198,14 @@ const imapSchema = z
   })
   .strict();
 
+const opsSchema = z
+  .object({
+    enabled: z.boolean().default(true).describe('serve /metrics, /healthz and /readyz over HTTP'),
+    host: z.string().default('127.0.0.1').describe('address of the ops port; keep it off the internet'),
+    port: z.number().int().min(0).max(65535).default(9465).describe('the ops port'),
+  })
+  .strict();
+
 /**
  * Longest window a limit may use: rate-limiter-flexible's memory store expires keys with setTimeout, which
  * cannot wait longer than 2^31 - 1 ms (24.8 days); a longer one would fire at once and forget the key.
@@ -259,6 +267,7 @@ export const configSchema = z
     tls: section(tlsSchema),
     smtp: section(smtpSchema),
     imap: section(imapSchema),
+    ops: section(opsSchema),
   })
   .strict();
 
@@ -274,6 +283,7 @@ export type ListenerConfig = RawConfig['smtp']['listeners'][number];
 export type SmtpConfig = RawConfig['smtp'];
 export type SmtpUpstreamConfig = RawConfig['smtp']['upstream'];
 export type ImapConfig = RawConfig['imap'];
+export type OpsConfig = RawConfig['ops'];
 export type ImapUpstreamConfig = RawConfig['imap']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */

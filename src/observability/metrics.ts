@@ -86,6 +86,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  private certificateSource: () => { name: string; notAfter: Date }[] = () => [];
+
+  readonly certificateExpiry: Gauge<'name'> = new Gauge({
+    name: 'passgate_tls_certificate_expiry_timestamp_seconds',
+    help: 'When each served TLS certificate expires (Unix time), by certificate name',
+    labelNames: ['name'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      this.certificateExpiry.reset();
+      for (const { name, notAfter } of this.certificateSource()) this.certificateExpiry.set({ name }, Math.floor(notAfter.getTime() / 1000));
+    },
+  });
+
   private hashQueueSource: () => number = () => 0;
 
   readonly hashQueueLength: Gauge = new Gauge({
@@ -97,6 +110,11 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'passgate_' });
+  }
+
+  /** Where the certificate-expiry gauge reads the served certificates at scrape time. */
+  observeCertificates(source: () => { name: string; notAfter: Date }[]): void {
+    this.certificateSource = source;
   }
 
   /** Where the argon2 queue gauge reads its value at scrape time. */

@@ -1,6 +1,6 @@
 import { openApp, startServices, type App, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config-loader.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { DovecotServer } from './dovecot-server.js';
 import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
@@ -30,7 +30,7 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * its introspection endpoint, and passgate with 143-style STARTTLS, 993-style implicit TLS, a plaintext listener
  * for a network the tests are not in, and a STARTTLS listener behind a PROXY balancer at 127.0.0.1.
  */
-export async function startImapHarness(over: { imap?: Record<string, unknown> } = {}): Promise<ImapHarness> {
+export async function startImapHarness(over: { imap?: Record<string, unknown>; logger?: Logger } = {}): Promise<ImapHarness> {
   const oauth = await new TestOAuthServer().start();
   const user = 'reader@example.com';
   const dovecot = await DovecotServer.start({ introspectionUrl: oauth.introspectionEndpoint, users: [user, 'other@example.com'] });
@@ -39,6 +39,7 @@ export async function startImapHarness(over: { imap?: Record<string, unknown> } 
   const tc = makeTestConfig({
     auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
     oauth: oauthSection(oauth),
+    ops: { port: 0 },
     smtp: { enabled: false },
     imap: {
       listeners: [
@@ -52,7 +53,7 @@ export async function startImapHarness(over: { imap?: Record<string, unknown> } 
       ...over.imap,
     },
   });
-  const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: createLogger('silent') });
+  const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: over.logger ?? createLogger('silent') });
   const services = await startServices(app);
   const { password } = await app.admin.create({ username: user, name: 'Thunderbird', createdBy: 'test' });
   return {

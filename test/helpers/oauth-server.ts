@@ -120,6 +120,11 @@ export class TestOAuthServer {
     return { active: true, subject: issued.subject, scope: issued.scope };
   }
 
+  /** Every access token issued so far (tests grep logs for them). */
+  issuedAccessTokens(): string[] {
+    return [...this.accessTokens.keys()];
+  }
+
   /** Forgets every access token issued: introspection answers inactive for all of them. */
   forgetAccessTokens(): void {
     this.accessTokens.clear();

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openApp, startServices, type App, type Services } from '../../src/app.js';
 import { loadConfig } from '../../src/config/config-loader.js';
-import { createLogger } from '../../src/observability/logger.js';
+import { createLogger, type Logger } from '../../src/observability/logger.js';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
@@ -31,7 +31,7 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * PROXY-protocol balancer at 127.0.0.1), plus one app password.
  */
 export async function startSmtpHarness(
-  over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown>; tls?: Record<string, unknown> } = {},
+  over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown>; tls?: Record<string, unknown>; logger?: Logger } = {},
 ): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
@@ -41,6 +41,7 @@ export async function startSmtpHarness(
   const tc = makeTestConfig({
     auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
     oauth: oauthSection(oauth),
+    ops: { port: 0 },
     imap: { enabled: false },
     ...(over.tls ? { tls: over.tls } : {}),
     smtp: {
@@ -56,7 +57,7 @@ export async function startSmtpHarness(
       ...over.smtp,
     },
   });
-  const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: createLogger('silent') });
+  const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: over.logger ?? createLogger('silent') });
   const services = await startServices(app);
   const user = 'scanner@example.com';
   const { password } = await app.admin.create({ username: user, name: 'Scanner, 3rd floor', createdBy: 'test' });

@@ -48,6 +48,8 @@ export class ImapListener {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
       return;
     }
+    // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
+    if (this.closing) return void accepted.socket.destroy();
     const session = new ImapSession(
       accepted.socket,
       { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url') },

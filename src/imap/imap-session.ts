@@ -43,7 +43,7 @@ type CommandEvent = Extract<ReaderEvent, { type: 'command' }>;
  * byte pipe (socket-splice.ts); nothing of the session's own state outlives that moment.
  */
 export class ImapSession {
-  private reader = new ImapLineReader();
+  private reader = ImapSession.newReader();
   private secure: boolean;
   private failures = 0;
   private commands = 0;
@@ -63,6 +63,14 @@ export class ImapSession {
   ) {
     this.secure = client.secure;
     this.loginTimer = setTimeout(() => this.bye(IMAP_REPLIES.loginTimeout), options.loginTimeoutMs);
+  }
+
+  /**
+   * Room for what a client pipelines behind the command being answered (the socket is paused meanwhile, so at
+   * most one more read arrives); a LOGIN followed by an APPEND with a literal needs more than the default.
+   */
+  private static newReader(): ImapLineReader {
+    return new ImapLineReader({ maxPendingBytes: 256 * 1024 });
   }
 
   start(): void {
@@ -88,8 +96,15 @@ export class ImapSession {
     socket.on('close', () => this.close());
   }
 
+  /** Writes a reply; a client that does not read its replies stops being read (no unbounded queue). */
   private write(line: string): void {
-    if (!this.closed) this.socket.write(`${line}\r\n`);
+    if (this.closed) return;
+    if (!this.socket.write(`${line}\r\n`)) {
+      this.socket.pause();
+      this.socket.once('drain', () => {
+        if (!this.handedOver && !this.running) this.socket.resume();
+      });
+    }
   }
 
   /** Events are handled one at a time, in order; a SASL line goes straight to the command waiting for it. */
@@ -116,9 +131,15 @@ export class ImapSession {
     try {
       while (this.queue.length > 0 && !this.closed && !this.handedOver) {
         const event = this.queue.shift()!;
+        // While a command is answered (a login can take a while) the socket is not read: TCP holds back what the
+        // client pipelines, instead of passgate's memory.
+        if (event.type === 'command') this.socket.pause();
         await this.handle(event);
         // The reader pauses after each command; once it is answered, read on (unless the pipe took over).
-        if (event.type === 'command' && !this.closed && !this.handedOver) this.route(this.reader.resume());
+        if (event.type === 'command' && !this.closed && !this.handedOver) {
+          this.route(this.reader.resume());
+          if (this.socket.writableNeedDrain !== true) this.socket.resume();
+        }
       }
     } catch (error) {
       this.deps.log.error({ session: this.client.id, cause: (error as Error).message }, 'imap session failed');
@@ -134,6 +155,8 @@ export class ImapSession {
         return this.write('+ Ready for literal data');
       case 'error':
         if (event.fatal) return this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error');
+        // Bad lines count like commands, so a client cannot have passgate answer BAD forever.
+        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands);
         return this.write(`${event.tag ?? '*'} ${event.code === 'literal-too-large' ? IMAP_REPLIES.literalTooBig : IMAP_REPLIES.badSyntax}`);
       case 'sasl':
         return this.write(`* ${IMAP_REPLIES.badSyntax}`); // a SASL line nobody asked for
@@ -182,7 +205,7 @@ export class ImapSession {
     if (this.options.tlsMode !== 'starttls' || this.secure) return this.write(`${tag} ${IMAP_REPLIES.starttlsDone}`);
     this.write(`${tag} OK Begin TLS negotiation now.`);
     this.socket.off('data', this.onData);
-    this.reader = new ImapLineReader();
+    this.reader = ImapSession.newReader();
     const plain = this.socket;
     const secure = new TLSSocket(plain, { isServer: true, ...this.options.tlsOptions() });
     this.socket = secure;
@@ -198,12 +221,16 @@ export class ImapSession {
     }
   }
 
-  private nextSaslLine(challenge: string): Promise<string | null> {
+  /** Sends a SASL challenge and reads the client's answer: the socket flows for that line, then pauses again. */
+  private async nextSaslLine(challenge: string): Promise<string | null> {
     this.write(`+ ${challenge}`);
     this.reader.expectSaslLine();
     const line = new Promise<string | null>((resolve) => (this.saslWaiter = resolve));
     this.route(this.reader.resume());
-    return line;
+    this.socket.resume();
+    const answer = await line;
+    this.socket.pause();
+    return answer;
   }
 
   /** RFC 4959 (SASL-IR) and RFC 4616 (PLAIN); the LOGIN mechanism as Outlook and Thunderbird send it. */
@@ -215,10 +242,11 @@ export class ImapSession {
       const initial = args[1] ? asAString(args[1]) : await this.nextSaslLine('');
       const decoded = decode(initial);
       if (decoded === null) return this.write(`${tag} ${IMAP_REPLIES.cancelled}`);
-      const [authzid = '', user = '', password = ''] = decoded.split('\0');
-      // Acting for another identity is not offered: authzid empty or the same user.
-      if (authzid !== '' && authzid !== user) return this.write(`${tag} ${IMAP_LOGIN_REPLIES['invalid-credentials']}`);
-      return this.login(tag, user, password);
+      const [authzid = '', authcid = '', password = ''] = decoded.split('\0');
+      // RFC 4616: acting for another identity is not offered. As for SMTP, a name left in authzid with an empty
+      // authcid (a common client quirk) is the user; both filled and different is refused.
+      if (authzid !== '' && authcid !== '' && authzid !== authcid) return this.write(`${tag} ${IMAP_LOGIN_REPLIES['invalid-credentials']}`);
+      return this.login(tag, authcid || authzid, password);
     }
     if (mechanism === 'LOGIN') {
       const user = decode(args[1] ? asAString(args[1]) : await this.nextSaslLine('VXNlcm5hbWU6'));

@@ -82,6 +82,10 @@ class ResponseLineReader {
     }
   }
 
+  get buffered(): number {
+    return this.buffer.length;
+  }
+
   rest(): Buffer {
     const rest = this.buffer;
     this.buffer = Buffer.alloc(0);
@@ -120,6 +124,8 @@ export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: s
       let line: string;
       while ((line = await reader.line()).startsWith('*'));
       if (!/^P0 OK\b/i.test(line)) throw new UpstreamImapError(`upstream refused STARTTLS: ${line.slice(0, 200)}`);
+      // RFC 3501 §6.2.1 / RFC 2595 §3.1: nothing received before the handshake may be read as protected.
+      if (reader.buffered > 0) throw new UpstreamImapError('upstream sent data before the TLS handshake');
       reader.detach();
       const secure = tlsConnect({ socket, servername: options.servername, ca: options.ca });
       socket = secure;

@@ -67,11 +67,14 @@ export class SmtpListener {
         if (config.tls === 'none' && !session.secure && !this.plaintextAuth.contains(session.remoteAddress)) {
           return callback(smtpError(SMTP_REPLIES.encryptionRequired));
         }
-        handler.onAuth(auth, session, callback).catch((error: Error) => callback(error));
+        handler.onAuth(auth, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.authInternal)));
       },
-      onMailFrom: (address, session, callback) => void handler.onMailFrom(address, session, callback).catch((error: Error) => callback(error)),
-      onRcptTo: (address, session, callback) => void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(error)),
-      onData: (stream, session, callback) => void handler.onData(stream, session, callback).catch((error: Error) => callback(error)),
+      onMailFrom: (address, session, callback) =>
+        void handler.onMailFrom(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
+      onRcptTo: (address, session, callback) =>
+        void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
+      onData: (stream, session, callback) =>
+        void handler.onData(stream, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
       onClose: (session) => handler.onClose(session),
     });
     this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
@@ -93,6 +96,12 @@ export class SmtpListener {
     return this.server.port;
   }
 
+  /** A bug, not an answer: logged with its stack, and the client gets a temporary reply, never the error's text. */
+  private unexpected(error: Error, reply: { code: number; text: string }): Error {
+    this.deps.log.error({ listener: this.config.name, cause: error.message, stack: error.stack }, 'unexpected error in an smtp session');
+    return smtpError(reply);
+  }
+
   /** Closes the client connection of a session (after too many failed logins). */
   closeSession(session: SMTPServerSession): void {
     for (const connection of this.smtp.connections) {
@@ -108,6 +117,8 @@ export class SmtpListener {
         implicitTls: this.config.tls === 'implicit' ? this.deps.tls.serverOptions(this.config.min_tls_version) : null,
         timeoutMs: PRE_SESSION_TIMEOUT_MS,
       });
+      // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
+      if (this.closing) return void socket.destroy();
       const id = randomBytes(10).toString('base64url');
       this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
     } catch (error) {

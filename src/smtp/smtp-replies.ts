@@ -35,12 +35,14 @@ export const SMTP_REPLIES = {
   upstreamUnavailable: { code: 451, text: '4.4.1 Upstream mail server unavailable, try again later' },
   upstreamBusy: { code: 451, text: '4.4.5 Upstream mail server busy, try again later' },
   tokenUnavailable: { code: 454, text: '4.7.0 Temporary authentication failure upstream, try again later' },
-  upstreamFailedDuringData: { code: 451, text: '4.4.2 Upstream connection lost, message not accepted, try again' },
+  upstreamFailedDuringData: { code: 451, text: '4.4.2 Upstream connection lost before it confirmed the message, try again' },
   senderDenied: { code: 550, text: '5.7.1 Sender address not allowed for this login' },
   recipientDenied: { code: 550, text: '5.7.1 Recipient domain not allowed for this login' },
   messageTooBig: { code: 552, text: '5.3.4 Message too big for this login' },
   messageRateExceeded: { code: 451, text: '4.7.1 Message rate limit reached for this login, try again later' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
+  internal: { code: 451, text: '4.3.0 Temporary internal error, try again later' },
+  authInternal: { code: 454, text: '4.7.0 Temporary authentication failure, try again later' },
 } satisfies Record<string, SmtpReplySpec>;
 
 /** An Error that smtp-server turns into this reply (`responseCode` + message). */

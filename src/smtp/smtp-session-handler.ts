@@ -27,6 +27,8 @@ interface ConnectionState {
   failures: number;
   login: Login | null;
   upstream: UpstreamSmtpSession | null;
+  /** The client is gone: whatever arrives for it later (a pooled session, a reply) goes straight back. */
+  closed: boolean;
 }
 
 export interface SmtpSessionHandlerOptions {
@@ -76,7 +78,7 @@ export class SmtpSessionHandler {
   private state(session: SMTPServerSession): ConnectionState {
     let state = this.states.get(session);
     if (!state) {
-      state = { failures: 0, login: null, upstream: null };
+      state = { failures: 0, login: null, upstream: null, closed: false };
       this.states.set(session, state);
     }
     return state;
@@ -85,6 +87,11 @@ export class SmtpSessionHandler {
   /** RFC 4954: AUTH PLAIN / LOGIN → the authenticator → an upstream session proves the mailbox works. */
   async onAuth(auth: SMTPServerAuthentication, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user: string }) => void) {
     const state = this.state(session);
+    // RFC 4616: acting as another identity (authzid) is not offered. smtp-server passes authcid, or the authzid
+    // when a client put the name there and left authcid empty (a common quirk); both filled and different: no.
+    if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) {
+      return callback(smtpError(AUTH_REPLIES['invalid-credentials']));
+    }
     const outcome = await this.deps.authenticator.authenticate({
       username: auth.username ?? '',
       password: auth.password ?? '',
@@ -148,7 +155,15 @@ export class SmtpSessionHandler {
         await state.upstream.command('RSET');
         state.upstream.inTransaction = false;
       }
-      state.upstream ??= await this.deps.pool.acquire(login.mailbox);
+      if (!state.upstream) {
+        const upstream = await this.deps.pool.acquire(login.mailbox);
+        // The client may have left while it waited for a slot: give the session straight back.
+        if (state.closed) {
+          this.deps.pool.release(login.mailbox, upstream, true);
+          return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+        }
+        state.upstream = upstream;
+      }
     } catch (error) {
       this.dropUpstream(state, login, false);
       const { reason, reply } = this.classifyUpstream(error);
@@ -167,9 +182,9 @@ export class SmtpSessionHandler {
       this.deps.log.warn({ session: session.id, mailbox: login.mailbox, reason, cause: (error as Error).message }, 'upstream session unavailable');
       return callback(smtpError(reply));
     }
-    await this.relay(state, login, `MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`, callback, () => {
-      state.upstream!.inTransaction = true;
-    });
+    // Marked before the command goes out: a session with MAIL outstanding must never be reused.
+    state.upstream.inTransaction = true;
+    await this.relay(state, login, `MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`, callback);
   }
 
   async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
@@ -194,12 +209,14 @@ export class SmtpSessionHandler {
     }
     const limit = Math.min(this.options.maxMessageBytes, login.policy.maxMessageBytes ?? Infinity);
     const guard = new SizeGuard(limit);
+    guard.on('error', () => {}); // its errors reach us through upstream.data()
     stream.pipe(guard);
     stream.once('error', (error) => guard.destroy(error));
     let reply: SmtpReply;
     try {
       reply = await upstream.data(guard);
     } catch (error) {
+      guard.destroy();
       await drain(stream);
       this.dropUpstream(state, login, false);
       const oversized = guard.bytes > limit;
@@ -207,8 +224,14 @@ export class SmtpSessionHandler {
       this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, cause: (error as Error).message }, 'message not relayed');
       return callback(smtpError(oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData));
     }
+    // The upstream may have refused DATA itself (no 354): the body was never read. smtp-server must see the
+    // whole message before it can answer, so read and discard what is left.
+    guard.destroy();
+    await drain(stream);
     upstream.inTransaction = false;
-    this.dropUpstream(state, login, true);
+    // Only a 250 surely ends the upstream's transaction (a refusal of DATA itself leaves MAIL and RCPT open):
+    // after anything else the session is closed rather than reused.
+    this.dropUpstream(state, login, reply.code === 250);
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
     this.deps.log.info({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: reply.code }, 'message relayed');
     if (reply.code === 250) {
@@ -221,7 +244,10 @@ export class SmtpSessionHandler {
   /** The client went away: its upstream session goes back to the pool, or is closed mid-transaction. */
   onClose(session: SMTPServerSession): void {
     const state = this.states.get(session);
-    if (state?.login && state.upstream) this.dropUpstream(state, state.login, !state.upstream.inTransaction);
+    if (!state) return;
+    state.closed = true;
+    // Reused only if idle: a transaction or a reply still outstanding closes it (the pool checks again).
+    if (state.login && state.upstream) this.dropUpstream(state, state.login, state.upstream.reusable);
     this.states.delete(session);
   }
 
@@ -238,28 +264,31 @@ export class SmtpSessionHandler {
     return null;
   }
 
-  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback, onAccepted?: () => void) {
+  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback) {
     const upstream = state.upstream;
     if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     let reply: SmtpReply;
     try {
       reply = await upstream.command(line);
     } catch (error) {
-      this.dropUpstream(state, login, false);
+      this.dropUpstream(state, login, false, upstream);
       this.deps.log.warn({ mailbox: login.mailbox, command: line.slice(0, 4), cause: (error as Error).message }, 'upstream command failed');
       return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     }
-    if (reply.code >= 200 && reply.code < 300) {
-      onAccepted?.();
-      return callback();
-    }
+    if (reply.code >= 200 && reply.code < 300) return callback();
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
-    if (line.startsWith('MAIL')) this.dropUpstream(state, login, true);
+    if (line.startsWith('MAIL')) {
+      upstream.inTransaction = false;
+      // 421: the upstream is closing this session; anything else leaves it fit for the next transaction.
+      this.dropUpstream(state, login, reply.code !== 421, upstream);
+    }
     callback(upstreamError(reply));
   }
 
-  private dropUpstream(state: ConnectionState, login: Login, reusable: boolean): void {
-    if (state.upstream) this.deps.pool.release(login.mailbox, state.upstream, reusable);
+  /** Gives the connection's upstream session back (only if it is still the one given: a late reply may find a newer one). */
+  private dropUpstream(state: ConnectionState, login: Login, reusable: boolean, expected: UpstreamSmtpSession | null = state.upstream): void {
+    if (!state.upstream || state.upstream !== expected) return;
+    this.deps.pool.release(login.mailbox, state.upstream, reusable);
     state.upstream = null;
   }
 

@@ -42,6 +42,7 @@ export class UpstreamConnector {
       clientName: this.clientName,
       connectTimeoutMs: this.config.connect_timeout_seconds * 1000,
       commandTimeoutMs: this.config.command_timeout_seconds * 1000,
+      dataTimeoutMs: this.config.data_timeout_seconds * 1000,
     });
     try {
       const reply = await session.authenticate(mailbox, token.token);

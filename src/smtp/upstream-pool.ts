@@ -40,6 +40,8 @@ export interface UpstreamPoolOptions {
  */
 export class UpstreamPool {
   private readonly pools = new Map<string, MailboxPool>();
+  /** Every session handed out and not yet given back, so close() ends them too. */
+  private readonly lent = new Set<UpstreamSmtpSession>();
   private closed = false;
 
   constructor(
@@ -64,10 +66,12 @@ export class UpstreamPool {
     while (pool.idle.length > 0) {
       const { session, timer } = pool.idle.pop()!;
       clearTimeout(timer);
-      if (session.usable) {
+      if (session.reusable) {
         pool.busy++;
+        this.lent.add(session);
         return session;
       }
+      session.close();
     }
     if (pool.busy < this.options.maxPerMailbox) return this.openFor(mailbox, pool);
     return new Promise((resolve, reject) => {
@@ -85,11 +89,14 @@ export class UpstreamPool {
 
   /** Gives a session back: reusable ones go to the next waiter or idle; others are closed and their slot freed. */
   release(mailbox: string, session: UpstreamSmtpSession, reusable: boolean): void {
+    if (!this.lent.delete(session)) return; // released twice (a late reply after the client left): nothing to do
     const pool = this.pool(mailbox);
     const waiter = pool.waiting.shift();
-    if (reusable && session.usable && !this.closed) {
+    // A session with a transaction open or a reply outstanding is never reused, whatever the caller thinks.
+    if (reusable && session.reusable && !this.closed) {
       if (waiter) {
         clearTimeout(waiter.timer);
+        this.lent.add(session);
         waiter.resolve(session); // the slot passes on: busy stays the same
         return;
       }
@@ -110,7 +117,9 @@ export class UpstreamPool {
   private async openFor(mailbox: string, pool: MailboxPool): Promise<UpstreamSmtpSession> {
     pool.busy++;
     try {
-      return await this.open(mailbox);
+      const session = await this.open(mailbox);
+      this.lent.add(session);
+      return session;
     } catch (error) {
       pool.busy--;
       // Let the next waiter try: the failure may have been this attempt's alone.
@@ -150,6 +159,8 @@ export class UpstreamPool {
         quits.push(session.quit());
       }
     }
+    for (const session of this.lent) session.close();
+    this.lent.clear();
     await Promise.all(quits);
     this.log.info({}, 'upstream pool closed');
   }

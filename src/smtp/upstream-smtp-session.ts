@@ -29,6 +29,8 @@ export interface UpstreamSmtpOptions {
   clientName: string;
   connectTimeoutMs: number;
   commandTimeoutMs: number;
+  /** RFC 5321 §4.5.3.2.6: the reply after the final "." may take up to 10 minutes. */
+  dataTimeoutMs: number;
 }
 
 /** The upstream refused, dropped or did not answer: the client gets a temporary reply. */
@@ -43,6 +45,7 @@ export class UpstreamSmtpError extends Error {
 }
 
 const MAX_LINE = 4096;
+const MAX_REPLY_LINES = 100;
 
 /**
  * A command-level SMTP client for one upstream session: every command gets the upstream's own reply, so
@@ -103,6 +106,11 @@ export class UpstreamSmtpSession {
     return this.failure === null && !this.socket.destroyed;
   }
 
+  /** Usable, no transaction open and no reply outstanding: the only state in which a session may be reused. */
+  get reusable(): boolean {
+    return this.usable && !this.inTransaction && this.waiters.length === 0;
+  }
+
   /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
   async authenticate(mailbox: string, accessToken: string): Promise<SmtpReply> {
     let reply = await this.command(`AUTH XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}`);
@@ -146,7 +154,7 @@ export class UpstreamSmtpSession {
     }
     stuffer.unpipe(this.socket);
     // The reply can only come after the final "." went out, so its timer starts now.
-    return this.read();
+    return this.read(this.options.dataTimeoutMs);
   }
 
   /** QUIT politely, then close; idempotent. */
@@ -173,6 +181,9 @@ export class UpstreamSmtpSession {
   }
 
   private async upgrade(): Promise<void> {
+    // RFC 3207 §6: anything received before the TLS handshake is discarded, never read as protected — an
+    // on-path attacker could have injected it. Its presence is an attack or a broken server: fail.
+    if (this.buffer.length > 0 || this.pendingLines.length > 0) throw new UpstreamSmtpError('upstream sent data before the TLS handshake');
     const plain = this.socket;
     plain.removeAllListeners('data');
     const secure = tlsConnect({ socket: plain, servername: this.options.servername, ca: this.options.ca });
@@ -198,7 +209,7 @@ export class UpstreamSmtpSession {
       // RFC 5321 §4.2.1: "250-" continues a reply, "250 " ends it.
       if (line.length < 4 || line[3] !== '-') this.deliver();
     }
-    if (this.buffer.length > MAX_LINE) this.fail(new UpstreamSmtpError('upstream sent an overlong line'));
+    if (this.buffer.length > MAX_LINE || this.pendingLines.length > MAX_REPLY_LINES) this.fail(new UpstreamSmtpError('upstream sent an overlong reply'));
   }
 
   private deliver(): void {
@@ -212,6 +223,7 @@ export class UpstreamSmtpSession {
       enhanced,
       lines: enhanced ? texts.map((t) => t.replace(/^[245]\.\d{1,3}\.\d{1,3} ?/, '')) : texts,
     };
+    if (reply.code < 200 || reply.code > 599) return this.fail(new UpstreamSmtpError('upstream sent an unparsable reply'));
     const waiter = this.waiters.shift();
     if (!waiter) return this.fail(new UpstreamSmtpError(`upstream sent a reply nobody asked for: ${reply.code}`));
     clearTimeout(waiter.timer);

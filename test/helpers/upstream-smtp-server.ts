@@ -37,6 +37,8 @@ export class UpstreamSmtpServer {
   /** Drop the connection after this many bytes of the next message. */
   dropDuringDataAfter: number | null = null;
   keepBodies = true;
+  /** Milliseconds before the upstream answers MAIL FROM. */
+  mailDelayMs = 0;
   logins = 0;
   connections = 0;
   private readonly server: SMTPServer;
@@ -63,6 +65,10 @@ export class UpstreamSmtpServer {
           this.logins++;
           callback(null, { user: auth.username });
         }, (error: Error) => callback(error));
+      },
+      onMailFrom: (_address, _session, callback) => {
+        if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);
+        else callback();
       },
       onRcptTo: (address, _session, callback) => {
         const refusal = this.refuseRecipients.get(address.address.toLowerCase());
@@ -116,6 +122,11 @@ export class UpstreamSmtpServer {
       });
       callback(null, `<queued-${this.deliveries.length}@upstream.test> Queued mail for delivery`);
     });
+  }
+
+  /** Refuse (true) or accept DATA itself: the upstream answers 502 instead of 354 while set. */
+  set refuseData(refuse: boolean) {
+    this.server.options.disabledCommands = refuse ? ['DATA'] : [];
   }
 
   async start(): Promise<this> {

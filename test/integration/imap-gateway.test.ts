@@ -252,3 +252,31 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     }
   });
 });
+
+describe('IMAP gateway under hostile pre-login input', () => {
+  let h: ImapHarness;
+  before(async () => {
+    h = await startImapHarness();
+  });
+  after(async () => h.close());
+
+  it('says BYE to a client that sends bad lines without end (bad lines count as commands)', async () => {
+    const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
+    await t.until(/^\* OK/);
+    t.write('\r\n'.repeat(500));
+    await t.until(/^\* BYE Too many commands before login/);
+    await t.waitClosed();
+  });
+
+  it('passes a large literal pipelined right after LOGIN (APPEND {20000+}) to the upstream intact', async () => {
+    const body = `Subject: pipelined append\r\n\r\n${'p'.repeat(20_000 - 29)}\r\n`;
+    const literal = Buffer.byteLength(body);
+    const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
+    await t.until(/^\* OK/);
+    t.write(`a LOGIN ${h.user} ${h.password}\r\nb APPEND INBOX {${literal}+}\r\n${body}\r\nc NOOP\r\n`);
+    await t.until(/^a OK/);
+    await t.until(/^b OK/);
+    await t.until(/^c OK/);
+    t.close();
+  });
+});

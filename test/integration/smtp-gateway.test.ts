@@ -212,11 +212,11 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     await t.expect(/^550 5\.7\.1 Recipient domain not allowed for this login\r\n$/);
     t.send('RCPT TO:<boss@example.org>');
     await t.expect(/^250 /);
+    const before = h.upstream.deliveries.length;
     t.send('DATA');
     await t.expect(/^354 /);
     t.write(`Subject: too big\r\n\r\n${'z'.repeat(3000)}\r\n.\r\n`);
     await t.expect(/^552 5\.3\.4 Message too big for this login/);
-    const before = h.upstream.deliveries.length;
     for (let i = 0; i < 2; i++) {
       t.send('MAIL FROM:<printer@example.com>');
       await t.expect(/^250 /);
@@ -235,7 +235,7 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
 
   it('passes SIZE, BODY=8BITMIME, SMTPUTF8 and DSN parameters through to the upstream', async () => {
     const t = await loggedIn(h.user, h.password);
-    t.send('MAIL FROM:<scanner@example.com> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=scan+2B42');
+    t.send('MAIL FROM:<scanner@example.com> SIZE=100 BODY=8BITMIME SMTPUTF8 RET=HDRS ENVID=scan+2B42 X-FOO=bar');
     await t.expect(/^250 /);
     t.send('RCPT TO:<boss@example.org> NOTIFY=SUCCESS,FAILURE');
     await t.expect(/^250 /);
@@ -244,7 +244,7 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     t.write('Subject: params\r\n\r\ngrüße\r\n.\r\n');
     await t.expect(/^250 /);
     const args = h.upstream.deliveries.at(-1)!.mailArgs;
-    assert.deepEqual(args, { SIZE: '100', BODY: '8BITMIME', SMTPUTF8: true, RET: 'HDRS', ENVID: 'scan+42' });
+    assert.deepEqual(args, { SIZE: '100', BODY: '8BITMIME', SMTPUTF8: true, RET: 'HDRS', ENVID: 'scan+42' }, 'X-FOO is not relayed');
     t.close();
   });
 
@@ -256,6 +256,39 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     }
     assert.ok(h.upstream.connections - connectionsBefore <= 1, `upstream connections opened: ${h.upstream.connections - connectionsBefore}`);
     assert.ok(h.upstream.logins - loginsBefore <= 1);
+  });
+
+  it('AUTH PLAIN: an authzid for another identity is refused; a name left in authzid alone is the user', async () => {
+    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    t.send(`AUTH PLAIN ${Buffer.from(`ceo@example.com\0${h.user}\0${h.password}`).toString('base64')}`);
+    await t.expect(/^535 5\.7\.8 /);
+    t.send(`AUTH PLAIN ${Buffer.from(`${h.user}\0\0${h.password}`).toString('base64')}`);
+    await t.expect(/^235 /);
+    t.close();
+  });
+
+  it('answers the upstream\'s refusal of DATA itself, reads the whole message, and stays up', async () => {
+    const t = await loggedIn(h.user, h.password);
+    h.upstream.refuseData = true;
+    try {
+      t.send('MAIL FROM:<scanner@example.com>');
+      await t.expect(/^250 /);
+      t.send('RCPT TO:<boss@example.org>');
+      await t.expect(/^250 /);
+      t.send('DATA');
+      await t.expect(/^354 /);
+      t.write(`Subject: refused\r\n\r\n${'r'.repeat(2_000_000)}\r\n.\r\n`);
+      await t.expect(/^500 5\.5\.2 /, 15_000); // the upstream's own refusal of DATA, passed through
+    } finally {
+      h.upstream.refuseData = false;
+    }
+    t.send('NOOP');
+    await t.expect(/^250 /);
+    t.close();
+    await transport('submission', { user: h.user, pass: h.password }).sendMail({ envelope: { from: 'scanner@example.com', to: ['boss@example.org'] }, raw: message('after-refused-data') });
   });
 
   it('a login the upstream refuses fails at AUTH and is audited as upstream-rejected', async () => {

@@ -124,6 +124,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     assert.equal(successes, 0);
     // Each (user, ip) pair is verified at most pair.max_failures (10) times before its block: 20 × 10 = 200.
     assert.ok(hasher.verifications <= 200, `argon2 verifications: ${hasher.verifications}`);
+    console.log(`# attack: 2000 guesses from 20 ips cost ${hasher.verifications} argon2 verifications`);
     assert.ok((reasons.get('rate-limited') ?? 0) + (reasons.get('user-locked') ?? 0) >= 1800, JSON.stringify([...reasons]));
     // From the user's own (trusted) network the real password still works; the attackers' ips stay blocked.
     assert.equal((await login({ username: victim, password, clientIp: '10.1.2.3' })).ok, true);

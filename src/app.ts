@@ -237,6 +237,7 @@ export async function startServices(app: App): Promise<Services> {
         authenticator: app.authenticator,
         tokens: app.oauth!.tokens,
         messages: app.messages,
+        store: app.store,
         tls,
         metrics: app.metrics.smtp(),
         log: logger,

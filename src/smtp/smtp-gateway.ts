@@ -1,6 +1,7 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenProvider } from '../core/token-provider.js';
@@ -14,6 +15,7 @@ export interface SmtpGatewayDeps {
   authenticator: Authenticator;
   tokens: TokenProvider;
   messages: MessageLimiter;
+  store: CredentialStore;
   tls: TlsCertificates;
   metrics: SmtpMetrics;
   log: EventLogger;
@@ -43,6 +45,7 @@ export class SmtpGateway {
         authenticator: deps.authenticator,
         pool: this.pool,
         messages: deps.messages,
+        store: deps.store,
         metrics: deps.metrics,
         log: deps.log,
         closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),

@@ -42,6 +42,7 @@ export const SMTP_REPLIES = {
   messageRateExceeded: { code: 451, text: '4.7.1 Message rate limit reached for this login, try again later' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
   internal: { code: 451, text: '4.3.0 Temporary internal error, try again later' },
+  loginNoLongerValid: { code: 530, text: '5.7.0 Authentication required, closing connection' },
   authInternal: { code: 454, text: '4.7.0 Temporary authentication failure, try again later' },
 } satisfies Record<string, SmtpReplySpec>;
 

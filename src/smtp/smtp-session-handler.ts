@@ -1,6 +1,7 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { MessagePolicy } from '../core/app-password-record.js';
+import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
@@ -40,6 +41,8 @@ export interface SmtpSessionHandlerDeps {
   authenticator: Authenticator;
   pool: UpstreamPool;
   messages: MessageLimiter;
+  /** Read at each MAIL: a password revoked or expired since AUTH ends the connection. */
+  store: CredentialStore;
   metrics: SmtpMetrics;
   log: EventLogger;
   /** Closes the client connection of a session (after the 3rd failed login). */
@@ -144,6 +147,12 @@ export class SmtpSessionHandler {
   async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
     const state = this.state(session);
     const login = state.login!;
+    if (!(await this.stillValid(login))) {
+      this.deps.log.info({ session: session.id, user: login.username, appPasswordId: login.appPasswordId }, 'login no longer valid');
+      callback(smtpError(SMTP_REPLIES.loginNoLongerValid));
+      setImmediate(() => this.deps.closeConnection(session));
+      return;
+    }
     const refusal = await this.checkSender(login, address);
     if (refusal) {
       this.deps.log.warn({ session: session.id, user: login.username, appPasswordId: login.appPasswordId, refusal: refusal.text }, 'message refused by policy');
@@ -249,6 +258,16 @@ export class SmtpSessionHandler {
     // Reused only if idle: a transaction or a reply still outstanding closes it (the pool checks again).
     if (state.login && state.upstream) this.dropUpstream(state, state.login, state.upstream.reusable);
     this.states.delete(session);
+  }
+
+  /** The app password is still there, not revoked, not expired (a store outage keeps the session going). */
+  private async stillValid(login: Login): Promise<boolean> {
+    try {
+      const record = await this.deps.store.get(login.appPasswordId);
+      return record !== null && record.revokedAt === null && (record.expiresAt === null || record.expiresAt > Date.now());
+    } catch {
+      return true;
+    }
   }
 
   /**

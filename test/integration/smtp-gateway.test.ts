@@ -291,6 +291,19 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     await transport('submission', { user: h.user, pass: h.password }).sendMail({ envelope: { from: 'scanner@example.com', to: ['boss@example.org'] }, raw: message('after-refused-data') });
   });
 
+  it('a connection whose app password is revoked after AUTH cannot send another message', async () => {
+    const { password, view } = await h.app.admin.create({ username: h.user, name: 'Revoked mid-session', createdBy: 'test' });
+    const t = await loggedIn(h.user, password);
+    t.send('MAIL FROM:<scanner@example.com>');
+    await t.expect(/^250 /);
+    t.send('RSET');
+    await t.expect(/^250 /);
+    await h.app.admin.revoke(view.id, 'test');
+    t.send('MAIL FROM:<scanner@example.com>');
+    await t.expect(/^530 5\.7\.0 /);
+    await t.waitClosed();
+  });
+
   it('a login the upstream refuses fails at AUTH and is audited as upstream-rejected', async () => {
     const { password } = await h.app.admin.create({ username: 'noauth@example.com', name: 'Printer', createdBy: 'test' });
     h.upstream.refuseLogins = { code: 535, text: '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.' };

@@ -16,11 +16,12 @@ import { openApp, type App } from '../src/app.js';
 import { loadConfig } from '../src/config/config-loader.js';
 import type { Config } from '../src/config/config-schema.js';
 import type { AuthOutcome, AuthRequest } from '../src/core/authenticator.js';
-import type { PasswordHasher } from '../src/core/password-hasher.js';
 import { derivePepperKeys } from '../src/core/pepper-keys.js';
 import { Argon2PasswordHasher } from '../src/credentials/argon2-password-hasher.js';
 import { createLogger } from '../src/observability/logger.js';
 import { cpuSnapshot, fmt, invocation, machine, machineMarkdown, otherCpuShare, summarize, type Machine, type Summary } from './stats.js';
+// The tests' counting decorator (it sits inside the concurrency bound): proves cold is cold and warm is warm.
+import { CountingHasher } from '../test/helpers/counting-hasher.js';
 
 const PEPPER = 'bench-pepper-0123456789abcdef-not-a-secret';
 /** The schema's defaults (OWASP); checked against the loaded config so a changed default is noticed. */
@@ -130,22 +131,6 @@ function row(scenario: string, concurrency: number, result: Measured, note: stri
   const summary = summarize(result.samples);
   const throughput = (summary.n / result.wallMs) * 1000;
   return { scenario, concurrency, ...summary, wallMs: result.wallMs, throughput, otherCpu: result.otherCpu, note };
-}
-
-/** Counts argon2 verifications (the decorator sits inside the concurrency bound), to prove cold is cold and warm is warm. */
-class CountingHasher implements PasswordHasher {
-  verifications = 0;
-  constructor(private readonly inner: PasswordHasher) {}
-  hash(password: string): Promise<string> {
-    return this.inner.hash(password);
-  }
-  verify(hash: string, password: string): Promise<boolean> {
-    this.verifications++;
-    return this.inner.verify(hash, password);
-  }
-  needsRehash(hash: string): boolean {
-    return this.inner.needsRehash(hash);
-  }
 }
 
 function writeConfig(dir: string, name: string, auth: Record<string, unknown>): Config {

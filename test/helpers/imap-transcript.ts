@@ -1,45 +1,14 @@
-import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { SocketTranscript } from './socket-transcript.js';
 
 /** An IMAP test client over a real socket: `t.send('a LOGIN u p'); await t.until(/^a OK/)`. */
-export class ImapTranscript {
-  private buffer = '';
-  private waiters: (() => void)[] = [];
-  closed = false;
-
-  private constructor(private socket: Socket | TLSSocket) {
-    this.attach(socket);
-  }
-
+export class ImapTranscript extends SocketTranscript {
   static async connect(port: number, options: { tls?: boolean } = {}): Promise<ImapTranscript> {
-    const socket = options.tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : netConnect({ port, host: '127.0.0.1' });
-    await once(socket, options.tls ? 'secureConnect' : 'connect');
-    return new ImapTranscript(socket);
+    return new ImapTranscript(await SocketTranscript.open(port, options.tls ?? false));
   }
 
   static wrap(socket: Socket): ImapTranscript {
     return new ImapTranscript(socket);
-  }
-
-  private attach(socket: Socket | TLSSocket): void {
-    socket.on('data', (chunk: Buffer) => {
-      this.buffer += chunk.toString('utf8');
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('close', () => {
-      this.closed = true;
-      this.waiters.splice(0).forEach((w) => w());
-    });
-    socket.on('error', () => {});
-  }
-
-  send(line: string): void {
-    this.socket.write(`${line}\r\n`);
-  }
-
-  write(data: string | Buffer): void {
-    this.socket.write(data);
   }
 
   /** Waits for a line matching `pattern`; returns everything up to and including it (and consumes it). */
@@ -58,30 +27,13 @@ export class ImapTranscript {
       if (this.closed) throw new Error(`closed while waiting for ${pattern}; got ${JSON.stringify(this.buffer)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${pattern}; got ${JSON.stringify(this.buffer)}`);
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.waiters.push(() => (clearTimeout(timer), resolve()));
-      });
+      await this.waitForData(left);
     }
   }
 
   async starttls(tag = 's'): Promise<void> {
     this.send(`${tag} STARTTLS`);
     await this.until(new RegExp(`^${tag} OK`));
-    this.socket.removeAllListeners('data');
-    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
-    await once(secure, 'secureConnect');
-    this.socket = secure;
-    this.attach(secure);
-  }
-
-  async waitClosed(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
-    if (!this.closed) throw new Error('connection still open');
-  }
-
-  close(): void {
-    this.socket.destroy();
+    await this.upgrade();
   }
 }

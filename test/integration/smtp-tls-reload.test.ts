@@ -4,7 +4,6 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import type { TLSSocket } from 'node:tls';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { SmtpTranscript } from '../helpers/smtp-transcript.js';
@@ -18,8 +17,7 @@ async function servedFingerprint(port: number, starttls: boolean): Promise<strin
     await t.expect(/^250 /m);
     await t.starttls();
   }
-  const socket = (t as unknown as { socket: TLSSocket }).socket;
-  const fingerprint = createHash('sha256').update(socket.getPeerCertificate().raw).digest('hex');
+  const fingerprint = createHash('sha256').update(t.peerCertificateDer()).digest('hex');
   t.close();
   return fingerprint;
 }

@@ -1,0 +1,76 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+
+/**
+ * The socket side of a protocol transcript in tests: connect (plain or TLS), collect what the server sends,
+ * wait for it, upgrade to TLS in place, and notice the close. SmtpTranscript and ImapTranscript add how their
+ * protocol's replies end.
+ */
+export class SocketTranscript {
+  protected buffer = '';
+  private waiters: (() => void)[] = [];
+  closed = false;
+
+  protected constructor(protected socket: Socket | TLSSocket) {
+    this.attach(socket);
+  }
+
+  protected static async open(port: number, tls: boolean): Promise<Socket | TLSSocket> {
+    const socket = tls ? tlsConnect({ port, host: '127.0.0.1', rejectUnauthorized: false }) : netConnect({ port, host: '127.0.0.1' });
+    await once(socket, tls ? 'secureConnect' : 'connect');
+    return socket;
+  }
+
+  private attach(socket: Socket | TLSSocket): void {
+    socket.on('data', (chunk: Buffer) => {
+      this.buffer += chunk.toString('utf8');
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('close', () => {
+      this.closed = true;
+      this.waiters.splice(0).forEach((w) => w());
+    });
+    socket.on('error', () => {});
+  }
+
+  /** Resolves when more data arrives, the socket closes, or `ms` pass. */
+  protected waitForData(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      this.waiters.push(() => (clearTimeout(timer), resolve()));
+    });
+  }
+
+  /** Continues over TLS on the same connection (after the protocol's STARTTLS was accepted). */
+  protected async upgrade(): Promise<void> {
+    this.socket.removeAllListeners('data');
+    const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    this.socket = secure;
+    this.attach(secure);
+  }
+
+  /** The DER of the certificate the server presented (TLS connections only). */
+  peerCertificateDer(): Buffer {
+    return (this.socket as TLSSocket).getPeerCertificate().raw;
+  }
+
+  write(data: string | Buffer): void {
+    this.socket.write(data);
+  }
+
+  send(line: string): void {
+    this.socket.write(`${line}\r\n`);
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!this.closed && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    if (!this.closed) throw new Error('connection still open');
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}

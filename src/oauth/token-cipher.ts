@@ -2,6 +2,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { GatewayError } from '../core/gateway-error.js';
 
 const VERSION = 'v1';
+const IV_BYTES = 12;
+/** NIST SP 800-38D: the full 128-bit tag; a shorter one presented on decryption is refused, never accepted. */
+const TAG_BYTES = 16;
 
 /**
  * AES-256-GCM for tokens at rest: `v1.<iv>.<tag>.<ciphertext>` (base64url), with the token's key
@@ -24,8 +27,8 @@ export class TokenCipher {
   }
 
   seal(plaintext: string, context: string): string {
-    const iv = randomBytes(12);
-    const cipher = createCipheriv('aes-256-gcm', this.key, iv);
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.key, iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(Buffer.from(context));
     const body = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()]);
     return [VERSION, iv, cipher.getAuthTag(), body].map((p) => (typeof p === 'string' ? p : p.toString('base64url'))).join('.');
@@ -36,9 +39,12 @@ export class TokenCipher {
     const [version, iv, tag, body] = sealed.split('.');
     try {
       if (version !== VERSION || !iv || !tag || body === undefined) throw new Error('unknown format');
-      const decipher = createDecipheriv('aes-256-gcm', this.key, Buffer.from(iv, 'base64url'));
+      const ivBytes = Buffer.from(iv, 'base64url');
+      const tagBytes = Buffer.from(tag, 'base64url');
+      if (ivBytes.length !== IV_BYTES || tagBytes.length !== TAG_BYTES) throw new Error('wrong iv or tag length');
+      const decipher = createDecipheriv('aes-256-gcm', this.key, ivBytes, { authTagLength: TAG_BYTES });
       decipher.setAAD(Buffer.from(context));
-      decipher.setAuthTag(Buffer.from(tag, 'base64url'));
+      decipher.setAuthTag(tagBytes);
       return Buffer.concat([decipher.update(Buffer.from(body, 'base64url')), decipher.final()]).toString('utf8');
     } catch (cause) {
       throw new GatewayError(

@@ -25,9 +25,9 @@ export interface AppPasswordVerifierDeps {
 /**
  * Finds and verifies an app password: normalise → selector lookup → exactly one hash verification
  * (against a dummy hash when nothing matched, so an unknown user costs and answers like a wrong password)
- * → revoked / expired → re-hash when the parameters were raised. A credential-cache hit replaces the hash
- * verification only; the record is still read from the store, so revocation and expiry apply at once. Policy (scope, networks) and rate limits
- * belong to the authenticator around it.
+ * → revoked / expired → re-hash when the parameters changed. A credential-cache hit replaces the hash
+ * verification only; the record is still read from the store, so revocation and expiry apply at once.
+ * Policy (scope, networks) and rate limits belong to the authenticator around it.
  */
 export class AppPasswordVerifier {
   private dummyHash: Promise<string> | undefined;

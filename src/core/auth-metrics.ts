@@ -8,5 +8,3 @@ export interface AuthMetrics {
   credentialCache(hit: boolean): void;
   rateLimitBlock(scope: LimitScope): void;
 }
-
-export const noopAuthMetrics: AuthMetrics = { attempt() {}, credentialCache() {}, rateLimitBlock() {} };

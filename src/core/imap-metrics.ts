@@ -4,5 +4,3 @@ export interface ImapMetrics {
   sessionOpened(): void;
   sessionClosed(reason: string): void;
 }
-
-export const noopImapMetrics: ImapMetrics = { bytes() {}, sessionOpened() {}, sessionClosed() {} };

@@ -2,5 +2,3 @@
 export interface SmtpMetrics {
   message(result: 'accepted' | 'refused' | 'upstream-failed' | 'too-big', bytes: number): void;
 }
-
-export const noopSmtpMetrics: SmtpMetrics = { message() {} };

@@ -5,5 +5,3 @@ export interface TokenMetrics {
   /** A getAccessToken answered from the cache (memory or the shared store) without asking the provider. */
   cacheHit(): void;
 }
-
-export const noopTokenMetrics: TokenMetrics = { request() {}, cacheHit() {} };

@@ -27,7 +27,6 @@ export const IMAP_REPLIES = {
   plaintextRefused: 'NO [PRIVACYREQUIRED] Logins without TLS are not accepted from this network.',
   tooManyFailures: 'Too many failed logins',
   notBeforeLogin: 'BAD Command not valid before login.',
-  unknownCommand: 'BAD Unknown command.',
   badSyntax: 'BAD Syntax error.',
   literalTooBig: 'BAD Literal too big.',
   lineTooLong: 'Line too long',

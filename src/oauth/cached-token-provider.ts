@@ -1,7 +1,6 @@
 import type { AuditLog } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
-import { isGatewayError } from '../core/gateway-error.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
 import { TokenError, type AccessToken, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
@@ -336,8 +335,4 @@ export class CachedTokenProvider implements TokenProvider {
     for (const held of this.held.values()) if (held.timer) clearTimeout(held.timer);
     this.held.clear();
   }
-}
-
-export function isTokenError(error: unknown): error is TokenError {
-  return isGatewayError(error, 'PG_TOKEN_UNAVAILABLE') && error instanceof TokenError;
 }

@@ -58,9 +58,7 @@ describe('SMTP gateway under load and faults', () => {
   });
 
   it('answers 454 at AUTH while no token can be had, and audits upstream-token-failed', async () => {
-    const { password } = await h.app.admin.create({ username: 'notoken@example.com', name: 'Scanner', createdBy: 'test' });
-    // A fresh mailbox in app mode shares the cached app token: take the token away by failing the provider and
-    // expiring what is cached through a new passgate instance.
+    // A fresh passgate has no cached token; its provider fails every request.
     const fresh = await startSmtpHarness();
     try {
       fresh.oauth.failNext(5, { status: 503, body: 'down' });
@@ -76,7 +74,6 @@ describe('SMTP gateway under load and faults', () => {
     } finally {
       await fresh.close();
     }
-    void password;
   });
 
   it('answers 451 4.4.1 at MAIL when the upstream has gone away since the login', async () => {

@@ -120,7 +120,7 @@ function dovecotBinary(): string {
   for (const dir of dirs) {
     if (dir && existsSync(join(dir, 'dovecot'))) return join(dir, 'dovecot');
   }
-  throw new Error('DovecotServer: no dovecot binary (apt-get install dovecot-imapd; see .ci/dovecot-packages)');
+  throw new Error('DovecotServer: no dovecot binary (apt-get install dovecot-imapd; see .ci/apt-packages)');
 }
 
 /** Dovecot's %u for a login name (auth_username_format = %Lu lowercases it). */

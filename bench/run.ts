@@ -1,12 +1,17 @@
 /**
- * `npm run bench`: runs every scenario in order, prints its markdown, and writes bench/results/<name>.md and
- * .json per scenario plus bench/results/latest.md with all tables. Add a scenario by adding it to SCENARIOS.
+ * `npm run bench`: builds passgate (the protocol scenarios run the built CLI), then runs every scenario in order,
+ * prints its markdown, and writes bench/results/<name>.md and .json per scenario plus bench/results/latest.md with
+ * all tables. Add a scenario by adding it to ALL; BENCH_ONLY=a,b runs some.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
+import { runBruteForce } from './brute-force.js';
+import { runImapIdle } from './imap-idle.js';
+import { runImapThroughput } from './imap-throughput.js';
 import { runLoginLatency } from './login-latency.js';
+import { runSmtpThroughput } from './smtp-throughput.js';
 import { invocation, machine, machineMarkdown } from './stats.js';
 
 interface Scenario {
@@ -15,7 +20,18 @@ interface Scenario {
   run(): Promise<{ markdown: string; json: unknown }>;
 }
 
-const SCENARIOS: readonly Scenario[] = [{ name: 'login-latency', run: runLoginLatency }];
+const ALL: readonly Scenario[] = [
+  { name: 'login-latency', run: runLoginLatency },
+  { name: 'smtp-throughput', run: runSmtpThroughput },
+  { name: 'imap-throughput', run: runImapThroughput },
+  { name: 'imap-idle', run: runImapIdle },
+  { name: 'brute-force', run: runBruteForce },
+];
+
+/** BENCH_ONLY=smtp-throughput,imap-idle runs just those (in this order). */
+const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
+for (const name of only) if (!ALL.some((s) => s.name === name)) throw new Error(`BENCH_ONLY: no scenario "${name}" (have ${ALL.map((s) => s.name).join(', ')})`);
+const SCENARIOS = only.length > 0 ? ALL.filter((s) => only.includes(s.name)) : ALL;
 
 const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
 

@@ -62,6 +62,9 @@ export class SmtpListener {
       // passgate writes enhanced status codes into its reply texts itself, so upstream replies pass unchanged.
       hideENHANCEDSTATUSCODES: true,
       socketTimeout: SOCKET_TIMEOUT_MS,
+      // smtp-server would look up the client's PTR record before its greeting (up to 1.5 s for an internet client);
+      // passgate never uses the name: the audit log and the limits work on the address.
+      disableReverseLookup: true,
       logger: false,
       onAuth: (auth, session, callback) => {
         if (config.tls === 'none' && !session.secure && !this.plaintextAuth.contains(session.remoteAddress)) {

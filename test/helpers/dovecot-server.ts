@@ -17,6 +17,8 @@ export interface DovecotServerOptions {
   /** PEM key and certificate for both listeners; a self-signed pair for 127.0.0.1/localhost when not given. */
   key?: string;
   cert?: string;
+  /** Dovecot settings appended to the generated configuration (later settings win), e.g. service limits. */
+  extraConfig?: string;
 }
 
 /** IMAP system flags a delivered message may carry (as Maildir info letters). */
@@ -235,7 +237,7 @@ export class DovecotServer {
       const dir = await mkdtemp(join(tmpdir(), 'passgate-dovecot-'));
       const server = new DovecotServer(dir, await freePort(), await freePort(), pair.cert, id.uid, id.gid, id.root);
       try {
-        await server.prepare(options.introspectionUrl, pair, users, id);
+        await server.prepare(options.introspectionUrl, pair, users, id, options.extraConfig ?? '');
         await server.launch(binary);
         return server;
       } catch (error) {
@@ -317,7 +319,7 @@ export class DovecotServer {
     }
   }
 
-  private async prepare(introspectionUrl: string, pair: { key: string; cert: string }, users: string[], id: Identity): Promise<void> {
+  private async prepare(introspectionUrl: string, pair: { key: string; cert: string }, users: string[], id: Identity, extraConfig: string): Promise<void> {
     const dir = this.dir;
     // The folder is mkdtemp's 0700: Dovecot's unprivileged processes (auth as `dovecot`, imap as the mail user)
     // must be able to pass through it.
@@ -456,7 +458,8 @@ service anvil {
     mode = 0
   }
 }
-${id.extraConfig}`;
+${id.extraConfig}
+${extraConfig}`;
     await writeFile(join(dir, 'dovecot.conf'), config, { mode: 0o644 });
   }
 

@@ -63,7 +63,7 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
       ].join('\n'),
     },
     {
-      title: 'Send a mail with swaks (SMTP submission, STARTTLS)',
+      title: 'Send a mail with swaks (SMTP submission, STARTTLS; swaks needs libnet-ssleay-perl for TLS)',
       commands: [
         `swaks --server ${host} --port ${ports.submission} --tls --tls-verify --tls-ca-path ${q(certFile)} \\`,
         `  --auth PLAIN --auth-user ${user} --auth-password ${q(password)} \\`,

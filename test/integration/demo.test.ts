@@ -2,7 +2,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { delimiter, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { test } from 'node:test';
+import { preferredPort } from '../../demo/preferred-port.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const START_TIMEOUT_MS = 120_000;
@@ -176,6 +178,12 @@ test('npm run demo: every printed command works as printed, and Ctrl-C leaves no
       assert.match(demo.stdout, /Dovecot is not installed: IMAP part skipped; apt-get install dovecot-imapd/);
     }
 
+    const logFile = /passgate log +(\S+)$/m.exec(demo.stdout)?.[1];
+    const password = /^ {4}([a-z]{4}(?:-[a-z]{4}){3})$/m.exec(demo.stdout)![1]!;
+    const log = readFileSync(logFile!, 'utf8');
+    assert.match(log, /"msg":"passgate started"/);
+    assert.ok(!log.includes(password) && !log.includes(password.replaceAll('-', '')), 'the app password is never logged');
+
     const ops = runPrinted(section(demo, 'Watch passgate'));
     assertRan('ops and audit', ops);
     assert.match(ops.stdout, /"ready":true/);
@@ -200,4 +208,26 @@ test('npm run demo --without-dovecot: says IMAP is skipped, and SMTP delivers in
   } finally {
     await stopDemo(demo, { pgids: [], paths: dir ? [dir] : [] });
   }
+});
+
+test('npm run demo -- --help runs the script and explains the options', () => {
+  const result = spawnSync('npm', ['run', '--silent', 'demo', '--', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /--any-ports/);
+  assert.match(result.stdout, /--without-dovecot/);
+  const wrong = spawnSync('npm', ['run', '--silent', 'demo', '--', '--no-such-option'], { cwd: ROOT, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
+  assert.notEqual(wrong.status, 0);
+  assert.match(wrong.stderr, /unknown option --no-such-option/);
+});
+
+test('the demo keeps its fixed port when it is free and takes any free port when it is not', async () => {
+  const holder = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => holder.once('listening', r));
+  const taken = (holder.address() as { port: number }).port;
+  try {
+    assert.equal(await preferredPort(taken), 0);
+  } finally {
+    await new Promise((r) => holder.close(r));
+  }
+  assert.equal(await preferredPort(taken), taken);
 });

@@ -1,4 +1,8 @@
 // `npm run demo`: passgate with a local OAuth server, upstream SMTP and Dovecot, all on 127.0.0.1, until Ctrl-C.
+//
+// package.json runs it as `node --import tsx demo/run.ts`, not `tsx demo/run.ts`: the tsx CLI is a parent process
+// that re-sends SIGINT and then SIGKILLs its child when the child has not reported the signal within ~60 ms
+// (node_modules/tsx/dist/cli.mjs, relaySignals), which would cut the clean stop below short on a busy machine.
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -21,6 +21,11 @@ export interface UpstreamOptions {
   cert: string;
   /** RFC 7662 introspection endpoint of the test OAuth server: every token is checked there over HTTP. */
   introspectionEndpoint: string;
+  /**
+   * Stores each accepted message (the demo writes it into local mailboxes) before the final 250, so a 250 means
+   * stored; a rejection answers 451 4.3.0 and records nothing. Needs keepBodies (the default).
+   */
+  store?: (delivery: Delivery & { raw: Buffer }) => Promise<void>;
 }
 
 /**
@@ -111,7 +116,7 @@ export class UpstreamSmtpServer {
     });
     stream.on('end', () => {
       if (dropAfter !== null) return; // dropped: never acknowledged, never delivered
-      this.deliveries.push({
+      const delivery: Delivery = {
         mailbox: String(session.user),
         from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
         to: session.envelope.rcptTo.map((r) => r.address),
@@ -119,8 +124,18 @@ export class UpstreamSmtpServer {
         bytes,
         sha256: hash.digest('hex'),
         mailArgs: session.envelope.mailFrom ? { ...(session.envelope.mailFrom.args || {}) } : {},
-      });
-      callback(null, `<queued-${this.deliveries.length}@upstream.test> Queued mail for delivery`);
+      };
+      const accept = () => {
+        this.deliveries.push(delivery);
+        callback(null, `<queued-${this.deliveries.length}@upstream.test> Queued mail for delivery`);
+      };
+      const store = this.options.store;
+      if (!store) return accept();
+      const raw = delivery.raw;
+      if (!raw) return callback(Object.assign(new Error('4.3.0 Message not stored (keepBodies is off)'), { responseCode: 451 }));
+      store({ ...delivery, raw }).then(accept, () =>
+        callback(Object.assign(new Error('4.3.0 Local delivery failed, try again later'), { responseCode: 451 })),
+      );
     });
   }
 

@@ -1,0 +1,13 @@
+import { createServer } from 'node:net';
+
+/**
+ * `port` when nothing listens on it at 127.0.0.1 (the demo's fixed ports keep the printed commands the same from
+ * one run to the next), otherwise 0: the listener then takes any free port, and the demo prints the one it got.
+ */
+export function preferredPort(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(0));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(port)));
+  });
+}

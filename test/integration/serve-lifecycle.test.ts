@@ -79,6 +79,9 @@ async function loggedInSmtp(port: number, user: string, password: string): Promi
 async function certificateFingerprint(port: number): Promise<string> {
   const t = await SmtpTranscript.connect(port, { tls: true });
   const der = t.peerCertificateDer();
+  await t.expect(/^220 /, 15_000);
+  t.send('QUIT');
+  await t.expect(/^221 /);
   t.close();
   return new X509Certificate(der).fingerprint256;
 }
@@ -161,8 +164,12 @@ describe('passgate serve: signals', () => {
       const id = `drain-${Date.now()}`;
       const head = `Message-ID: <${id}@lifecycle.test>\r\nSubject: sent across a SIGTERM\r\n\r\n`;
       sending.write(head);
-      // An idle logged-in SMTP connection, an IMAP client before login, and one spliced to Dovecot.
+      // An idle logged-in SMTP connection, one with an envelope open, an IMAP client before login, and one
+      // spliced to Dovecot.
       const idle = await loggedInSmtp(serve.ports.smtp, user, password);
+      const envelope = await loggedInSmtp(serve.ports.smtp, user, password);
+      envelope.send(`MAIL FROM:<${user}>`);
+      await envelope.expect(/^250 /, 15_000);
       const preLogin = await ImapTranscript.connect(serve.ports.imap, { tls: true });
       await preLogin.until(/^\* OK /, 15_000);
       const spliced = await ImapTranscript.connect(serve.ports.imap, { tls: true });
@@ -188,6 +195,14 @@ describe('passgate serve: signals', () => {
       await preLogin.waitClosed();
       await spliced.until(/^\* BYE /, 10_000);
       await spliced.waitClosed();
+
+      // A transaction that has begun may go on; once it ends, no new one starts.
+      assert.equal(envelope.closed, false, 'a transaction in flight is not cut');
+      envelope.send('RSET');
+      envelope.send(`MAIL FROM:<${user}>`);
+      await envelope.expect(/^250 /, 10_000);
+      await envelope.expect(/^421 4\.3\.2 /, 10_000);
+      await envelope.waitClosed();
 
       // The message in flight goes on (a slow client), then gets the upstream's verdict.
       const hash = createHash('sha256').update(head);

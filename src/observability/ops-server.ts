@@ -18,8 +18,9 @@ const READY_TIMEOUT_MS = 2000;
 
 /**
  * The operators' HTTP port: `/metrics` (Prometheus text format), `/healthz` (200 while the process serves) and
- * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s and shutdown has not begun; the body lists the token state of each
- * mode and mailbox, which never makes an instance unready: one mailbox's lost consent must not take all down).
+ * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s and shutdown has not begun; the body lists
+ * the token state of each mode and mailbox, which never makes an instance unready: one mailbox's lost consent must
+ * not take all down).
  */
 export class OpsServer {
   private readonly server: Server;

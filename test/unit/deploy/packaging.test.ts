@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -281,18 +282,35 @@ describe('deploy/kubernetes', () => {
   });
 });
 
+/** The Dockerfile's HEALTHCHECK, an exec-form JSON array. */
+function healthcheck(): string[] {
+  const text = read('Dockerfile').replace(/\\\n/g, ' ');
+  return JSON.parse(/^HEALTHCHECK .*?CMD (\[.*\])$/m.exec(text)![1]!) as string[];
+}
+
+/** Runs the HEALTHCHECK command as Docker would (without blocking this process's event loop). */
+const runHealthcheck = (env: Record<string, string>) =>
+  new Promise<number>((done) => {
+    const [command, ...args] = healthcheck();
+    execFile(command === 'node' ? process.execPath : command!, args, { env: { PATH: process.env.PATH ?? '', ...env }, timeout: 30_000 }, (error) =>
+      done(error ? ((error as { code?: number }).code ?? -1) : 0),
+    );
+  });
+
 describe('the probe paths are what the ops server serves', () => {
-  it('/healthz and /readyz answer 200 on a live ops server', async () => {
+  it('/healthz and /readyz answer 200 on a live ops server, and the HEALTHCHECK command says healthy', async () => {
     const store = { ping: async () => {} } as unknown as CredentialStore;
     const ops = new OpsServer({ enabled: true, host: '127.0.0.1', port: 0 }, { metrics: new Metrics(), store, tokens: null, log: createLogger('silent') });
     const port = await ops.listen();
     try {
       for (const path of ['/healthz', '/readyz']) assert.equal((await fetch(`http://127.0.0.1:${port}${path}`)).status, 200, path);
+      assert.equal(await runHealthcheck({ PASSGATE_OPS__PORT: String(port) }), 0, 'HEALTHCHECK passes');
       ops.drain();
       assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 503, 'draining');
       assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200, 'still alive while draining');
     } finally {
       await ops.close();
     }
+    assert.equal(await runHealthcheck({ PASSGATE_OPS__PORT: String(port) }), 1, 'HEALTHCHECK fails when nothing answers');
   });
 });

@@ -25,7 +25,7 @@ FROM node:22-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     PASSGATE_DATA_DIR=/var/lib/passgate \
     PASSGATE_OPS__HOST=0.0.0.0
-# A fixed, non-root uid/gid, so Kubernetes can check runAsNonRoot and volumes can be chowned to it.
+# A fixed, non-root uid/gid (10001), so volumes and secret files can be chowned to it.
 RUN groupadd --system --gid 10001 passgate \
  && useradd --system --uid 10001 --gid passgate --home-dir /var/lib/passgate --shell /usr/sbin/nologin passgate \
  && mkdir -p /var/lib/passgate /etc/passgate \
@@ -37,7 +37,8 @@ COPY --from=build /build/node_modules ./node_modules
 COPY --from=build /build/dist ./dist
 COPY bin ./bin
 COPY config/passgate.example.yaml /etc/passgate/passgate.example.yaml
-USER passgate:passgate
+# Numeric, so Kubernetes runAsNonRoot can verify it without runAsUser.
+USER 10001:10001
 # The embedded store, the generated pepper and a self-signed certificate live here (with Redis: only the latter).
 VOLUME ["/var/lib/passgate"]
 # SMTP submission (STARTTLS), SMTPS, IMAP (STARTTLS), IMAPS, and the ops port (/metrics, /healthz, /readyz).

@@ -215,7 +215,11 @@ export interface Services {
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
   ops: OpsServer | null;
-  /** Stops accepting, lets sessions finish for up to `graceMs`, closes the rest. Idempotent. */
+  /**
+   * Graceful shutdown, idempotent: /readyz turns 503 and every listener stops accepting at once; idle SMTP
+   * connections get 421 and IMAP sessions `* BYE` at once; SMTP transactions in flight may finish for up to
+   * `graceMs` (then 421); the ops port closes last.
+   */
   close(graceMs?: number): Promise<void>;
 }
 
@@ -277,6 +281,7 @@ export async function startServices(app: App): Promise<Services> {
     ops,
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        ops?.drain();
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
         await ops?.close();
         tls.close();

@@ -256,6 +256,13 @@ const section = <T extends z.ZodType>(schema: T) => schema.default(() => schema.
 export const configSchema = z
   .object({
     data_dir: z.string().min(1).default('data').describe('folder for the embedded store, generated pepper and certificates'),
+    shutdown_grace_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .max(3600)
+      .default(10)
+      .describe('on SIGTERM, how long SMTP transactions in flight may take to finish before the rest are closed'),
     log: section(logSchema),
     security: section(securitySchema),
     app_passwords: section(appPasswordsSchema),

@@ -18,11 +18,13 @@ const READY_TIMEOUT_MS = 2000;
 
 /**
  * The operators' HTTP port: `/metrics` (Prometheus text format), `/healthz` (200 while the process serves) and
- * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s; the body lists the token state of each
- * mode and mailbox, which never makes an instance unready: one mailbox's lost consent must not take all down).
+ * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s and shutdown has not begun; the body lists
+ * the token state of each mode and mailbox, which never makes an instance unready: one mailbox's lost consent must
+ * not take all down).
  */
 export class OpsServer {
   private readonly server: Server;
+  private draining = false;
 
   constructor(
     private readonly config: OpsConfig,
@@ -52,6 +54,10 @@ export class OpsServer {
     if (path === '/readyz') {
       const checks: Record<string, string> = {};
       let ready = true;
+      if (this.draining) {
+        ready = false;
+        checks.shutdown = 'draining';
+      }
       try {
         await Promise.race([
           this.deps.store.ping(),
@@ -79,6 +85,14 @@ export class OpsServer {
 
   get port(): number {
     return (this.server.address() as AddressInfo).port;
+  }
+
+  /**
+   * Shutdown has begun: /readyz answers 503 from now on, so a balancer sends no new clients while the listeners
+   * drain; /healthz and /metrics keep answering until close().
+   */
+  drain(): void {
+    this.draining = true;
   }
 
   async close(): Promise<void> {

@@ -35,6 +35,7 @@ export class SmtpListener {
   private readonly proxies: NetworkList;
   private readonly plaintextAuth: NetworkList;
   private closing = false;
+  private closed: Promise<void> | undefined;
   private stopWatchingCertificates: () => void = () => {};
 
   constructor(
@@ -72,8 +73,11 @@ export class SmtpListener {
         }
         handler.onAuth(auth, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.authInternal)));
       },
-      onMailFrom: (address, session, callback) =>
-        void handler.onMailFrom(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
+      onMailFrom: (address, session, callback) => {
+        // While draining, a transaction in flight may finish but no new one starts (421 closes the connection).
+        if (this.closing) return callback(smtpError(SMTP_REPLIES.shuttingDown));
+        handler.onMailFrom(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal)));
+      },
       onRcptTo: (address, session, callback) =>
         void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
       onData: (stream, session, callback) =>
@@ -130,21 +134,52 @@ export class SmtpListener {
   }
 
   /**
-   * Stops accepting; lets sessions finish for up to `graceMs` (a transaction in flight completes), then tells the
-   * rest 421 and closes them.
+   * Graceful shutdown. Stops accepting at once. A connection without a transaction in flight is told 421 and
+   * closed now; one with a transaction (MAIL accepted, a command being answered, or DATA streaming or awaiting the
+   * upstream's verdict) may finish it for up to `graceMs` and gets its reply, the upstream's 250 included, then
+   * 421. No new transaction starts meanwhile (MAIL is answered 421, see onMailFrom). At the deadline the rest are
+   * told 421 and closed; a message cut before its final "." is not delivered (the upstream DATA is aborted).
+   * RFC 5321 §3.8: a server shutting down answers 421 and closes the channel.
    */
-  async close(graceMs: number): Promise<void> {
-    if (this.closing) return;
+  close(graceMs: number): Promise<void> {
+    this.closed ??= this.drain(graceMs);
+    return this.closed;
+  }
+
+  private async drain(graceMs: number): Promise<void> {
     this.closing = true;
     this.stopWatchingCertificates();
     const stopped = this.server.close();
     const deadline = Date.now() + graceMs;
-    while (this.smtp.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    for (const connection of this.smtp.connections) {
-      const c = connection as unknown as { send(code: number, text: string): void; close(): void };
-      c.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
-      c.close();
+    for (;;) {
+      for (const connection of this.smtp.connections) {
+        if (!inTransaction(connection)) shutDown(connection);
+      }
+      if (this.smtp.connections.size === 0 || Date.now() >= deadline) break;
+      await new Promise((r) => setTimeout(r, 50));
     }
+    for (const connection of this.smtp.connections) shutDown(connection);
     await stopped;
   }
+}
+
+/** The parts of smtp-server's SMTPConnection (lib/smtp-connection.js, 3.x) that shutdown reads. */
+interface DrainableConnection {
+  session?: { envelope?: { mailFrom?: unknown } };
+  /** A command handler (AUTH, MAIL, RCPT) has not called back yet. */
+  _handlerPending?: boolean;
+  /** DATA is streaming, or the message is in and onData has not called back (the upstream's verdict). */
+  _dataStream?: unknown;
+  send(code: number, text: string): void;
+  close(): void;
+}
+
+function inTransaction(connection: unknown): boolean {
+  const c = connection as DrainableConnection;
+  return c._handlerPending === true || Boolean(c._dataStream) || Boolean(c.session?.envelope?.mailFrom);
+}
+
+/** smtp-server closes the connection itself after any 421 (send()). */
+function shutDown(connection: unknown): void {
+  (connection as DrainableConnection).send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
 }

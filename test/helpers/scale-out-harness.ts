@@ -13,7 +13,7 @@ import { ImapTranscript } from './imap-transcript.js';
 import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
 import { startRedisCluster } from './redis-cluster.js';
-import { startRedis } from './redis-server.js';
+import { startRedis, type TestRedis } from './redis-server.js';
 import { SmtpTranscript } from './smtp-transcript.js';
 import { makeTestConfig, type TestConfig } from './test-config.js';
 import { UpstreamSmtpServer } from './upstream-smtp-server.js';
@@ -64,6 +64,8 @@ export interface Instance {
 
 export interface Deployment {
   backend: 'standalone' | 'cluster';
+  /** The standalone Redis (null on a cluster), to take it away. */
+  redis: TestRedis | null;
   instances: [Instance, Instance];
   haproxy: TestHaproxy;
   /** A TLS connection to HAProxy's IMAP frontend, from ::1, greeted. */
@@ -89,12 +91,14 @@ export async function startDeployment(backend: Deployment['backend'], peers: Pee
   };
   try {
     let redis: Record<string, unknown>;
+    let standalone: TestRedis | null = null;
     if (backend === 'cluster') {
       const cluster = await startRedisCluster();
       closers.push(() => cluster.close());
       redis = { cluster_nodes: cluster.nodes, key_prefix: cluster.prefix };
     } else {
       const server = await startRedis({ own: true });
+      standalone = server;
       closers.push(() => server.close());
       redis = { url: server.url, key_prefix: server.prefix };
     }
@@ -115,6 +119,7 @@ export async function startDeployment(backend: Deployment['backend'], peers: Pee
     };
     return {
       backend,
+      redis: standalone,
       instances: instances as [Instance, Instance],
       haproxy,
       async imap() {

@@ -8,7 +8,12 @@ import { RedisCredentialStore } from '../../src/credentials/redis-credential-sto
 import { RedisRevocationFeed } from '../../src/credentials/redis-revocation-feed.js';
 import { RedisTokenStateStore } from '../../src/credentials/redis-token-state-store.js';
 import { FlexibleLoginLimiter } from '../../src/rate-limit/flexible-login-limiter.js';
+import { openApp } from '../../src/app.js';
+import { loadConfig } from '../../src/config/config-loader.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { makeRecord } from '../helpers/records.js';
+import { runCli } from '../helpers/run-cli.js';
+import { makeTestConfig } from '../helpers/test-config.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { credentialStoreContract } from './credential-store.contract.js';
 
@@ -129,5 +134,50 @@ describe('redis cluster: the other shared state', () => {
     assert.deepEqual(heard, [[record.id]]);
     unsubscribe();
     await feed.close();
+  });
+});
+
+describe('redis cluster: moving from the embedded store, and the CLI on a cluster', () => {
+  it('exports from SQLite, imports into the cluster with the CLI, and lists and revokes there', async () => {
+    const c = await sharedCluster();
+    const sqlite = makeTestConfig({});
+    const onCluster = makeTestConfig({ redis: { cluster_nodes: c.nodes, key_prefix: `${c.prefix}move:` } });
+    const cli = (config: string, cwd: string, args: string[], input?: string) => runCli(['--config', config, ...args], { cwd, ...(input ? { input } : {}) });
+    try {
+      const embedded = await openApp(loadConfig({ path: sqlite.file, env: {}, cwd: sqlite.dir }).config, { logger: createLogger('silent') });
+      const passwords: string[] = [];
+      try {
+        for (const username of ['one@example.com', 'two@example.com', 'three@example.com']) {
+          passwords.push((await embedded.admin.create({ username, name: 'Device', createdBy: 'test' })).password);
+        }
+      } finally {
+        await embedded.close();
+      }
+      const exported = await cli(sqlite.file, sqlite.dir, ['store', 'export']);
+      assert.equal(exported.code, 0, exported.stderr);
+      const imported = await cli(onCluster.file, onCluster.dir, ['store', 'import'], exported.stdout);
+      assert.equal(imported.code, 0, imported.stderr);
+      assert.match(imported.stderr, /imported 3 records/);
+
+      const listed = await cli(onCluster.file, onCluster.dir, ['app-password', 'list']);
+      assert.equal(listed.code, 0, listed.stderr);
+      for (const user of ['one@example.com', 'two@example.com', 'three@example.com']) assert.match(listed.stdout, new RegExp(user));
+      const revoked = await cli(onCluster.file, onCluster.dir, ['app-password', 'revoke-all', '--user', 'two@example.com']);
+      assert.equal(revoked.code, 0, revoked.stderr);
+
+      const app = await openApp(loadConfig({ path: onCluster.file, env: {}, cwd: onCluster.dir }).config, { logger: createLogger('silent') });
+      try {
+        assert.equal((await app.verifier.verify('one@example.com', passwords[0]!)).ok, true, 'a moved password verifies on the cluster');
+        const two = await app.verifier.verify('two@example.com', passwords[1]!);
+        assert.equal(two.ok ? 'ok' : two.reason, 'revoked');
+        const [entry] = await app.audit.query({ username: 'two@example.com', limit: 1 });
+        assert.equal(entry?.action, 'app-password.revoke-all');
+      } finally {
+        await app.close();
+      }
+    } finally {
+      sqlite.cleanup();
+      onCluster.cleanup();
+    }
   });
 });

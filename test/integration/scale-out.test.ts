@@ -141,6 +141,34 @@ for (const backend of ['standalone', 'cluster'] as const) {
       assert.deepEqual([byProtocol.smtp?.clientIp, byProtocol.smtp?.reason], [s.clientIp, 'invalid-credentials']);
     });
 
+    it('Redis unreachable: both instances answer logins as temporary, live sessions go on, service returns with Redis', async (t) => {
+      if (!d.redis) return t.skip('the cluster has no pause; the client paths are the same');
+      const { password } = await a.app.admin.create({ username: 'outage@example.com', name: 'Scanner', createdBy: 'test' });
+      const live = await imapLogin(d, 'outage@example.com', password);
+      assert.match(live.reply, /^a OK/m);
+      d.redis.pause();
+      let during: string[];
+      const started = Date.now();
+      try {
+        // Two at once: one on each instance. Each waits for redis.command_timeout_ms (2 s) and answers temporary.
+        const logins = await Promise.all([imapLogin(d, 'outage@example.com', password), imapLogin(d, 'outage@example.com', password)]);
+        during = logins.map(({ reply, t: c }) => (c.close(), reply.trim().split('\r\n').pop()!));
+        live.t.send('b NOOP');
+        await live.t.until(/^b OK/);
+      } finally {
+        d.redis.resume();
+      }
+      const elapsed = Date.now() - started;
+      assert.deepEqual(during, ['a NO [UNAVAILABLE] Service temporarily unavailable, try again later.', 'a NO [UNAVAILABLE] Service temporarily unavailable, try again later.']);
+      assert.ok(elapsed < 15_000, `answered within ${elapsed} ms`);
+      for (let n = 0; n < 2; n++) {
+        const again = await imapLogin(d, 'outage@example.com', password);
+        assert.match(again.reply, /^a OK/m);
+        again.t.close();
+      }
+      live.t.close();
+    });
+
     it('losing an instance loses nothing: sessions on the other go on, and new clients are served from Redis', async () => {
       const { password } = await a.app.admin.create({ username: 'survivor@example.com', name: 'Printer', createdBy: 'test' });
       const { t, reply } = await imapLogin(d, 'survivor@example.com', password);

@@ -109,7 +109,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
       // Serve only once connected (a Cluster refuses commands before that); a Redis still down by then is not
       // fatal: the client keeps reconnecting, and meanwhile logins are answered as temporary failures.
-      if (!(await waitForRedisReady(redis, 2 * config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
+      if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);

@@ -16,7 +16,9 @@ import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
-import { checkRedisDurability, createRedisClient, type RedisClient } from './credentials/redis-client-factory.js';
+import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './credentials/redis-client-factory.js';
+import { RedisRevocationFeed } from './credentials/redis-revocation-feed.js';
+import type { RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
@@ -51,6 +53,8 @@ export interface App {
   limiter: LoginLimiter;
   messages: MessageLimiter;
   authenticator: Authenticator;
+  /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
+  revocations: RevocationHints | null;
   /** null when OAuth is not configured (oauth.client_id). */
   oauth: { client: OAuthClient; tokens: CachedTokenProvider } | null;
   metrics: Metrics;
@@ -96,16 +100,25 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let limiter: LoginLimiter;
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
+  let revocations: RedisRevocationFeed | null = null;
   let oauth: App['oauth'] = null;
   try {
     if (config.redisEnabled) {
       const redis: RedisClient = createRedisClient(config.redis);
       closers.push(() => void redis.disconnect());
       redis.on('error', (error: Error) => logger.warn({ err: error.message }, 'redis connection error'));
+      // Serve only once connected (a Cluster refuses commands before that); a Redis still down by then is not
+      // fatal: the client keeps reconnecting, and meanwhile logins are answered as temporary failures.
+      if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
       tokenStates = new RedisTokenStateStore(redis, config.redis.key_prefix);
+      const feed = new RedisRevocationFeed(redis, config.redis.key_prefix, (error) =>
+        logger.warn({ err: error.message }, 'redis revocation subscription error'),
+      );
+      closers.push(() => feed.close());
+      revocations = feed;
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
@@ -168,6 +181,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     messages,
     authenticator,
     metrics,
+    revocations,
     oauth,
     close() {
       closing ??= (async () => {
@@ -261,6 +275,8 @@ export async function startServices(app: App): Promise<Services> {
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
       });
       await imap.start();
+      // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
+      if (app.revocations) imap.registry.listen(app.revocations);
     }
     if (config.ops.enabled) {
       ops = new OpsServer(config.ops, { metrics: app.metrics, store: app.store, tokens: app.oauth?.tokens ?? null, log: logger });

@@ -52,11 +52,17 @@ const redisSchema = z
     password: z.string().optional().describe('Redis password (or password_file); overrides one in the URL'),
     sentinels: z.array(sentinelSchema).default([]).describe('Sentinel nodes; with sentinel_name, used instead of url'),
     sentinel_name: z.string().default('mymaster').describe('the Sentinel master group name'),
-    cluster_nodes: z.array(z.string().min(1)).default([]).describe('Cluster seed nodes as host:port; used instead of url'),
+    cluster_nodes: z
+      .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, such as 10.0.0.5:6379 or [fd00::5]:6379'))
+      .default([])
+      .describe('Redis Cluster seed nodes as host:port (a few masters suffice); used instead of url and sentinels'),
     key_prefix: z.string().default('passgate:').describe('prefix of every key passgate writes'),
     command_timeout_ms: positiveInt().default(2000).describe('a Redis command slower than this fails as unavailable'),
   })
-  .strict();
+  .strict()
+  .refine((r) => [r.url !== null, r.sentinels.length > 0, r.cluster_nodes.length > 0].filter(Boolean).length <= 1, {
+    message: 'set one of url, sentinels or cluster_nodes, not several',
+  });
 
 const sqliteSchema = z
   .object({

@@ -7,16 +7,31 @@ interface Live {
 }
 
 /**
+ * Port: word that app passwords were revoked somewhere (another instance, the CLI in another process). A hint only
+ * makes the registry look sooner: the store stays the truth, and polling stays the guarantee, because a hint can be
+ * lost (a subscriber reconnecting, a revocation made while this instance was starting).
+ */
+export interface RevocationHints {
+  /** Calls `listener` with the ids of each revocation heard; returns the unsubscribe function. */
+  subscribe(listener: (ids: string[]) => void): () => void;
+}
+
+/**
  * Long-lived sessions (IMAP, IDLE for hours) by the app password that opened them. Every `intervalMs` it reads
  * the distinct passwords in use from the store and closes the sessions of any that was revoked, removed or has
- * expired. Reading the store, rather than listening for events, makes a revocation take effect on every instance
- * whoever made it: the CLI in another process, another instance, an operator editing Redis. A store that cannot
- * be read skips one round (sessions stay up; they were authorised).
+ * expired. Reading the store, rather than trusting events, makes a revocation take effect on every instance
+ * whoever made it: the CLI in another process, another instance, an operator editing Redis. With `listen()`, a
+ * revocation hint checks the passwords it names at once, so a revocation on one instance closes a session held by
+ * another in milliseconds rather than within the interval. A store that cannot be read skips one round (sessions
+ * stay up; they were authorised).
  */
 export class LiveSessionRegistry {
   private readonly sessions = new Map<string, Set<Live>>();
   private timer: NodeJS.Timeout | null = null;
   private sweeping = false;
+  /** Ids hinted while a round was running (null: none), checked in a round right after it. */
+  private pending: Set<string> | null = null;
+  private unsubscribe: (() => void) | null = null;
 
   constructor(
     private readonly store: CredentialStore,
@@ -28,6 +43,12 @@ export class LiveSessionRegistry {
   start(): void {
     this.timer ??= setInterval(() => void this.sweep(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** Checks the passwords named by each hint at once (in addition to the rounds on the timer). */
+  listen(hints: RevocationHints): void {
+    this.unsubscribe?.();
+    this.unsubscribe = hints.subscribe((ids) => void this.sweep(ids));
   }
 
   /** Registers a live session; returns its unregister function (call it when the session ends). */
@@ -51,13 +72,37 @@ export class LiveSessionRegistry {
     return n;
   }
 
-  /** One round: exported for tests; runs on the timer otherwise. */
-  async sweep(): Promise<void> {
-    if (this.sweeping) return;
+  /**
+   * One round over every password in use, or over `only` those of them (a hint). Rounds never overlap: ids hinted
+   * during a round are checked in another round right after it, so no hint is dropped; a timer tick during a round
+   * is skipped, as the next one comes anyway. Exported for tests; runs
+   * on the timer and on hints otherwise.
+   */
+  async sweep(only?: Iterable<string>): Promise<void> {
+    const ids = only === undefined ? [...this.sessions.keys()] : [...only].filter((id) => this.sessions.has(id));
+    if (ids.length === 0) return;
+    if (this.sweeping) {
+      // A timer round during a round adds nothing (the next tick comes anyway); a hint is kept.
+      if (only === undefined) return;
+      this.pending ??= new Set();
+      for (const id of ids) this.pending.add(id);
+      return;
+    }
     this.sweeping = true;
     try {
+      await this.check(ids);
+    } finally {
+      this.sweeping = false;
+    }
+    const next = this.pending;
+    this.pending = null;
+    if (next) await this.sweep(next);
+  }
+
+  private async check(ids: string[]): Promise<void> {
+    try {
       const now = this.clock();
-      for (const id of [...this.sessions.keys()]) {
+      for (const id of ids) {
         const record = await this.store.get(id);
         const reason = record === null || record.revokedAt !== null ? 'revoked' : record.expiresAt !== null && record.expiresAt <= now ? 'expired' : null;
         if (!reason) continue;
@@ -68,13 +113,13 @@ export class LiveSessionRegistry {
       }
     } catch (error) {
       this.log.warn({ cause: (error as Error).message }, 'revocation check skipped');
-    } finally {
-      this.sweeping = false;
     }
   }
 
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 }

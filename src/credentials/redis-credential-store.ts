@@ -3,6 +3,7 @@ import type { CredentialStore, CredentialUse, InsertResult } from '../core/crede
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
 import type { Protocol } from '../core/protocol.js';
 import type { RedisClient } from './redis-client-factory.js';
+import { announceRevocation } from './redis-revocation-feed.js';
 
 /*
  * Key layout (prefix P, default "passgate:"). Every key of one user carries the hash tag {u:<username>},
@@ -13,6 +14,12 @@ import type { RedisClient } from './redis-client-factory.js';
  *   P{u:<user>}:active    HASH   id -> expiresAt (0: never) for every not-revoked record (the per-user cap)
  *   Pid:<id>              STRING username (lookup by id)
  *   Pusers                SET    usernames (listing all)
+ * The two global keys are an index, not a SCAN: listing all (`app-password list`, `store export`) and lookups by
+ * id (revocation polling) cost one command each, on any deployment, instead of a walk of every master. They live
+ * in other slots than the user's keys, so they are written with their own single-key commands; insert writes
+ * them first, so a crash between the steps leaves an index entry pointing at nothing (skipped when read), never a
+ * record nobody can list.
+ * Every revocation is also announced on Pub/Sub (redis-revocation-feed.ts) so instances close live sessions at once.
  */
 
 const INSERT = `
@@ -37,6 +44,9 @@ if not r or r == '' then redis.call('HSET', KEYS[1], 'revokedAt', ARGV[1]) end
 redis.call('HDEL', KEYS[2], ARGV[2])
 return 1`;
 
+// The records' keys are built from ARGV, not passed in KEYS: their number is known only inside the script. They
+// carry KEYS[1]'s hash tag, so they live in its slot and Redis Cluster runs the script (a key of another slot
+// would fail it with "non local key").
 const REVOKE_ALL = `
 local ids = redis.call('HKEYS', KEYS[1])
 local out = {}
@@ -201,6 +211,7 @@ export class RedisCredentialStore implements CredentialStore {
       const username = await this.redis.get(this.idKey(id));
       if (username === null) return null;
       await this.redis.eval(REVOKE, 2, this.userKey(username, `ap:${id}`), this.userKey(username, 'active'), String(at), id);
+      await announceRevocation(this.redis, this.prefix, [id]);
       return this.load(username, id);
     });
   }
@@ -208,6 +219,7 @@ export class RedisCredentialStore implements CredentialStore {
   revokeAll(username: string, at: number): Promise<AppPasswordRecord[]> {
     return this.run('revoke-all', async () => {
       const ids = (await this.redis.eval(REVOKE_ALL, 1, this.userKey(username, 'active'), String(at), this.userKey(username, 'ap:'))) as string[];
+      await announceRevocation(this.redis, this.prefix, ids);
       const out: AppPasswordRecord[] = [];
       for (const id of ids) {
         const record = await this.load(username, id);
@@ -250,6 +262,7 @@ export class RedisCredentialStore implements CredentialStore {
       await tx.exec();
       await this.redis.set(this.idKey(record.id), u);
       await this.redis.sadd(`${this.prefix}users`, u);
+      if (record.revokedAt !== null) await announceRevocation(this.redis, this.prefix, [record.id]);
     });
   }
 

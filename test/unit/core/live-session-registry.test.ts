@@ -44,4 +44,49 @@ describe('LiveSessionRegistry', () => {
     await registry.sweep();
     assert.deepEqual(closed, ['b']);
   });
+
+  it('a revocation hint checks the named passwords at once, only those in use here, and none is lost mid-round', async () => {
+    const store = new SqliteCredentialStore(openSqliteDatabase(':memory:'));
+    const [one, two, elsewhere] = [makeRecord(), makeRecord(), makeRecord()];
+    for (const r of [one, two, elsewhere]) await store.insert(r, { maxActivePerUser: 10, now: 0 });
+    const reads: string[] = [];
+    let gate: Promise<void> = Promise.resolve();
+    const counting = Object.assign(Object.create(store) as SqliteCredentialStore, {
+      get: async (id: string) => {
+        reads.push(id);
+        const record = await store.get(id);
+        await gate;
+        return record;
+      },
+    });
+    // An interval no test waits for: only hints can close anything here.
+    const registry = new LiveSessionRegistry(counting, () => 0, silentEventLogger, 3_600_000);
+    let hear: (ids: string[]) => void = () => {};
+    registry.listen({ subscribe: (listener) => ((hear = listener), () => (hear = () => {})) });
+    const closed: string[] = [];
+    registry.register(one.id, (why) => closed.push(`one:${why}`));
+    registry.register(two.id, (why) => closed.push(`two:${why}`));
+
+    await store.revoke(one.id, 1);
+    hear([one.id, elsewhere.id]);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(closed, ['one:revoked']);
+    assert.deepEqual(reads, [one.id], 'a password in use elsewhere costs no read');
+
+    // A hint heard while a round is busy (its read of `two` already done, before the revocation) is checked in a
+    // round right after it.
+    let open: () => void = () => {};
+    gate = new Promise((r) => (open = r));
+    const round = registry.sweep();
+    await new Promise((r) => setImmediate(r));
+    await store.revoke(two.id, 2);
+    hear([two.id]);
+    open();
+    await round;
+    assert.deepEqual(closed, ['one:revoked', 'two:revoked']);
+    assert.deepEqual(reads, [one.id, two.id, two.id]);
+
+    registry.stop();
+    assert.equal(registry.size, 0);
+  });
 });

@@ -29,16 +29,17 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const done = () => summarize(checks, options.strict ?? false);
   const mailbox = options.mailbox === undefined ? null : normalizeUsername(options.mailbox);
 
+  const logins = (why: string) => (mailbox === null ? [] : [skip('smtp login', why), skip('imap login', why)]);
   const { result, config } = checkConfig(options.load);
   checks.push(result);
   if (!config) {
-    checks.push(skip('tls', 'the configuration is invalid'), skip('store', 'the configuration is invalid'), skip('token', 'the configuration is invalid'));
+    const why = 'the configuration is invalid';
+    checks.push(skip('tls', why), skip('store', why), skip('token', why), ...logins(why));
     return done();
   }
   checks.push(...(await checkTls(config)));
   checks.push(...(await checkStore(config)));
 
-  const logins = (why: string) => (mailbox === null ? [] : [skip('smtp login', why), skip('imap login', why)]);
   if (config.oauth.client_id === null) {
     if (config.smtp.enabled || config.imap.enabled) {
       checks.push(fail('token', 'oauth.client_id is not set: passgate cannot log in upstream', 'Configure the oauth section (see config/passgate.example.yaml and the README, "Running the gateway").'));

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -155,6 +155,36 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.equal(strict.code, 1);
     assert.match(strict.stdout, /^WARN {2}tls +mail\.example\.com .* expires in [45] days/m);
     assert.match(strict.stdout, /not ready \(exit 1\)$/m);
+  });
+
+  it('warns when the store file was readable by other users', async () => {
+    const tc = config();
+    assert.equal((await doctor(tc)).code, 0);
+    chmodSync(tc.config.sqlite.path, 0o644);
+    const { result, check } = await doctorJson(tc);
+    assert.equal(result.code, 0);
+    assert.equal(check('store').status, 'warn');
+    assert.match(check('store').detail, /was readable by other users \(mode 644\); opening it made it 0600/);
+    assert.equal(statSync(tc.config.sqlite.path).mode & 0o777, 0o600);
+  });
+
+  it('with Microsoft, shows what an app token may do and warns when a permission is missing', async () => {
+    const tc = config({ oauth: { provider: 'microsoft', tenant: 'contoso.onmicrosoft.com', scopes: null } });
+    oauth.jwtClaims = { aud: 'https://outlook.office365.com', roles: ['SMTP.SendAsApp'] };
+    try {
+      const result = await doctor(tc);
+      assert.equal(result.code, 0, result.stdout);
+      assert.match(result.stdout, /^WARN {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp; missing IMAP\.AccessAsApp$/m);
+      assert.match(result.stdout, /^ {6}Add the Office 365 Exchange Online application permission IMAP\.AccessAsApp .*admin consent/m);
+      assertNoSecrets(result);
+      oauth.jwtClaims = { aud: 'https://outlook.office365.com', roles: ['SMTP.SendAsApp', 'IMAP.AccessAsApp'] };
+      const granted = await doctor(tc, '--mailbox', MAILBOX, '--strict');
+      assert.equal(granted.code, 0, granted.stdout);
+      assert.match(granted.stdout, /^PASS {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp IMAP\.AccessAsApp$/m);
+      assertNoSecrets(granted);
+    } finally {
+      oauth.jwtClaims = null;
+    }
   });
 
   describe('Redis', () => {

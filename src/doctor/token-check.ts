@@ -1,11 +1,11 @@
 import type { App } from '../app.js';
 import type { AccessToken } from '../core/token-provider.js';
 import { classifyOAuthError } from '../oauth/oauth-error-classifier.js';
-import { fail, pass, warn, type CheckResult } from './doctor-report.js';
+import { fail, pass, skip, warn, type CheckResult } from './doctor-report.js';
 import { explainedFailure } from './microsoft-failures.js';
 import { readTokenClaims } from './token-claims.js';
 
-/** At most this many connected mailboxes get a token when no --mailbox is given (each is one provider request). */
+/** At most this many connected mailboxes are listed when no --mailbox is given. */
 const MAX_MAILBOXES = 20;
 
 export interface TokenCheckOutcome {
@@ -52,8 +52,9 @@ function describe(app: App, name: string, token: AccessToken): CheckResult {
 
 /**
  * App mode: a fresh client-credentials request (never the cached token, so the credentials themselves are
- * tested). Delegated mode: the mailbox's token through the token provider, which redeems and rotates the stored
- * refresh token; without --mailbox, every connected mailbox (up to MAX_MAILBOXES). The token is never printed.
+ * tested). Delegated mode: with --mailbox, that mailbox's token through the token provider (the stored access
+ * token while valid, else its refresh token redeemed and the rotated one stored); without, the stored state of
+ * each connected mailbox. The token is never printed.
  */
 export async function checkTokens(app: App, mailbox: string | null): Promise<TokenCheckOutcome> {
   const oauth = app.oauth!;
@@ -68,31 +69,43 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
     }
   }
 
-  let mailboxes: string[];
-  if (mailbox !== null) mailboxes = [mailbox];
-  else {
-    try {
-      mailboxes = (await oauth.tokens.status()).flatMap((s) => (s.mailbox ? [s.mailbox] : []));
-    } catch (error) {
-      return { results: [fail('token', `cannot read the connected mailboxes: ${(error as Error).message}`)], token: null };
-    }
-    if (mailboxes.length === 0) {
-      return { results: [warn('token', 'delegated mode: no mailbox connected yet', 'Connect each mailbox once: passgate oauth connect --mailbox user@example.com')], token: null };
-    }
+  if (mailbox === null) return { results: await connectedMailboxes(app), token: null };
+  try {
+    const token = await oauth.tokens.getAccessToken(mailbox);
+    return { results: [describe(app, `token ${mailbox}`, token)], token };
+  } catch (error) {
+    return { results: [refused(`token ${mailbox}`, (error as Error).message)], token: null };
   }
-  const results: CheckResult[] = [];
-  let token: AccessToken | null = null;
-  for (const m of mailboxes.slice(0, MAX_MAILBOXES)) {
-    try {
-      const t = await oauth.tokens.getAccessToken(m);
-      results.push(describe(app, `token ${m}`, t));
-      if (m === mailbox) token = t;
-    } catch (error) {
-      results.push(refused(`token ${m}`, (error as Error).message));
-    }
+}
+
+const time = (ms: number | null) => (ms === null ? 'never' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`);
+
+/**
+ * Delegated mode without --mailbox: each connected mailbox's stored state, read only. Redeeming every refresh
+ * token would rotate them all from a process that exits at once, racing a running `serve` on the embedded store
+ * (whose refresh lock is per process); --mailbox redeems one, deliberately.
+ */
+async function connectedMailboxes(app: App): Promise<CheckResult[]> {
+  let statuses;
+  try {
+    statuses = (await app.oauth!.tokens.status()).filter((s) => s.mailbox !== null);
+  } catch (error) {
+    return [fail('token', `cannot read the connected mailboxes: ${(error as Error).message}`)];
   }
-  if (mailboxes.length > MAX_MAILBOXES) {
-    results.push(warn('token', `checked ${MAX_MAILBOXES} of ${mailboxes.length} connected mailboxes`, 'Check one with passgate doctor --mailbox <address>; passgate oauth status lists them all.'));
+  if (statuses.length === 0) {
+    return [warn('token', 'delegated mode: no mailbox connected yet', 'Connect each mailbox once: passgate oauth connect --mailbox user@example.com')];
   }
-  return { results, token };
+  const results = statuses.slice(0, MAX_MAILBOXES).map((s): CheckResult => {
+    const name = `token ${s.mailbox}`;
+    if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
+    if (s.state === 'unknown') return skip(name, 'no token requested yet');
+    const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
+    const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, 'Run passgate doctor --mailbox <mailbox> to try it now.');
+    // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
+    return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
+  });
+  if (statuses.length > MAX_MAILBOXES) {
+    results.push(warn('token', `showed ${MAX_MAILBOXES} of ${statuses.length} connected mailboxes`, 'passgate oauth status lists them all.'));
+  }
+  return results;
 }

@@ -297,15 +297,29 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.match(check('imap login').hint!, /set ca_file/);
   });
 
-  it('delegated mode: reports no connected mailbox, then checks the stored refresh token of --mailbox and logs in as it', async () => {
+  it('delegated mode: reports the connected mailboxes read-only, then redeems the refresh token of --mailbox and logs in as it', async () => {
     const tc = config({ oauth: { mode: 'delegated' } });
     const none = await doctorJson(tc);
     assert.equal(none.result.code, 0, none.result.stdout);
     assert.equal(none.check('token').status, 'warn');
     assert.match(none.check('token').detail, /no mailbox connected yet/);
 
-    const imported = await runCli(['--config', tc.file, 'oauth', 'import', '--mailbox', MAILBOX], { cwd: tc.dir, input: oauth.mintRefreshToken(MAILBOX) });
+    const importToken = (mailbox: string, token: string) => runCli(['--config', tc.file, 'oauth', 'import', '--mailbox', mailbox], { cwd: tc.dir, input: token });
+    const imported = await importToken(MAILBOX, oauth.mintRefreshToken(MAILBOX));
     assert.equal(imported.code, 0, imported.stderr);
+    assert.equal((await importToken('gone@example.com', 'rt-not-a-real-token')).code, 1, 'a refresh token the provider does not honour');
+
+    // Without --mailbox: the stored state of each connected mailbox, without asking the provider.
+    const refreshes = oauth.counts.refresh_token;
+    const listed = await doctorJson(tc);
+    assert.equal(oauth.counts.refresh_token, refreshes, 'no refresh token was redeemed');
+    assert.equal(listed.result.code, 1);
+    assert.equal(listed.check(`token ${MAILBOX}`).status, 'pass');
+    assert.match(listed.check(`token ${MAILBOX}`).detail, /^connected; last token \d{4}-\d\d-\d\d \d\d:\d\dZ/);
+    assert.equal(listed.check('token gone@example.com').status, 'fail');
+    assert.equal(listed.check('token gone@example.com').failure, 'aadsts-grant-lost');
+    assert.match(listed.check('token gone@example.com').detail, /needs-connect since .*AADSTS70043/);
+
     const connected = await doctor(tc, '--mailbox', MAILBOX, '--strict');
     assert.equal(connected.code, 0, connected.stdout);
     assert.match(connected.stdout, /^PASS {2}token reader@example\.com +valid for \d+ min/m);

@@ -63,8 +63,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     if (mailbox !== null) {
       if (!tokens.token) checks.push(...logins(`no token for ${mailbox}`));
       else {
-        checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname()));
-        checks.push(await checkImapLogin(config.imap, mailbox, tokens.token));
+        const clientId = config.oauth.client_id;
+        checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname(), clientId));
+        checks.push(await checkImapLogin(config.imap, mailbox, tokens.token, clientId));
       }
     }
   } finally {

@@ -41,7 +41,7 @@ function tagged(socket: TLSSocket, leftover: Buffer, tag: string, command: strin
  * then EXAMINE INBOX (read-only: Exchange accepts an app token without mailbox permission and fails the first
  * command after it, "User is authenticated but not connected"), then LOGOUT.
  */
-export async function checkImapLogin(config: ImapConfig, mailbox: string, token: AccessToken): Promise<CheckResult> {
+export async function checkImapLogin(config: ImapConfig, mailbox: string, token: AccessToken, clientId: string | null): Promise<CheckResult> {
   if (!config.enabled) return skip(NAME, 'imap.enabled is false');
   const u = config.upstream;
   const upstream = `${u.host}:${u.port}`;
@@ -57,7 +57,7 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
     session = await loginUpstreamImap({ host: u.host, port: u.port, tls: u.tls, ca, servername: u.servername ?? u.host, timeoutMs }, mailbox, token.token);
   } catch (error) {
     if (error instanceof UpstreamImapAuthError) {
-      return explained(NAME, 'imap', `${upstream} refused the login as ${mailbox}: ${error.responseText}`, error.responseText, 'Read the reply text; the mailbox may not use IMAP with this token.');
+      return explained(NAME, 'imap', `${upstream} refused the login as ${mailbox}: ${error.responseText}`, error.responseText, 'Read the reply text; the mailbox may not use IMAP with this token.', { mailbox, clientId });
     }
     const message = (error as Error).message;
     return explained(NAME, 'connect', message, message, `Check imap.upstream.host, port and tls (${upstream}).`);
@@ -67,7 +67,7 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
   try {
     const examined = await tagged(socket, session.leftover, 'D1', 'EXAMINE INBOX', timeoutMs);
     if (!/^OK\b/i.test(examined)) {
-      return explained(NAME, 'imap', `${upstream} accepted the login as ${mailbox}, but EXAMINE INBOX answered: ${examined.slice(0, 200)}`, examined, 'The mailbox could not be opened with this token.');
+      return explained(NAME, 'imap', `${upstream} accepted the login as ${mailbox}, but EXAMINE INBOX answered: ${examined.slice(0, 200)}`, examined, 'The mailbox could not be opened with this token.', { mailbox, clientId });
     }
     await tagged(socket, Buffer.alloc(0), 'D2', 'LOGOUT', 2000).catch(() => undefined);
     return pass(NAME, `${upstream} accepted AUTHENTICATE XOAUTH2 as ${mailbox} and opened INBOX (${u.tls === 'implicit' ? 'TLS' : 'STARTTLS'})`);

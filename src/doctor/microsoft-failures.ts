@@ -284,14 +284,23 @@ export function explainFailure(stage: FailureStage, text: string): KnownFailure 
   return KNOWN_FAILURES.find((f) => f.stage === stage && f.pattern.test(text)) ?? null;
 }
 
+/** What the doctor knows of the case, filled into the fix's placeholders so the commands can be pasted. */
+export interface FailureContext {
+  mailbox?: string | null | undefined;
+  clientId?: string | null | undefined;
+}
+
 /** The hint printed under a failed check: what it means, then what to do. */
-export function failureHint(failure: KnownFailure): string {
-  return `${failure.meaning}\nfix: ${failure.fix}`;
+export function failureHint(failure: KnownFailure, context: FailureContext = {}): string {
+  let fix = failure.fix;
+  if (context.mailbox) fix = fix.replaceAll('<mailbox>', context.mailbox);
+  if (context.clientId) fix = fix.replaceAll('<client id>', context.clientId);
+  return `${failure.meaning}\nfix: ${fix}`;
 }
 
 /** A failed check explained by the table when the text matches an entry, else with the fallback hint. */
-export function explainedFailure(name: string, stage: FailureStage, detail: string, text: string, fallback: string): CheckResult {
+export function explainedFailure(name: string, stage: FailureStage, detail: string, text: string, fallback: string, context: FailureContext = {}): CheckResult {
   const known = explainFailure(stage, text);
-  const result = fail(name, detail, known ? failureHint(known) : fallback);
+  const result = fail(name, detail, known ? failureHint(known, context) : fallback);
   return known ? { ...result, failure: known.id } : result;
 }

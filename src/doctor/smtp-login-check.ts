@@ -16,7 +16,7 @@ function fixedToken(token: AccessToken): TokenProvider {
  * A real login upstream, as the SMTP gateway does it (UpstreamConnector: connect, STARTTLS or TLS, EHLO,
  * AUTH XOAUTH2), then QUIT. Nothing is sent.
  */
-export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token: AccessToken, clientName: string): Promise<CheckResult> {
+export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token: AccessToken, clientName: string, clientId: string | null): Promise<CheckResult> {
   if (!config.enabled) return skip(NAME, 'smtp.enabled is false');
   const upstream = `${config.upstream.host}:${config.upstream.port}`;
   let connector: UpstreamConnector;
@@ -32,7 +32,7 @@ export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token:
   } catch (error) {
     if (error instanceof UpstreamAuthError) {
       const text = `${error.reply.code} ${replyText(error.reply)}`;
-      return explained(NAME, 'smtp', `${upstream} refused the login as ${mailbox}: ${text.slice(0, 300)}`, text, 'Read the reply text; the mailbox may not use SMTP with this token.');
+      return explained(NAME, 'smtp', `${upstream} refused the login as ${mailbox}: ${text.slice(0, 300)}`, text, 'Read the reply text; the mailbox may not use SMTP with this token.', { mailbox, clientId });
     }
     const message = (error as Error).message;
     return explained(NAME, 'connect', message, message, `Check smtp.upstream.host, port and tls (${upstream}).`);

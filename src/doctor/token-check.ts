@@ -14,8 +14,9 @@ export interface TokenCheckOutcome {
   token: AccessToken | null;
 }
 
-function refused(name: string, text: string): CheckResult {
-  return explainedFailure(name, 'token', `no token: ${text.slice(0, 400)}`, text, 'Read the provider\'s answer above; passgate oauth status shows the stored state.');
+function refused(name: string, text: string, mailbox: string | null): CheckResult {
+  const fallback = 'Read the provider\'s answer above; passgate oauth status shows the stored state.';
+  return explainedFailure(name, 'token', `no token: ${text.slice(0, 400)}`, text, fallback, { mailbox });
 }
 
 function minutes(expiresAt: number, now: number): string {
@@ -65,7 +66,7 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
       return { results: [describe(app, 'token', token)], token };
     } catch (error) {
       const f = classifyOAuthError(error);
-      return { results: [refused('token', `${f.code}${f.aadsts && !f.description.includes(f.aadsts) ? ` ${f.aadsts}` : ''}: ${f.description}`)], token: null };
+      return { results: [refused('token', `${f.code}${f.aadsts && !f.description.includes(f.aadsts) ? ` ${f.aadsts}` : ''}: ${f.description}`, mailbox)], token: null };
     }
   }
 
@@ -74,7 +75,7 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
     const token = await oauth.tokens.getAccessToken(mailbox);
     return { results: [describe(app, `token ${mailbox}`, token)], token };
   } catch (error) {
-    return { results: [refused(`token ${mailbox}`, (error as Error).message)], token: null };
+    return { results: [refused(`token ${mailbox}`, (error as Error).message, mailbox)], token: null };
   }
 }
 
@@ -100,7 +101,7 @@ async function connectedMailboxes(app: App): Promise<CheckResult[]> {
     if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
     if (s.state === 'unknown') return skip(name, 'no token requested yet');
     const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
-    const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, 'Run passgate doctor --mailbox <mailbox> to try it now.');
+    const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, `Run passgate doctor --mailbox ${s.mailbox} to try it now.`, { mailbox: s.mailbox });
     // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
     return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
   });

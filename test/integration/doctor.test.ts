@@ -261,12 +261,13 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       assert.match(human.stdout, /^FAIL {2}smtp login +127\.0\.0\.1:\d+ refused the login as reader@example\.com: 535 5\.7\.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant\./m);
       assert.match(human.stdout, /SMTP AUTH is turned off for the whole organization/);
       assert.match(human.stdout, /Set-TransportConfig -SmtpClientAuthenticationDisabled \$false/);
+      assert.match(human.stdout, /Set-CASMailbox -Identity reader@example\.com -SmtpClientAuthenticationDisabled \$false/, 'the command names the mailbox');
       assert.match(human.stdout, /^PASS {2}imap login /m);
 
       upstream.refuseLogins = { code: 535, text: '5.7.3 Authentication unsuccessful' };
       const { check } = await doctorJson(tc, '--mailbox', MAILBOX);
       assert.equal(check('smtp login').failure, 'smtp-token-refused');
-      assert.match(check('smtp login').hint!, /New-ServicePrincipal/);
+      assert.match(check('smtp login').hint!, /New-ServicePrincipal -AppId passgate-test-client /);
       assert.match(check('smtp login').hint!, /Add-MailboxPermission/);
     } finally {
       upstream.refuseLogins = null;
@@ -283,7 +284,7 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.match(imap.detail, /refused the login as reader@example\.com: NO \[AUTHENTICATIONFAILED\]/);
     assert.equal(imap.failure, 'imap-authenticate-failed');
     assert.match(imap.hint!, /IMAP\.AccessAsApp/);
-    assert.match(imap.hint!, /Set-CASMailbox -Identity <mailbox> -ImapEnabled \$true/);
+    assert.match(imap.hint!, /Set-CASMailbox -Identity reader@example\.com -ImapEnabled \$true/);
   });
 
   it('explains an unreachable upstream and an untrusted upstream certificate', async () => {
@@ -330,6 +331,6 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     const other = await doctorJson(tc, '--mailbox', 'nobody@example.com');
     assert.equal(other.result.code, 1);
     assert.equal(other.check('token nobody@example.com').failure, 'aadsts-grant-lost');
-    assert.match(other.check('token nobody@example.com').hint!, /passgate oauth connect --mailbox/);
+    assert.match(other.check('token nobody@example.com').hint!, /passgate oauth connect --mailbox nobody@example\.com/);
   });
 });

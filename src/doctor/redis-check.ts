@@ -44,8 +44,8 @@ export async function checkRedis(config: RedisConfig): Promise<CheckResult[]> {
     }
     const node = client instanceof Cluster ? client.nodes('master')[0] : client;
     if (!node) return [fail('redis', 'the cluster has no reachable master', 'Check redis.cluster_nodes.')];
-    const server = await info(node, 'server');
-    const results: CheckResult[] = [pass('redis', `answers PING (Redis ${server.get('redis_version') ?? 'unknown version'}${client instanceof Cluster ? ', cluster' : ''})`)];
+    const version = (await info(node, 'server').catch(() => new Map<string, string>())).get('redis_version') ?? 'unknown version';
+    const results: CheckResult[] = [pass('redis', `answers PING (Redis ${version}${client instanceof Cluster ? ', cluster' : ''})`)];
 
     let policy: string;
     let aof: boolean;
@@ -57,11 +57,22 @@ export async function checkRedis(config: RedisConfig): Promise<CheckResult[]> {
       rdb = (await configGet(node, 'save')).trim() !== '';
     } catch (error) {
       configRefused = (error as Error).message;
-      const memory = await info(node, 'memory');
-      const persistence = await info(node, 'persistence');
-      policy = memory.get('maxmemory_policy') ?? 'unknown';
-      aof = persistence.get('aof_enabled') === '1';
-      rdb = null;
+      try {
+        const memory = await info(node, 'memory');
+        const persistence = await info(node, 'persistence');
+        policy = memory.get('maxmemory_policy') ?? 'unknown';
+        aof = persistence.get('aof_enabled') === '1';
+        rdb = null;
+      } catch (infoError) {
+        results.push(
+          warn(
+            'redis eviction',
+            `cannot read the eviction policy: CONFIG GET and INFO both refused (${(infoError as Error).message.slice(0, 120)})`,
+            'Check by hand that maxmemory-policy is noeviction and that persistence is on (the managed service\'s settings).',
+          ),
+        );
+        return results;
+      }
     }
     results.push(
       policy === 'noeviction'

@@ -232,6 +232,14 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       assert.equal(check('redis config').status, 'warn');
       assert.match(check('redis config').detail, /CONFIG GET refused \(NOPERM/);
       assert.ok(!result.stdout.includes('doctor-password-1'), 'the Redis password was printed');
+
+      await admin.call('ACL', 'SETUSER', 'blind', 'on', '>blind-password-1', '~*', '&*', '+@all', '-config', '-info');
+      url.username = 'blind';
+      url.password = 'blind-password-1';
+      const blind = await doctorJson(redisConfig({ url: url.href }));
+      assert.equal(blind.result.code, 0, blind.result.stdout);
+      assert.equal(blind.check('redis eviction').status, 'warn');
+      assert.match(blind.check('redis eviction').detail, /CONFIG GET and INFO both refused/);
     });
   });
 

@@ -67,7 +67,10 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
   try {
     const examined = await tagged(socket, session.leftover, 'D1', 'EXAMINE INBOX', timeoutMs);
     if (!/^OK\b/i.test(examined)) {
-      return explained(NAME, 'imap', `${upstream} accepted the login as ${mailbox}, but EXAMINE INBOX answered: ${examined.slice(0, 200)}`, examined, 'The mailbox could not be opened with this token.', { mailbox, clientId });
+      const detail = `${upstream} accepted the login as ${mailbox}, but EXAMINE INBOX answered: ${examined.slice(0, 200)}`;
+      // Only what the table knows of commands after login; a plain NO here is not a refused token.
+      if (/not connected|\[UNAVAILABLE\]/i.test(examined)) return explained(NAME, 'imap', detail, examined, '', { mailbox, clientId });
+      return fail(NAME, detail, 'The login worked but the mailbox could not be opened: check that the mailbox exists and has an INBOX.');
     }
     await tagged(socket, Buffer.alloc(0), 'D2', 'LOGOUT', 2000).catch(() => undefined);
     return pass(NAME, `${upstream} accepted AUTHENTICATE XOAUTH2 as ${mailbox} and opened INBOX (${u.tls === 'implicit' ? 'TLS' : 'STARTTLS'})`);

@@ -2,6 +2,7 @@ import { Command, CommanderError } from 'commander';
 import { appPasswordCommand } from './cli/app-password-command.js';
 import { auditCommand } from './cli/audit-command.js';
 import { CliContext, type CliIo } from './cli/cli-context.js';
+import { doctorCommand } from './cli/doctor-command.js';
 import { oauthCommand } from './cli/oauth-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { storeCommand } from './cli/store-command.js';
@@ -29,6 +30,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   program.addCommand(storeCommand(ctx));
   program.addCommand(oauthCommand(ctx));
   program.addCommand(serveCommand(ctx));
+  program.addCommand(doctorCommand(ctx, () => program.opts<{ config?: string }>().config));
   for (const command of program.commands) {
     command.exitOverride();
     for (const sub of command.commands) sub.exitOverride();
@@ -39,6 +41,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
     return 0;
   } catch (error) {
     if (error instanceof CommanderError) {
+      if (error.code === 'passgate.exit') return error.exitCode; // a command that printed its own verdict (doctor)
       return error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0 ? 0 : 2;
     }
     if (isGatewayError(error)) {

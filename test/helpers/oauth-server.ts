@@ -34,6 +34,11 @@ export class TestOAuthServer {
   tokenLifetime: number;
   /** Milliseconds the token endpoint waits before answering. */
   delayMs = 0;
+  /**
+   * When set, access tokens are shaped like Entra's JWTs with these claims (aud, roles, scp, ...) in the payload
+   * and a meaningless signature; introspection still knows them by their whole text.
+   */
+  jwtClaims: Record<string, unknown> | null = null;
   readonly counts = { token: 0, client_credentials: 0, refresh_token: 0, device_code: 0, devicecode: 0, introspect: 0 };
   /** Client assertions received (decoded header and payload), for inspection. */
   readonly assertions: { header: Record<string, unknown>; payload: Record<string, unknown> }[] = [];
@@ -204,7 +209,9 @@ export class TestOAuthServer {
   }
 
   private issue(subject: string, scope: string, withRefresh: boolean): Record<string, unknown> {
-    const access = `at-${randomBytes(24).toString('hex')}`;
+    const opaque = `at-${randomBytes(24).toString('hex')}`;
+    const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const access = this.jwtClaims ? `${part({ typ: 'JWT', alg: 'RS256' })}.${part({ ...this.jwtClaims, jti: opaque })}.${part(opaque)}` : opaque;
     this.accessTokens.set(access, { subject, scope, expiresAt: Date.now() + this.tokenLifetime * 1000 });
     const body: Record<string, unknown> = { token_type: 'Bearer', access_token: access, expires_in: this.tokenLifetime, scope };
     if (withRefresh) body.refresh_token = this.mintRefreshToken(subject, scope);

@@ -65,7 +65,10 @@ export class UpstreamSmtpServer {
       },
       onAuth: (auth, _session, callback) => {
         void this.checkToken(auth.username ?? '', auth.accessToken ?? '').then((ok) => {
-          if (this.refuseLogins) return callback(Object.assign(new Error(this.refuseLogins.text), { responseCode: this.refuseLogins.code }));
+          if (this.refuseLogins) {
+            this.sendVerbatimOnce(_session, this.refuseLogins.text);
+            return callback(Object.assign(new Error(this.refuseLogins.text), { responseCode: this.refuseLogins.code }));
+          }
           if (!ok) return callback(Object.assign(new Error('Authentication unsuccessful'), { responseCode: 535 }));
           this.logins++;
           callback(null, { user: auth.username });
@@ -83,6 +86,22 @@ export class UpstreamSmtpServer {
       onData: (stream, session, callback) => this.receive(stream, session, callback),
     });
     this.server.on('error', () => {});
+  }
+
+  /**
+   * smtp-server puts its own enhanced code before a refusal's text (`535 5.7.8 5.7.139 ...`); a text that carries
+   * its own (`5.7.139 Authentication unsuccessful, ...`) goes out as Exchange sends it: `535 5.7.139 ...`.
+   */
+  private sendVerbatimOnce(session: SMTPServerSession, text: string): void {
+    if (!/^[245]\.\d{1,3}\.\d{1,3} /.test(text)) return;
+    type Connection = { session: SMTPServerSession; send: (code: number, data: string, context?: unknown) => void };
+    const connection = [...this.server.connections].find((c) => (c as unknown as Connection).session === session) as unknown as Connection | undefined;
+    if (!connection) return;
+    const original = connection.send;
+    connection.send = (code, data) => {
+      connection.send = original;
+      original.call(connection, code, data, false);
+    };
   }
 
   private async checkToken(mailbox: string, token: string): Promise<boolean> {

@@ -1,0 +1,22 @@
+import { loadConfig, type LoadConfigOptions } from '../config/config-loader.js';
+import type { Config } from '../config/config-schema.js';
+import { isGatewayError } from '../core/gateway-error.js';
+import { fail, pass, warn, type CheckResult } from './doctor-report.js';
+
+/**
+ * Loads the configuration exactly as `serve` does. An invalid one is a failed check whose hint lists each key at
+ * fault (the loader names them); the loader's warnings (a generated pepper, a pepper file others can read) warn.
+ */
+export function checkConfig(options: LoadConfigOptions): { result: CheckResult; config: Config | null } {
+  try {
+    const { config, warnings } = loadConfig(options);
+    if (warnings.length > 0) return { config, result: warn('config', `loaded ${config.source}`, warnings.join('\n')) };
+    return { config, result: pass('config', `loaded ${config.source}`) };
+  } catch (error) {
+    if (!isGatewayError(error, 'PG_CONFIG_INVALID')) throw error;
+    const [first = '', ...rest] = error.message.split('\n');
+    const lines = rest.map((l) => l.replace(/^\s*-\s*/, ''));
+    const hint = 'Fix the key named: config/passgate.example.yaml documents every key.';
+    return { config: null, result: fail('config', `${first.replace(/:$/, '')}: ${lines.join('; ')}`, hint) };
+  }
+}

@@ -1,0 +1,75 @@
+import { hostname } from 'node:os';
+import { openApp, type App } from '../app.js';
+import type { LoadConfigOptions } from '../config/config-loader.js';
+import { normalizeUsername } from '../core/app-password-record.js';
+import { createLogger } from '../observability/logger.js';
+import { checkConfig } from './config-check.js';
+import { fail, skip, summarize, type CheckResult, type DoctorReport } from './doctor-report.js';
+import { checkImapLogin } from './imap-login-check.js';
+import { checkSmtpLogin } from './smtp-login-check.js';
+import { checkStore } from './store-check.js';
+import { checkTls } from './tls-check.js';
+import { checkTokens } from './token-check.js';
+
+export interface DoctorOptions {
+  load: LoadConfigOptions;
+  /** Log in upstream as this mailbox over SMTP and IMAP (and, in delegated mode, check only its token). */
+  mailbox?: string | undefined;
+  /** Warnings fail the run too. */
+  strict?: boolean | undefined;
+}
+
+/**
+ * `passgate doctor`: configuration → TLS certificates → store (SQLite or Redis) → OAuth token(s) → with a mailbox,
+ * real XOAUTH2 logins upstream over SMTP and IMAP. A failed check skips only what depends on it; every check runs
+ * with the configuration's own timeouts, so the whole run is bounded.
+ */
+export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
+  const checks: CheckResult[] = [];
+  const done = () => summarize(checks, options.strict ?? false);
+  const mailbox = options.mailbox === undefined ? null : normalizeUsername(options.mailbox);
+
+  const logins = (why: string) => (mailbox === null ? [] : [skip('smtp login', why), skip('imap login', why)]);
+  const { result, config } = checkConfig(options.load);
+  checks.push(result);
+  if (!config) {
+    const why = 'the configuration is invalid';
+    checks.push(skip('tls', why), skip('store', why), skip('token', why), ...logins(why));
+    return done();
+  }
+  checks.push(...(await checkTls(config)));
+  checks.push(...(await checkStore(config)));
+
+  if (config.oauth.client_id === null) {
+    if (config.smtp.enabled || config.imap.enabled) {
+      checks.push(fail('token', 'oauth.client_id is not set: passgate cannot log in upstream', 'Configure the oauth section (see config/passgate.example.yaml and the README, "Running the gateway").'));
+    } else checks.push(skip('token', 'oauth is not configured and smtp and imap are disabled'));
+    checks.push(...logins('no OAuth configuration'));
+    return done();
+  }
+
+  let app: App;
+  try {
+    // Silent: everything worth saying becomes a check result.
+    app = await openApp(config, { logger: createLogger('silent') });
+  } catch (error) {
+    checks.push(fail('token', (error as Error).message, 'Fix the key named; passgate serve would stop with the same message.'));
+    checks.push(...logins('passgate could not start'));
+    return done();
+  }
+  try {
+    const tokens = await checkTokens(app, mailbox);
+    checks.push(...tokens.results);
+    if (mailbox !== null) {
+      if (!tokens.token) checks.push(...logins(`no token for ${mailbox}`));
+      else {
+        const clientId = config.oauth.client_id;
+        checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname(), clientId));
+        checks.push(await checkImapLogin(config.imap, mailbox, tokens.token, clientId));
+      }
+    }
+  } finally {
+    await app.close();
+  }
+  return done();
+}

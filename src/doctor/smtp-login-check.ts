@@ -1,0 +1,40 @@
+import type { SmtpConfig } from '../config/config-schema.js';
+import type { AccessToken, TokenProvider } from '../core/token-provider.js';
+import { UpstreamAuthError, UpstreamConnector } from '../smtp/upstream-connector.js';
+import { replyText } from '../smtp/upstream-smtp-session.js';
+import { fail, pass, skip, type CheckResult } from './doctor-report.js';
+import { explainedFailure as explained } from './microsoft-failures.js';
+
+const NAME = 'smtp login';
+
+/** A token provider that hands out the one token the doctor already obtained. */
+function fixedToken(token: AccessToken): TokenProvider {
+  return { getAccessToken: () => Promise.resolve(token), status: () => Promise.resolve([]), close: () => Promise.resolve() };
+}
+
+/**
+ * A real login upstream, as the SMTP gateway does it (UpstreamConnector: connect, STARTTLS or TLS, EHLO,
+ * AUTH XOAUTH2), then QUIT. Nothing is sent.
+ */
+export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token: AccessToken, clientName: string, clientId: string | null): Promise<CheckResult> {
+  if (!config.enabled) return skip(NAME, 'smtp.enabled is false');
+  const upstream = `${config.upstream.host}:${config.upstream.port}`;
+  let connector: UpstreamConnector;
+  try {
+    connector = new UpstreamConnector(config.upstream, fixedToken(token), clientName);
+  } catch (error) {
+    return fail(NAME, (error as Error).message);
+  }
+  try {
+    const session = await connector.open(mailbox);
+    await session.quit();
+    return pass(NAME, `${upstream} accepted AUTH XOAUTH2 as ${mailbox} (${config.upstream.tls === 'implicit' ? 'TLS' : 'STARTTLS'})`);
+  } catch (error) {
+    if (error instanceof UpstreamAuthError) {
+      const text = `${error.reply.code} ${replyText(error.reply)}`;
+      return explained(NAME, 'smtp', `${upstream} refused the login as ${mailbox}: ${text.slice(0, 300)}`, text, 'Read the reply text; the mailbox may not use SMTP with this token.', { mailbox, clientId });
+    }
+    const message = (error as Error).message;
+    return explained(NAME, 'connect', message, message, `Check smtp.upstream.host, port and tls (${upstream}).`);
+  }
+}

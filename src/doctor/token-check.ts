@@ -1,0 +1,112 @@
+import type { App } from '../app.js';
+import type { AccessToken } from '../core/token-provider.js';
+import { classifyOAuthError } from '../oauth/oauth-error-classifier.js';
+import { fail, pass, skip, warn, type CheckResult } from './doctor-report.js';
+import { explainedFailure } from './microsoft-failures.js';
+import { readTokenClaims } from './token-claims.js';
+
+/** At most this many connected mailboxes are listed when no --mailbox is given. */
+const MAX_MAILBOXES = 20;
+
+export interface TokenCheckOutcome {
+  results: CheckResult[];
+  /** The token for `mailbox` when one was asked for and obtained. */
+  token: AccessToken | null;
+}
+
+function refused(name: string, text: string, mailbox: string | null): CheckResult {
+  const fallback = 'Read the provider\'s answer above; passgate oauth status shows the stored state.';
+  return explainedFailure(name, 'token', `no token: ${text.slice(0, 400)}`, text, fallback, { mailbox });
+}
+
+function minutes(expiresAt: number, now: number): string {
+  return `valid for ${Math.max(0, Math.round((expiresAt - now) / 60_000))} min`;
+}
+
+/**
+ * What the token says it may do, and what is missing for the enabled protocols (Microsoft: app-only tokens carry
+ * `roles`, delegated ones `scp`; Microsoft Learn, "Authenticate an IMAP, POP or SMTP connection using OAuth").
+ */
+function describe(app: App, name: string, token: AccessToken): CheckResult {
+  const { config } = app;
+  const now = app.clock();
+  const claims = readTokenClaims(token.token);
+  const base = `${minutes(token.expiresAt, now)}`;
+  if (!claims) return pass(name, `${base} (an opaque token: no claims to show)`);
+  const granted = config.oauth.mode === 'app' ? claims.roles : claims.scopes;
+  const detail = `${base}, audience ${claims.audience ?? '(none)'}, ${config.oauth.mode === 'app' ? 'roles' : 'scopes'}: ${granted.join(' ') || '(none)'}`;
+  if (config.oauth.provider !== 'microsoft') return pass(name, detail);
+  const needed = [
+    ...(config.smtp.enabled ? [config.oauth.mode === 'app' ? 'SMTP.SendAsApp' : 'SMTP.Send'] : []),
+    ...(config.imap.enabled ? [config.oauth.mode === 'app' ? 'IMAP.AccessAsApp' : 'IMAP.AccessAsUser.All'] : []),
+  ];
+  const missing = needed.filter((p) => !granted.includes(p));
+  if (missing.length === 0) return pass(name, detail);
+  return warn(
+    name,
+    `${detail}; missing ${missing.join(', ')}`,
+    config.oauth.mode === 'app'
+      ? `Add the Office 365 Exchange Online application permission ${missing.join(', ')} to the app and grant admin consent; Exchange refuses logins without it.`
+      : `The mailbox consented without ${missing.join(', ')}: check oauth.scopes, then run passgate oauth connect again.`,
+  );
+}
+
+/**
+ * App mode: a fresh client-credentials request (never the cached token, so the credentials themselves are
+ * tested). Delegated mode: with --mailbox, that mailbox's token through the token provider (the stored access
+ * token while valid, else its refresh token redeemed and the rotated one stored); without, the stored state of
+ * each connected mailbox. The token is never printed.
+ */
+export async function checkTokens(app: App, mailbox: string | null): Promise<TokenCheckOutcome> {
+  const oauth = app.oauth!;
+  if (app.config.oauth.mode === 'app') {
+    try {
+      const grant = await oauth.client.clientCredentials();
+      const token = { token: grant.accessToken, expiresAt: app.clock() + grant.expiresInSeconds * 1000 };
+      return { results: [describe(app, 'token', token)], token };
+    } catch (error) {
+      const f = classifyOAuthError(error);
+      return { results: [refused('token', `${f.code}${f.aadsts && !f.description.includes(f.aadsts) ? ` ${f.aadsts}` : ''}: ${f.description}`, mailbox)], token: null };
+    }
+  }
+
+  if (mailbox === null) return { results: await connectedMailboxes(app), token: null };
+  try {
+    const token = await oauth.tokens.getAccessToken(mailbox);
+    return { results: [describe(app, `token ${mailbox}`, token)], token };
+  } catch (error) {
+    return { results: [refused(`token ${mailbox}`, (error as Error).message, mailbox)], token: null };
+  }
+}
+
+const time = (ms: number | null) => (ms === null ? 'never' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`);
+
+/**
+ * Delegated mode without --mailbox: each connected mailbox's stored state, read only. Redeeming every refresh
+ * token would rotate them all from a process that exits at once, racing a running `serve` on the embedded store
+ * (whose refresh lock is per process); --mailbox redeems one, deliberately.
+ */
+async function connectedMailboxes(app: App): Promise<CheckResult[]> {
+  let statuses;
+  try {
+    statuses = (await app.oauth!.tokens.status()).filter((s) => s.mailbox !== null);
+  } catch (error) {
+    return [fail('token', `cannot read the connected mailboxes: ${(error as Error).message}`)];
+  }
+  if (statuses.length === 0) {
+    return [warn('token', 'delegated mode: no mailbox connected yet', 'Connect each mailbox once: passgate oauth connect --mailbox user@example.com')];
+  }
+  const results = statuses.slice(0, MAX_MAILBOXES).map((s): CheckResult => {
+    const name = `token ${s.mailbox}`;
+    if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
+    if (s.state === 'unknown') return skip(name, 'no token requested yet');
+    const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
+    const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, `Run passgate doctor --mailbox ${s.mailbox} to try it now.`, { mailbox: s.mailbox });
+    // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
+    return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
+  });
+  if (statuses.length > MAX_MAILBOXES) {
+    results.push(warn('token', `showed ${MAX_MAILBOXES} of ${statuses.length} connected mailboxes`, 'passgate oauth status lists them all.'));
+  }
+  return results;
+}

@@ -243,6 +243,8 @@ export async function startServices(app: App): Promise<Services> {
         log: logger,
         hostname: config.smtp.hostname ?? hostname(),
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
+        connections: app.metrics.connections(),
+        trustedNetworks: config.rate_limit.trusted_networks,
       });
       await smtp.start();
     }
@@ -255,6 +257,8 @@ export async function startServices(app: App): Promise<Services> {
         metrics: app.metrics.imap(),
         log: logger,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
+        connections: app.metrics.connections(),
+        trustedNetworks: config.rate_limit.trusted_networks,
       });
       await imap.start();
     }

@@ -90,7 +90,7 @@ async function handshake(socket: Socket, tls: TlsOptions, timeoutMs: number): Pr
 function refuse(socket: Socket, options: AcceptClientOptions, line: string): void {
   const ticket = options.gate.beginRefusal();
   if (!ticket) return void socket.destroy();
-  const timer = setTimeout(() => socket.destroy(), Math.min(REFUSAL_TIMEOUT_MS, HANDSHAKE_TIMEOUT_MS));
+  const timer = setTimeout(() => socket.destroy(), REFUSAL_TIMEOUT_MS);
   socket.once('close', () => {
     clearTimeout(timer);
     ticket();

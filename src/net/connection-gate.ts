@@ -45,10 +45,6 @@ export class ConnectionGate {
     };
   }
 
-  get active(): number {
-    return this.limiter.active;
-  }
-
   private refused(ip: string, listener: string, reason: ConnectionRefusal): void {
     this.deps.metrics.refused(this.protocol, reason);
     const now = this.deps.clock();

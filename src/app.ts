@@ -261,6 +261,8 @@ export async function startServices(app: App): Promise<Services> {
         log: logger,
         hostname: config.smtp.hostname ?? hostname(),
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
+        connections: app.metrics.connections(),
+        trustedNetworks: config.rate_limit.trusted_networks,
       });
       await smtp.start();
     }
@@ -273,6 +275,8 @@ export async function startServices(app: App): Promise<Services> {
         metrics: app.metrics.imap(),
         log: logger,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
+        connections: app.metrics.connections(),
+        trustedNetworks: config.rate_limit.trusted_networks,
       });
       await imap.start();
       // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.

@@ -172,6 +172,9 @@ const smtpSchema = z
       .describe('where legacy clients connect'),
     max_message_bytes: positiveInt().default(157_286_400).describe('largest message accepted (Exchange Online: 150 MiB)'),
     max_recipients: positiveInt().default(500).describe('recipients per message'),
+    max_connections: positiveInt().default(500).describe('SMTP connections open at once, every listener and client together; more get 421'),
+    max_connections_per_ip: positiveInt().default(20).describe('SMTP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
+    login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) gets 421'),
     upstream: smtpUpstreamSchema.default(() => smtpUpstreamSchema.parse({})),
   })
   .strict();
@@ -197,7 +200,9 @@ const imapSchema = z
         { name: 'imaps', host: '::', port: 993, tls: 'implicit', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
       ])
       .describe('where legacy clients connect'),
-    login_timeout_seconds: positiveInt().default(60).describe('a connection that has not logged in by then is closed'),
+    login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) is closed'),
+    max_connections: positiveInt().default(1000).describe('IMAP connections open at once, every listener and client together; more get * BYE'),
+    max_connections_per_ip: positiveInt().default(50).describe('IMAP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     max_commands_before_login: positiveInt().default(25).describe('commands a client may send before logging in'),
     idle_timeout_minutes: z.number().int().min(30).default(35).describe('a logged-in connection silent both ways this long is closed (IDLE needs >= 30)'),
     revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live sessions are checked against revocations'),

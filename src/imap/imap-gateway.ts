@@ -2,6 +2,10 @@ import { readFileSync } from 'node:fs';
 import type { ImapConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { CredentialStore } from '../core/credential-store.js';
+import type { ConnectionMetrics } from '../core/connection-metrics.js';
+import { ConnectionLimiter } from '../core/connection-limiter.js';
+import { NetworkList } from '../core/network-list.js';
+import { ConnectionGate } from '../net/connection-gate.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
@@ -18,6 +22,10 @@ export interface ImapGatewayDeps {
   metrics: ImapMetrics;
   log: EventLogger;
   maxFailuresPerConnection: number;
+  /** Counts refused connections. */
+  connections: ConnectionMetrics;
+  /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
+  trustedNetworks: readonly string[];
 }
 
 /** IMAP: the listeners and the registry that ends sessions of revoked passwords, started and stopped together. */
@@ -55,7 +63,13 @@ export class ImapGateway {
       loginTimeoutMs: config.login_timeout_seconds * 1000,
       idleTimeoutMs: config.idle_timeout_minutes * 60_000,
     };
-    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options));
+    // One gate for every IMAP listener of this process: the caps are per protocol, not per port.
+    const gate = new ConnectionGate(
+      'imap',
+      new ConnectionLimiter({ maxTotal: config.max_connections, maxPerIp: config.max_connections_per_ip, exempt: new NetworkList(deps.trustedNetworks) }),
+      { metrics: deps.connections, log: deps.log, clock: Date.now },
+    );
+    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options, gate));
   }
 
   async start(): Promise<void> {

@@ -3,12 +3,11 @@ import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerConfig } from '../config/config-schema.js';
 import { NetworkList } from '../core/network-list.js';
 import { acceptClient } from '../net/accept-client.js';
+import type { ConnectionGate } from '../net/connection-gate.js';
 import { TcpListener } from '../net/tcp-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { IMAP_REPLIES } from './imap-replies.js';
 import { ImapSession, type ImapSessionDeps, type ImapSessionOptions } from './imap-session.js';
-
-const PRE_SESSION_TIMEOUT_MS = 10_000;
 
 /** One IMAP listener (143 STARTTLS, 993 implicit TLS, or a plaintext LAN port): accept, PROXY, TLS, session. */
 export class ImapListener {
@@ -22,6 +21,8 @@ export class ImapListener {
     private readonly tls: TlsCertificates,
     private readonly deps: ImapSessionDeps,
     private readonly options: Omit<ImapSessionOptions, 'listener' | 'tlsMode' | 'tlsOptions' | 'plaintextAuth'>,
+    /** The IMAP connection caps, shared by every IMAP listener. */
+    private readonly gate: ConnectionGate,
   ) {
     this.proxies = new NetworkList(config.proxy_protocol_from);
     this.server = new TcpListener(config, 'imap', deps.log, (socket) => void this.accept(socket));
@@ -37,17 +38,23 @@ export class ImapListener {
 
   private async accept(raw: Socket): Promise<void> {
     if (this.closing) return void raw.destroy();
-    let accepted;
+    const deadline = Date.now() + this.options.loginTimeoutMs;
+    let outcome;
     try {
-      accepted = await acceptClient(raw, {
+      outcome = await acceptClient(raw, {
+        listener: this.config.name,
         proxies: this.proxies,
         implicitTls: this.config.tls === 'implicit' ? this.tls.serverOptions(this.config.min_tls_version) : null,
-        timeoutMs: PRE_SESSION_TIMEOUT_MS,
+        deadline,
+        gate: this.gate,
+        refusalLine: (reason) => `* BYE ${reason === 'per-ip' ? IMAP_REPLIES.tooManyConnectionsFromIp : IMAP_REPLIES.tooManyConnections}`,
       });
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
       return;
     }
+    if (outcome.kind === 'refused') return;
+    const accepted = outcome.client;
     // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
     if (this.closing) return void accepted.socket.destroy();
     const session = new ImapSession(
@@ -56,6 +63,8 @@ export class ImapListener {
       this.deps,
       {
         ...this.options,
+        // The login deadline runs from the TCP accept: the PROXY header and the TLS handshake have used part of it.
+        loginTimeoutMs: Math.max(0, deadline - Date.now()),
         listener: this.config.name,
         tlsMode: this.config.tls,
         tlsOptions: () => this.tls.serverOptions(this.config.min_tls_version),

@@ -38,6 +38,9 @@ export const IMAP_REPLIES = {
   revoked: 'Session ended: the app password was revoked',
   expired: 'Session ended: the app password expired',
   shutdown: 'Server shutting down',
+  // Greetings instead of `* OK` (RFC 3501 §7.1.5: BYE as the greeting refuses the connection).
+  tooManyConnections: 'Too many connections, try again later',
+  tooManyConnectionsFromIp: 'Too many connections from your address',
 } as const;
 
 /** Capabilities passgate cannot honour after login: the login and TLS ones are behind us. */

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { AuthMetrics } from '../core/auth-metrics.js';
+import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
@@ -85,6 +86,18 @@ export class Metrics {
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
+
+  readonly connectionsRefused = new Counter({
+    name: 'passgate_connections_refused_total',
+    help: 'Client connections refused at the door by protocol and reason (total|per-ip: which connection cap was full)',
+    labelNames: ['protocol', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** The listeners' view of the connection metrics (a core port). */
+  connections(): ConnectionMetrics {
+    return { refused: (protocol, reason) => this.connectionsRefused.inc({ protocol, reason }) };
+  }
 
   private certificateSource: () => { name: string; notAfter: Date }[] = () => [];
 

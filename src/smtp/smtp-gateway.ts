@@ -2,6 +2,10 @@ import type { SmtpConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { CredentialStore } from '../core/credential-store.js';
+import type { ConnectionMetrics } from '../core/connection-metrics.js';
+import { ConnectionLimiter } from '../core/connection-limiter.js';
+import { NetworkList } from '../core/network-list.js';
+import { ConnectionGate } from '../net/connection-gate.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenProvider } from '../core/token-provider.js';
@@ -21,6 +25,10 @@ export interface SmtpGatewayDeps {
   log: EventLogger;
   hostname: string;
   maxFailuresPerConnection: number;
+  /** Counts refused connections. */
+  connections: ConnectionMetrics;
+  /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
+  trustedNetworks: readonly string[];
 }
 
 /** SMTP submission: the listeners, the session handler and the upstream pool, started and stopped together. */
@@ -52,6 +60,12 @@ export class SmtpGateway {
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
     );
+    // One gate for every SMTP listener of this process: the caps are per protocol, not per port.
+    const gate = new ConnectionGate(
+      'smtp',
+      new ConnectionLimiter({ maxTotal: config.max_connections, maxPerIp: config.max_connections_per_ip, exempt: new NetworkList(deps.trustedNetworks) }),
+      { metrics: deps.connections, log: deps.log, clock: Date.now },
+    );
     this.listeners = config.listeners.map(
       (listener) =>
         new SmtpListener(listener, {
@@ -61,6 +75,8 @@ export class SmtpGateway {
           maxMessageBytes: config.max_message_bytes,
           maxRecipients: config.max_recipients,
           log: deps.log,
+          gate,
+          loginTimeoutMs: config.login_timeout_seconds * 1000,
         }),
     );
   }

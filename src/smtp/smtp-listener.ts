@@ -5,6 +5,7 @@ import type { ListenerConfig } from '../config/config-schema.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { NetworkList } from '../core/network-list.js';
 import { acceptClient } from '../net/accept-client.js';
+import type { ConnectionGate } from '../net/connection-gate.js';
 import { TcpListener } from '../net/tcp-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SMTP_REPLIES, smtpError } from './smtp-replies.js';
@@ -17,9 +18,12 @@ export interface SmtpListenerDeps {
   maxMessageBytes: number;
   maxRecipients: number;
   log: EventLogger;
+  /** The SMTP connection caps, shared by every SMTP listener. */
+  gate: ConnectionGate;
+  /** `smtp.login_timeout_seconds` in ms: from the TCP accept to a successful AUTH. */
+  loginTimeoutMs: number;
 }
 
-const PRE_SESSION_TIMEOUT_MS = 10_000;
 /** RFC 5321 §4.5.3.2.7: a server should wait at least 5 minutes for the next command. */
 const SOCKET_TIMEOUT_MS = 5 * 60_000;
 
@@ -63,8 +67,8 @@ export class SmtpListener {
       // passgate writes enhanced status codes into its reply texts itself, so upstream replies pass unchanged.
       hideENHANCEDSTATUSCODES: true,
       socketTimeout: SOCKET_TIMEOUT_MS,
-      // smtp-server would look up the client's PTR record before its greeting (up to 1.5 s for an internet client);
-      // passgate never uses the name: the audit log and the limits work on the address.
+      // smtp-server would look up every client's PTR record before the greeting (up to 1.5 s, and a flood's worth
+      // of DNS queries the client's own DNS server can slow down); passgate uses the name nowhere.
       disableReverseLookup: true,
       logger: false,
       onAuth: (auth, session, callback) => {
@@ -118,19 +122,46 @@ export class SmtpListener {
 
   private async accept(raw: Socket): Promise<void> {
     if (this.closing) return void raw.destroy();
+    const deadline = Date.now() + this.deps.loginTimeoutMs;
     try {
-      const { socket, clientIp, clientPort } = await acceptClient(raw, {
+      const outcome = await acceptClient(raw, {
+        listener: this.config.name,
         proxies: this.proxies,
         implicitTls: this.config.tls === 'implicit' ? this.deps.tls.serverOptions(this.config.min_tls_version) : null,
-        timeoutMs: PRE_SESSION_TIMEOUT_MS,
+        deadline,
+        gate: this.deps.gate,
+        refusalLine: (reason) => {
+          const reply = reason === 'per-ip' ? SMTP_REPLIES.tooManyConnectionsFromIp : SMTP_REPLIES.tooManyConnections;
+          return `${reply.code} ${reply.text}`;
+        },
       });
+      if (outcome.kind === 'refused') return;
+      const { socket, clientIp, clientPort } = outcome.client;
       // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
       if (this.closing) return void socket.destroy();
       const id = randomBytes(10).toString('base64url');
       this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
+      this.enforceLoginDeadline(raw, id, deadline);
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
     }
+  }
+
+  /**
+   * smtp-server's socketTimeout is an idle timeout, reset by every byte: a client trickling a byte a second would
+   * never meet it. A connection not logged in by the deadline (counted from the TCP accept) is told 421 and closed,
+   * so an idle or trickling client holds its slot for `login_timeout_seconds` at most.
+   */
+  private enforceLoginDeadline(raw: Socket, id: string, deadline: number): void {
+    if (raw.closed) return;
+    const timer = setTimeout(() => {
+      for (const connection of this.smtp.connections) {
+        const c = connection as unknown as { id: string; session: SMTPServerSession; send(code: number, text: string): void };
+        // send() with 421 closes the connection (smtp-server SMTPConnection#send).
+        if (c.id === id && !c.session.user) c.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
+      }
+    }, Math.max(0, deadline - Date.now()));
+    raw.once('close', () => clearTimeout(timer));
   }
 
   /**

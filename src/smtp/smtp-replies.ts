@@ -44,6 +44,10 @@ export const SMTP_REPLIES = {
   internal: { code: 451, text: '4.3.0 Temporary internal error, try again later' },
   loginNoLongerValid: { code: 530, text: '5.7.0 Authentication required, closing connection' },
   authInternal: { code: 454, text: '4.7.0 Temporary authentication failure, try again later' },
+  // Greetings instead of 220 (RFC 5321 §3.1: 421 when the service is not available); the connection then closes.
+  tooManyConnections: { code: 421, text: '4.7.0 Too many connections, try again later' },
+  tooManyConnectionsFromIp: { code: 421, text: '4.7.0 Too many connections from your address, try again later' },
+  loginTimeout: { code: 421, text: '4.4.2 No login in time, closing connection' },
 } satisfies Record<string, SmtpReplySpec>;
 
 /** An Error that smtp-server turns into this reply (`responseCode` + message). */

@@ -30,7 +30,9 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * its introspection endpoint, and passgate with 143-style STARTTLS, 993-style implicit TLS, a plaintext listener
  * for a network the tests are not in, and a STARTTLS listener behind a PROXY balancer at 127.0.0.1.
  */
-export async function startImapHarness(over: { imap?: Record<string, unknown>; logger?: Logger } = {}): Promise<ImapHarness> {
+export async function startImapHarness(
+  over: { imap?: Record<string, unknown>; rateLimit?: Record<string, unknown>; logger?: Logger } = {},
+): Promise<ImapHarness> {
   const oauth = await new TestOAuthServer().start();
   const user = 'reader@example.com';
   const dovecot = await DovecotServer.start({ introspectionUrl: oauth.introspectionEndpoint, users: [user, 'other@example.com'] });
@@ -41,7 +43,10 @@ export async function startImapHarness(over: { imap?: Record<string, unknown>; l
     oauth: oauthSection(oauth),
     ops: { port: 0 },
     smtp: { enabled: false },
+    ...(over.rateLimit ? { rate_limit: over.rateLimit } : {}),
     imap: {
+      // Every test client comes from 127.0.0.1: only the tests about connection caps want the per-address cap.
+      max_connections_per_ip: 1000,
       listeners: [
         listener('imap', 'starttls'),
         listener('imaps', 'implicit'),

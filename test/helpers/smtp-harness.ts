@@ -31,7 +31,13 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * PROXY-protocol balancer at 127.0.0.1), plus one app password.
  */
 export async function startSmtpHarness(
-  over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown>; tls?: Record<string, unknown>; logger?: Logger } = {},
+  over: {
+    smtp?: Record<string, unknown>;
+    upstream?: Record<string, unknown>;
+    tls?: Record<string, unknown>;
+    rateLimit?: Record<string, unknown>;
+    logger?: Logger;
+  } = {},
 ): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
@@ -44,8 +50,11 @@ export async function startSmtpHarness(
     ops: { port: 0 },
     imap: { enabled: false },
     ...(over.tls ? { tls: over.tls } : {}),
+    ...(over.rateLimit ? { rate_limit: over.rateLimit } : {}),
     smtp: {
       hostname: 'passgate.test',
+      // Every test client comes from 127.0.0.1: only the tests about connection caps want the per-address cap.
+      max_connections_per_ip: 1000,
       listeners: [
         listener('submission', 'starttls'),
         listener('submissions', 'implicit'),

@@ -1,0 +1,6 @@
+import type { ConnectionRefusal } from './connection-limiter.js';
+
+/** Port: what the listeners count about connections. observability/metrics.ts implements it. */
+export interface ConnectionMetrics {
+  refused(protocol: 'smtp' | 'imap', reason: ConnectionRefusal): void;
+}

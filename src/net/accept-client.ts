@@ -74,8 +74,12 @@ export async function acceptClient(raw: Socket, options: AcceptClientOptions): P
 async function handshake(socket: Socket, tls: TlsOptions, timeoutMs: number): Promise<TLSSocket> {
   const secure = new TLSSocket(socket, { isServer: true, ...tls });
   const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), timeoutMs);
+  // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too, or the timer
+  // (and the process, at shutdown) would wait out the timeout for a connection that is gone.
+  const closed = new Promise<never>((_, reject) => secure.once('close', () => reject(new Error('closed during the TLS handshake'))));
+  closed.catch(() => {});
   try {
-    await once(secure, 'secure');
+    await Promise.race([once(secure, 'secure'), closed]);
   } finally {
     clearTimeout(timer);
   }

@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import { connect, createServer, type Socket } from 'node:net';
+import { describe, it } from 'node:test';
+import { ConnectionLimiter } from '../../src/core/connection-limiter.js';
+import { NetworkList } from '../../src/core/network-list.js';
+import { acceptClient, type AcceptOutcome } from '../../src/net/accept-client.js';
+import { ConnectionGate } from '../../src/net/connection-gate.js';
+import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
+
+describe('acceptClient on an implicit-TLS listener', () => {
+  it('settles at once when the client closes cleanly in the middle of the TLS handshake (no 10 s timer left behind)', async () => {
+    const pair = await generateSelfSignedCertificate({ commonName: 'localhost', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] });
+    const silent = { info() {}, warn() {}, error() {} };
+    const gate = new ConnectionGate('imap', new ConnectionLimiter({ maxTotal: 10, maxPerIp: 10, exempt: new NetworkList([]) }), {
+      metrics: { refused() {} },
+      log: silent,
+    });
+    const outcomes: Promise<{ outcome?: AcceptOutcome; error?: Error; ms: number }>[] = [];
+    const server = createServer((raw: Socket) => {
+      const start = Date.now();
+      outcomes.push(
+        acceptClient(raw, {
+          listener: 'imaps',
+          proxies: new NetworkList([]),
+          implicitTls: { key: pair.key, cert: pair.cert },
+          deadline: Date.now() + 60_000,
+          gate,
+          refusalLine: () => '* BYE',
+        }).then(
+          (outcome) => ({ outcome, ms: Date.now() - start }),
+          (error: Error) => ({ error, ms: Date.now() - start }),
+        ),
+      );
+    });
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    try {
+      const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+      await once(client, 'connect');
+      client.write(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x40])); // the start of a TLS record, then a clean FIN
+      client.end();
+      while (outcomes.length === 0) await new Promise((r) => setTimeout(r, 10));
+      const result = await outcomes[0]!;
+      assert.ok(result.error, 'the accept must fail');
+      assert.ok(result.ms < 5000, `settled after ${result.ms} ms`);
+    } finally {
+      server.close();
+    }
+  });
+});

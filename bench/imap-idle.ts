@@ -54,7 +54,8 @@ service auth {
   try {
     const users = Array.from({ length: mailboxes }, (_, i) => `idle${i}@bench.example`);
     const passwords = await world.createPasswords(users);
-    const passgate = await world.startPassgate();
+    // All sessions come from 127.0.0.1: lift the per-address cap (50 by default) for this one.
+    const passgate = await world.startPassgate({ imap: { max_connections: sessions + 100, max_connections_per_ip: sessions + 100 } });
     const token = await world.token();
     const dovecotCa = readFileSync(world.dovecotCaFile!, 'utf8');
     const passgateCa = readFileSync(world.passgateCaFile, 'utf8');

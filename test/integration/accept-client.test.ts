@@ -15,6 +15,7 @@ describe('acceptClient on an implicit-TLS listener', () => {
     const gate = new ConnectionGate('imap', new ConnectionLimiter({ maxTotal: 10, maxPerIp: 10, exempt: new NetworkList([]) }), {
       metrics: { refused() {} },
       log: silent,
+      clock: () => Date.now(),
     });
     const outcomes: Promise<{ outcome?: AcceptOutcome; error?: Error; ms: number }>[] = [];
     const server = createServer((raw: Socket) => {

@@ -45,6 +45,12 @@ export interface ChaosEnvOptions {
   users: number;
   /** Seconds an access token lives at the OAuth server: short, so passgate refreshes during the run. */
   tokenLifetimeSeconds: number;
+  /**
+   * passgate's oauth.refresh_margin_seconds. It must exceed the longest time an upstream may take to check a token
+   * (Dovecot retries an unreachable introspection endpoint for seconds): a token used with 2 s left was seen to
+   * expire during Dovecot's check, a wrong-password answer. Production keeps 600 s of 3600.
+   */
+  refreshMarginSeconds: number;
 }
 
 /**
@@ -70,7 +76,10 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     cleanups.push(() => upstream.crash());
     const users = Array.from({ length: options.users }, (_, i) => `chaos${i + 1}@example.com`);
     const dovecot = await DovecotServer.start({ introspectionUrl: oauth.introspectionEndpoint, users });
-    cleanups.push(() => dovecot.stop());
+    cleanups.push(async () => {
+      if (keep) writeFileSync(join(dir, 'dovecot.log'), await dovecot.log());
+      await dovecot.stop();
+    });
     writeFileSync(join(dir, 'upstream-ca.pem'), pair.cert);
     writeFileSync(join(dir, 'dovecot-ca.pem'), dovecot.cert);
 
@@ -79,7 +88,7 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
       log: { level: 'info' },
       redis: { url: redis.url, key_prefix: redis.prefix, command_timeout_ms: 1000 },
       auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
-      oauth: oauthSection(oauth, { refresh_margin_seconds: 2 }),
+      oauth: oauthSection(oauth, { refresh_margin_seconds: options.refreshMarginSeconds }),
       ops: { port: 0 },
       smtp: {
         hostname: 'passgate.test',

@@ -72,7 +72,7 @@ export function buildReport(input: ReportInput): ChaosReport {
   const imap = {
     sessions: reads.length,
     probes: reads.filter((r) => r.probe).length,
-    ...tally(['ok', 'temporary', 'failed', 'timeout', 'connect-failed'] as const, reads.map((r) => r.result)),
+    ...tally(['ok', 'temporary', 'failed', 'timeout', 'upstream-stall', 'connect-failed'] as const, reads.map((r) => r.result)),
   };
 
   // Delivery: every 250 exactly once upstream, nothing else.
@@ -88,8 +88,8 @@ export function buildReport(input: ReportInput): ChaosReport {
   const unexpected = [...counts.keys()].filter((id) => !accepted.has(id));
 
   const examples = <T>(items: T[], show: (item: T) => string) => items.slice(0, 3).map(show).join('; ');
-  const sendLine = (s: SendOutcome) => `${s.id} at ${s.stage}: ${s.reply || '(no reply)'}`;
-  const readLine = (r: ReadOutcome) => `at ${r.stage}: ${r.detail || '(no answer)'}`;
+  const sendLine = (s: SendOutcome) => `${s.id} at ${(s.at / 1000).toFixed(1)} s, ${s.stage}: ${s.reply || '(no reply)'}`;
+  const readLine = (r: ReadOutcome) => `session at ${(r.at / 1000).toFixed(1)} s, ${r.stage}: ${r.detail || '(no answer)'}`;
   const bad = <T>(what: string, items: T[], show: (item: T) => string) => {
     if (items.length > 0) violations.push(`${items.length} ${what} (e.g. ${examples(items, show)})`);
   };
@@ -171,6 +171,7 @@ export function formatReport(r: ChaosReport): string {
   lines.push(`upstream: ${r.delivered} delivered; ${r.duplicates.length} duplicates, ${r.lost.length} lost (250 but not delivered), ${r.unexpected.length} unexpected (delivered without 250)`);
   const i = r.imap;
   lines.push(`imap: ${i.sessions} sessions (${i.probes} probes): ${i.ok} ok, ${i.temporary} temporary error, ${i.failed} wrong answer, ${i.timeout} hung, ${i['connect-failed']} not accepted`);
+  if (i['upstream-stall'] > 0) lines.push(`  and ${i['upstream-stall']} sessions where Dovecot went silent after login; passgate's log shows it passed on every byte`);
   lines.push('temporary answers seen:');
   for (const [key, n] of Object.entries(r.temporaryReplies).sort((a, b) => b[1] - a[1])) lines.push(`  ${String(n).padStart(5)}  ${key}`);
   lines.push('recovery (dependency back -> login and message work through passgate):');

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { startChaosEnv, DEPENDENCIES, type ChaosEnv, type DependencyName } from './chaos-env.js';
 import { buildReport, type ChaosAction, type ChaosReport } from './chaos-report.js';
 import { readOnce, type ReadOutcome } from './imap-reader.js';
@@ -22,7 +23,9 @@ export interface ChaosOptions {
   maxRecoveryMs: number;
   /** No reply within this is a hang. */
   replyTimeoutMs: number;
+  /** Access tokens live this long at the OAuth server; passgate stops using one `refreshMarginSeconds` before. */
   tokenLifetimeSeconds: number;
+  refreshMarginSeconds: number;
   /** Progress lines (actions as they happen). */
   log: (line: string) => void;
   /** Keep the work folder (passgate.log) after the run. */
@@ -41,7 +44,8 @@ export const DEFAULT_CHAOS_OPTIONS: ChaosOptions = {
   maxGapMs: 3000,
   maxRecoveryMs: 10_000,
   replyTimeoutMs: 30_000,
-  tokenLifetimeSeconds: 20,
+  tokenLifetimeSeconds: 30,
+  refreshMarginSeconds: 10,
   log: (line) => console.log(line),
   keepFolder: false,
 };
@@ -70,7 +74,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
   const o = { ...DEFAULT_CHAOS_OPTIONS, ...overrides };
   const random = seededRandom(o.seed);
   const between = (min: number, max: number) => Math.round(min + random() * (max - min));
-  const env = await startChaosEnv({ users: o.users, tokenLifetimeSeconds: o.tokenLifetimeSeconds });
+  const env = await startChaosEnv({ users: o.users, tokenLifetimeSeconds: o.tokenLifetimeSeconds, refreshMarginSeconds: o.refreshMarginSeconds });
   const t0 = Date.now();
   const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s]`;
   o.log(`${stamp()} passgate pid ${env.passgate.pid} serving smtp :${env.passgate.ports.submissions}, imap :${env.passgate.ports.imaps}; seed ${o.seed}`);
@@ -82,6 +86,9 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
   let messageCounter = 0;
   const nextId = (who: string) => `${o.seed}-${who}-${++messageCounter}`;
   const account = (i: number) => env.users[i % env.users.length]!;
+  /** Outcomes are kept with their start as milliseconds into the run. */
+  const record = <T extends { at: number }>(list: (T & { probe: boolean })[], outcome: T, probe: boolean) =>
+    void list.push({ ...outcome, at: outcome.at - t0, probe });
 
   // Load: every loop ends by itself once `stopping` is set; each step is bounded by replyTimeoutMs.
   const loops: Promise<void>[] = [];
@@ -90,7 +97,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     loops.push(
       (async () => {
         while (!stopping) {
-          sends.push({ ...(await sendOne(env.passgate.ports.submissions, account(i), nextId(`s${i}`), o.replyTimeoutMs)), probe: false });
+          record(sends, await sendOne(env.passgate.ports.submissions, account(i), nextId(`s${i}`), o.replyTimeoutMs), false);
           await sleep(50 + jitter() * 300);
         }
       })(),
@@ -101,7 +108,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     loops.push(
       (async () => {
         while (!stopping) {
-          reads.push({ ...(await readOnce(env.passgate.ports.imaps, account(i), 200 + jitter() * 1300, o.replyTimeoutMs)), probe: false });
+          record(reads, await readOnce(env.passgate.ports.imaps, account(i), 200 + jitter() * 1300, o.replyTimeoutMs), false);
           await sleep(100 + jitter() * 500);
         }
       })(),
@@ -147,12 +154,13 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
   // A final probe, all dependencies up: both services work.
   const finalSmtp = await sendOne(env.passgate.ports.submissions, probeAccount, nextId('final'), o.replyTimeoutMs);
   const finalImap = await readOnce(env.passgate.ports.imaps, probeAccount, 0, o.replyTimeoutMs);
-  sends.push({ ...finalSmtp, probe: true });
-  reads.push({ ...finalImap, probe: true });
+  record(sends, finalSmtp, true);
+  record(reads, finalImap, true);
   const alive = env.passgate.exited === null;
   const healthy = await env.passgate.healthy();
   const exitCode = await env.passgate.stop();
 
+  markUpstreamStalls(reads, readFileSync(env.passgate.logPath, 'utf8'), o.replyTimeoutMs);
   const report = buildReport({
     options: o,
     elapsedMs: Date.now() - t0,
@@ -186,14 +194,38 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
         smtpOk ? null : sendOne(env.passgate.ports.submissions, probe, nextId('probe'), o.replyTimeoutMs),
         imapOk ? null : readOnce(env.passgate.ports.imaps, probe, 0, o.replyTimeoutMs),
       ]);
-      if (smtp) sends.push({ ...smtp, probe: true });
-      if (imap) reads.push({ ...imap, probe: true });
+      if (smtp) record(sends, smtp, true);
+      if (imap) record(reads, imap, true);
       smtpOk ||= smtp?.result === 'accepted';
       imapOk ||= imap?.result === 'ok';
       if (smtpOk && imapOk) return Date.now() - back;
       await sleep(100);
     }
     return null;
+  }
+}
+
+/**
+ * A reader that timed out after login waited on Dovecot through passgate's pipe. If passgate's log shows a session
+ * that the client closed after at least the wait, having carried exactly the bytes the client sent and received
+ * after login, passgate passed on everything and the silence was the upstream's: an upstream stall, not a hang of
+ * passgate's. Anything else stays a timeout.
+ */
+function markUpstreamStalls(reads: ReadOutcome[], log: string, replyTimeoutMs: number): void {
+  const ended = log
+    .split('\n')
+    .filter((line) => line.includes('"msg":"imap session ended"'))
+    .map((line) => JSON.parse(line) as { reason: string; fromClient: number; fromUpstream: number; durationMs: number; used?: boolean });
+  for (const read of reads) {
+    if (read.result !== 'timeout' || !read.afterLogin) continue;
+    const { sent, received } = read.afterLogin;
+    const match = ended.find(
+      (e) => !e.used && e.reason === 'client-closed' && e.fromClient === sent && e.fromUpstream === received && e.durationMs >= replyTimeoutMs - 1000,
+    );
+    if (match) {
+      match.used = true;
+      read.result = 'upstream-stall';
+    }
   }
 }
 

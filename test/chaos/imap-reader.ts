@@ -7,9 +7,11 @@ import { ImapTranscript } from '../helpers/imap-transcript.js';
  * - failed: an answer no temporary fault justifies: NO [AUTHENTICATIONFAILED] (or any other NO) for the right
  *   password, BAD, or a tagged NO to SELECT/FETCH from a healthy session;
  * - timeout: no answer within the bound (a hang);
+ * - upstream-stall: a timeout after login, where passgate's log proves it passed on every byte both ways (the
+ *   upstream itself went silent; passgate is a pipe by then). Decided by the runner, not here;
  * - connect-failed: passgate did not accept the connection.
  */
-export type ReadResult = 'ok' | 'temporary' | 'failed' | 'timeout' | 'connect-failed';
+export type ReadResult = 'ok' | 'temporary' | 'failed' | 'timeout' | 'upstream-stall' | 'connect-failed';
 
 export interface ReadOutcome {
   result: ReadResult;
@@ -19,12 +21,15 @@ export interface ReadOutcome {
   ms: number;
   /** Messages the mailbox held at SELECT. */
   exists: number;
+  /** Bytes sent and received after the login's OK (null before login). */
+  afterLogin: { sent: number; received: number } | null;
 }
 
 /** One reading session through passgate's implicit-TLS IMAP port: LOGIN, SELECT, FETCH the newest, IDLE, LOGOUT. */
 export async function readOnce(port: number, account: { user: string; password: string }, idleMs: number, replyTimeoutMs: number): Promise<ReadOutcome> {
   const started = Date.now();
   let exists = 0;
+  let afterLogin: ReadOutcome['afterLogin'] = null;
   const done = (result: ReadResult, stage: ReadOutcome['stage'], detail = ''): ReadOutcome => ({
     result,
     stage,
@@ -32,6 +37,7 @@ export async function readOnce(port: number, account: { user: string; password: 
     at: started,
     ms: Date.now() - started,
     exists,
+    afterLogin,
   });
   let t: ImapTranscript;
   try {
@@ -42,11 +48,19 @@ export async function readOnce(port: number, account: { user: string; password: 
   } catch {
     return done('connect-failed', 'connect');
   }
+  const send = (line: string) => {
+    if (afterLogin) afterLogin.sent += Buffer.byteLength(line) + 2;
+    t.send(line);
+  };
   const wait = async (stage: ReadOutcome['stage'], pattern: RegExp): Promise<{ text: string } | ReadOutcome> => {
     try {
-      return { text: await t.until(pattern, replyTimeoutMs) };
+      const text = await t.until(pattern, replyTimeoutMs);
+      if (afterLogin) afterLogin.received += Buffer.byteLength(text);
+      return { text };
     } catch (error) {
       const message = (error as Error).message;
+      const unread = /got ("(?:[^"\\]|\\.)*")$/s.exec(message)?.[1];
+      if (afterLogin && unread) afterLogin.received += Buffer.byteLength(JSON.parse(unread) as string);
       // A connection that ends while a dependency is away is a temporary error (a client reconnects).
       return done(/timed out/.test(message) ? 'timeout' : 'temporary', stage, message.slice(0, 120));
     }
@@ -64,6 +78,7 @@ export async function readOnce(port: number, account: { user: string; password: 
     if (/^\* BYE/.test(login)) return done('temporary', 'login', login);
     if (/^a NO \[UNAVAILABLE\]/.test(login)) return done('temporary', 'login', login);
     if (!/^a OK/.test(login)) return done('failed', 'login', login);
+    afterLogin = { sent: 0, received: 0 };
 
     // After login passgate is a pipe to Dovecot: a dropped connection is the upstream going away.
     for (const [stage, tag, command] of [
@@ -71,7 +86,7 @@ export async function readOnce(port: number, account: { user: string; password: 
       ['fetch', 'c', null],
     ] as const) {
       const line = command ?? (exists > 0 ? `FETCH ${Math.max(1, exists - 4)}:${exists} (UID FLAGS BODY.PEEK[HEADER.FIELDS (X-CHAOS-ID)])` : 'NOOP');
-      t.send(`${tag} ${line}`);
+      send(`${tag} ${line}`);
       r = await wait(stage, tagged(tag));
       if ('result' in r) return r;
       const last = lastLine(r.text);
@@ -80,17 +95,17 @@ export async function readOnce(port: number, account: { user: string; password: 
       if (stage === 'select') exists = Number(/^\* (\d+) EXISTS/m.exec(r.text)?.[1] ?? 0);
     }
 
-    t.send('d IDLE');
+    send('d IDLE');
     r = await wait('idle', /^(\+|d (OK|NO|BAD)|\* BYE)/);
     if ('result' in r) return r;
     if (!/^\+/m.test(lastLine(r.text))) return done(/BYE/.test(r.text) ? 'temporary' : 'failed', 'idle', lastLine(r.text));
     await new Promise((resolve) => setTimeout(resolve, idleMs));
-    t.send('DONE');
+    send('DONE');
     r = await wait('idle', tagged('d'));
     if ('result' in r) return r;
     if (!/^d OK/.test(lastLine(r.text))) return done(/BYE/.test(r.text) ? 'temporary' : 'failed', 'idle', lastLine(r.text));
 
-    t.send('e LOGOUT');
+    send('e LOGOUT');
     r = await wait('logout', tagged('e'));
     if ('result' in r) {
       // The BYE came and the connection closed before the tagged OK was read: still a clean logout.

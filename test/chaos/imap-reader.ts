@@ -62,7 +62,7 @@ export async function readOnce(port: number, account: { user: string; password: 
       const unread = /got ("(?:[^"\\]|\\.)*")$/s.exec(message)?.[1];
       if (afterLogin && unread) afterLogin.received += Buffer.byteLength(JSON.parse(unread) as string);
       // A connection that ends while a dependency is away is a temporary error (a client reconnects).
-      return done(/timed out/.test(message) ? 'timeout' : 'temporary', stage, message.slice(0, 120));
+      return /timed out/.test(message) ? done('timeout', stage, 'no answer within the bound') : done('temporary', stage, 'connection closed');
     }
   };
   const tagged = (tag: string) => new RegExp(`^(?:${tag} (?:OK|NO|BAD)|\\* BYE)\\b`);

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { startChaosEnv, DEPENDENCIES, type ChaosEnv, type DependencyName } from './chaos-env.js';
 import { buildReport, type ChaosAction, type ChaosReport } from './chaos-report.js';
 import { readOnce, type ReadOutcome } from './imap-reader.js';
+import { markUpstreamStalls } from './mark-upstream-stalls.js';
 import { chaosIdOf, sendOne, type SendOutcome } from './smtp-sender.js';
 
 export interface ChaosOptions {
@@ -72,9 +73,22 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<ChaosReport> {
   const o = { ...DEFAULT_CHAOS_OPTIONS, ...overrides };
+  const env = await startChaosEnv({ users: o.users, tokenLifetimeSeconds: o.tokenLifetimeSeconds, refreshMarginSeconds: o.refreshMarginSeconds });
+  let report: ChaosReport;
+  try {
+    report = await drive(env, o);
+  } catch (error) {
+    // Every process started is stopped even when the run itself fails; the folder stays for a look.
+    await env.close(true);
+    throw error;
+  }
+  await env.close(o.keepFolder || report.violations.length > 0);
+  return report;
+}
+
+async function drive(env: ChaosEnv, o: ChaosOptions): Promise<ChaosReport> {
   const random = seededRandom(o.seed);
   const between = (min: number, max: number) => Math.round(min + random() * (max - min));
-  const env = await startChaosEnv({ users: o.users, tokenLifetimeSeconds: o.tokenLifetimeSeconds, refreshMarginSeconds: o.refreshMarginSeconds });
   const t0 = Date.now();
   const stamp = () => `[${((Date.now() - t0) / 1000).toFixed(1).padStart(6)} s]`;
   o.log(`${stamp()} passgate pid ${env.passgate.pid} serving smtp :${env.passgate.ports.submissions}, imap :${env.passgate.ports.imaps}; seed ${o.seed}`);
@@ -161,7 +175,7 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
   const exitCode = await env.passgate.stop();
 
   markUpstreamStalls(reads, readFileSync(env.passgate.logPath, 'utf8'), o.replyTimeoutMs);
-  const report = buildReport({
+  return buildReport({
     options: o,
     elapsedMs: Date.now() - t0,
     actions,
@@ -180,8 +194,6 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
     finalOk: finalSmtp.result === 'accepted' && finalImap.result === 'ok',
     oauthCounts: { ...env.oauth.counts },
   });
-  await env.close(o.keepFolder || report.violations.length > 0);
-  return report;
 
   /** Probes the services that depend on `name` until both work; the time from the dependency's return, or null. */
   async function probeUntilWorking(name: DependencyName, probe: { user: string; password: string }, deadline: number): Promise<number | null> {
@@ -202,30 +214,6 @@ export async function runChaos(overrides: Partial<ChaosOptions> = {}): Promise<C
       await sleep(100);
     }
     return null;
-  }
-}
-
-/**
- * A reader that timed out after login waited on Dovecot through passgate's pipe. If passgate's log shows a session
- * that the client closed after at least the wait, having carried exactly the bytes the client sent and received
- * after login, passgate passed on everything and the silence was the upstream's: an upstream stall, not a hang of
- * passgate's. Anything else stays a timeout.
- */
-function markUpstreamStalls(reads: ReadOutcome[], log: string, replyTimeoutMs: number): void {
-  const ended = log
-    .split('\n')
-    .filter((line) => line.includes('"msg":"imap session ended"'))
-    .map((line) => JSON.parse(line) as { reason: string; fromClient: number; fromUpstream: number; durationMs: number; used?: boolean });
-  for (const read of reads) {
-    if (read.result !== 'timeout' || !read.afterLogin) continue;
-    const { sent, received } = read.afterLogin;
-    const match = ended.find(
-      (e) => !e.used && e.reason === 'client-closed' && e.fromClient === sent && e.fromUpstream === received && e.durationMs >= replyTimeoutMs - 1000,
-    );
-    if (match) {
-      match.used = true;
-      read.result = 'upstream-stall';
-    }
   }
 }
 

@@ -46,9 +46,11 @@ export function chaosMessage(id: string, from: string): string {
   ].join('\r\n');
 }
 
-/** The X-Chaos-Id of a delivered message, or null. */
+/** The X-Chaos-Id header of a delivered message (the header only, never the body), or null. */
 export function chaosIdOf(raw: Buffer): string | null {
-  const head = raw.subarray(0, 4096).toString('latin1');
+  const text = raw.subarray(0, 8192).toString('latin1');
+  const end = text.indexOf('\r\n\r\n');
+  const head = end >= 0 ? text.slice(0, end + 2) : text;
   return /^X-Chaos-Id: (\S+)\r?$/m.exec(head)?.[1] ?? null;
 }
 

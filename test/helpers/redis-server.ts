@@ -46,7 +46,8 @@ export interface TestRedis {
 
 /**
  * A real Redis for the tests: the one named by REDIS_URL, or a private redis-server on a free loopback port,
- * without persistence unless persistDir is given, that the harness starts and stops (needed by tests that take Redis away mid-run).
+ * without persistence unless persistDir is given, that the harness starts and stops (needed by tests that take
+ * Redis away mid-run).
  */
 export async function startRedis(options: { own?: boolean; persistDir?: string } = {}): Promise<TestRedis> {
   const prefix = `pgtest:${randomBytes(4).toString('hex')}:`;

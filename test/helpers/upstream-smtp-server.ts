@@ -66,9 +66,11 @@ export class UpstreamSmtpServer {
           if (!ok) return callback(Object.assign(new Error('Authentication unsuccessful'), { responseCode: 535 }));
           this.logins++;
           callback(null, { user: auth.username });
+        }, (error: Error) =>
           // The introspection endpoint could not be asked (the OAuth server is down): the upstream's own fault, a
           // temporary 454 4.7.0 as RFC 4954 §6 prescribes, never a verdict on the token.
-        }, (error: Error) => callback(Object.assign(error, { responseCode: 454 })));
+          callback(Object.assign(error, { responseCode: 454 })),
+        );
       },
       onMailFrom: (_address, _session, callback) => {
         if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);

@@ -82,5 +82,4 @@ describe('chaos report: a Dovecot silence after login is told apart from a passg
       ['upstream-stall', 'timeout', 'timeout'],
     );
   });
-
 });

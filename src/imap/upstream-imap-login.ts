@@ -149,6 +149,9 @@ export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: s
         capabilities = capabilityList(line) ?? capabilities;
         break;
       }
+      // RFC 5530 §3: [UNAVAILABLE] is a temporary failure of a subsystem the server needs (Dovecot answers it when
+      // its token check cannot reach the provider): the client must hear "try again", not "wrong password".
+      if (/^P1 NO \[UNAVAILABLE\]/i.test(line)) throw new UpstreamImapError(`upstream could not check the login: ${line.slice(3, 300)}`);
       if (/^P1 (NO|BAD)\b/i.test(line)) throw new UpstreamImapAuthError(line.slice(3, 300));
       throw new UpstreamImapError(`unexpected upstream response: ${line.slice(0, 200)}`);
     }

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { SmtpUpstreamConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { TokenProvider } from '../core/token-provider.js';
-import { replyText, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
+import { replyText, UpstreamSmtpError, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
 
 /** The upstream refused the mailbox's token (e.g. `535 5.7.3`, or `535 5.7.139` SMTP AUTH disabled). */
 export class UpstreamAuthError extends Error {
@@ -14,7 +14,8 @@ export class UpstreamAuthError extends Error {
 
 /**
  * Opens an authenticated upstream session for a mailbox: connect (TLS), then AUTH XOAUTH2 with a token from the
- * token provider. Throws TokenError (no token), UpstreamSmtpError (unreachable) or UpstreamAuthError (refused).
+ * token provider. Throws TokenError (no token), UpstreamSmtpError (unreachable, or a temporary 4xx to AUTH) or
+ * UpstreamAuthError (refused).
  */
 export class UpstreamConnector {
   private readonly ca: string | undefined;
@@ -46,6 +47,9 @@ export class UpstreamConnector {
     });
     try {
       const reply = await session.authenticate(mailbox, token.token);
+      // RFC 4954 §6: a 4xx to AUTH (454 4.7.0 "temporary authentication failure") is the upstream's own trouble,
+      // not a verdict on the token: the client gets a temporary reply, never "invalid credentials".
+      if (reply.code >= 400 && reply.code < 500) throw new UpstreamSmtpError(`upstream could not check the login: ${reply.code} ${replyText(reply)}`, reply);
       if (reply.code !== 235) throw new UpstreamAuthError(reply);
       return session;
     } catch (error) {

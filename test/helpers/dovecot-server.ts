@@ -285,6 +285,27 @@ export class DovecotServer {
     return readFile(this.logPath, 'utf8').catch(() => '');
   }
 
+  /**
+   * A crash: SIGKILL to Dovecot's whole process group (master, login and imap processes), keeping the folder, the
+   * mail and the ports, so restart() brings the same server back. Connections drop without a BYE.
+   */
+  async kill(): Promise<void> {
+    const pid = this.child?.pid;
+    if (pid === undefined) return;
+    killGroup(pid, 'SIGKILL');
+    await this.exited;
+    const deadline = Date.now() + STOP_TIMEOUT_MS;
+    while (processGroupAlive(pid) && Date.now() < deadline) {
+      killGroup(pid, 'SIGKILL');
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  /** Starts Dovecot again after kill(), on the same ports with the same configuration and mail. */
+  async restart(): Promise<void> {
+    await this.launch(dovecotBinary());
+  }
+
   /** Stops Dovecot (SIGTERM to its process group, SIGKILL after 5 s) and removes the folder. Idempotent. */
   async stop(): Promise<void> {
     this.stopping ??= this.shutdown();

@@ -46,18 +46,24 @@ export interface TestRedis {
 
 /**
  * A real Redis for the tests: the one named by REDIS_URL, or a private redis-server on a free loopback port,
- * without persistence, that the harness starts and stops (needed by tests that take Redis away mid-run).
+ * without persistence unless persistDir is given, that the harness starts and stops (needed by tests that take
+ * Redis away mid-run).
  */
-export async function startRedis(options: { own?: boolean } = {}): Promise<TestRedis> {
+export async function startRedis(options: { own?: boolean; persistDir?: string } = {}): Promise<TestRedis> {
   const prefix = `pgtest:${randomBytes(4).toString('hex')}:`;
-  if (process.env.REDIS_URL && !options.own) {
+  if (process.env.REDIS_URL && !options.own && !options.persistDir) {
     const none = async () => {};
     return { url: process.env.REDIS_URL, prefix, owned: false, stop: none, start: none, close: none, pause() {}, resume() {} };
   }
   const port = await freePort();
   let child: ChildProcess | undefined;
+  // persistDir: an append-only file fsynced on every write, as passgate requires of a production Redis, so a
+  // SIGKILL and restart keeps every key (the chaos run kills it); otherwise no persistence at all.
+  const persistence = options.persistDir
+    ? ['--dir', options.persistDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always']
+    : ['--save', '', '--appendonly', 'no'];
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
+    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...persistence], {
       stdio: 'ignore',
     });
     child.once('error', () => {});

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 
 export interface Delivery {
@@ -47,6 +47,8 @@ export class UpstreamSmtpServer {
   logins = 0;
   connections = 0;
   private readonly server: SMTPServer;
+  /** Every TCP connection open, for crash(). */
+  private readonly sockets = new Set<Socket>();
   port = 0;
 
   constructor(private readonly options: UpstreamOptions) {
@@ -72,7 +74,11 @@ export class UpstreamSmtpServer {
           if (!ok) return callback(Object.assign(new Error('Authentication unsuccessful'), { responseCode: 535 }));
           this.logins++;
           callback(null, { user: auth.username });
-        }, (error: Error) => callback(error));
+        }, (error: Error) =>
+          // The introspection endpoint could not be asked (the OAuth server is down): the upstream's own fault, a
+          // temporary 454 4.7.0 as RFC 4954 §6 prescribes, never a verdict on the token.
+          callback(Object.assign(error, { responseCode: 454 })),
+        );
       },
       onMailFrom: (_address, _session, callback) => {
         if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);
@@ -86,6 +92,10 @@ export class UpstreamSmtpServer {
       onData: (stream, session, callback) => this.receive(stream, session, callback),
     });
     this.server.on('error', () => {});
+    this.server.server.on('connection', (socket: Socket) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
   }
 
   /**
@@ -172,5 +182,21 @@ export class UpstreamSmtpServer {
 
   async stop(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  /**
+   * A crash: stops listening and destroys every connection at once, without a reply. A message whose delivery was
+   * recorded had its 250 written in the same event-loop turn, before this runs, so "recorded" means "acknowledged".
+   */
+  async crash(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.server.close(() => resolve()));
+    for (const socket of this.sockets) socket.destroy();
+    await closed;
+  }
+
+  /** Listens again on the same port after crash(). */
+  async restart(): Promise<void> {
+    this.server.listen(this.port, '127.0.0.1');
+    await once(this.server.server, 'listening');
   }
 }

@@ -83,7 +83,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
   const auth = config.auth;
   const hasher = new BoundedPasswordHasher(
-    options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher,
+    metrics.timeHasher(options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher),
     auth.hash_concurrency || defaultHashConcurrency(),
     auth.hash_queue_limit,
   );
@@ -244,6 +244,7 @@ export async function startServices(app: App): Promise<Services> {
         hostname: config.smtp.hostname ?? hostname(),
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
       });
+      app.metrics.observeUpstreamPool(() => smtp!.pool.stats());
       await smtp.start();
     }
     if (config.imap.enabled) {
@@ -277,6 +278,7 @@ export async function startServices(app: App): Promise<Services> {
     ops,
     close(graceMs = 10_000) {
       closing ??= (async () => {
+        ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
         await ops?.close();
         tls.close();

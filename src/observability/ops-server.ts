@@ -18,11 +18,15 @@ const READY_TIMEOUT_MS = 2000;
 
 /**
  * The operators' HTTP port: `/metrics` (Prometheus text format), `/healthz` (200 while the process serves) and
- * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s; the body lists the token state of each
- * mode and mailbox, which never makes an instance unready: one mailbox's lost consent must not take all down).
+ * `/readyz`: 200 when the store answers a ping within 2 s — SQLite, or Redis when configured, which then also
+ * holds the limits and token state — and shutdown has not begun; 503 otherwise. The body lists the token state
+ * of each mode and mailbox, which never makes an instance unready: a provider outage or one mailbox's lost consent
+ * is the same on every instance, so taking instances out of a balancer would only add an outage (logged-in IMAP
+ * sessions and cached tokens keep working); alerts on `passgate_token_requests_total` watch it instead.
  */
 export class OpsServer {
   private readonly server: Server;
+  private draining = false;
 
   constructor(
     private readonly config: OpsConfig,
@@ -50,8 +54,8 @@ export class OpsServer {
     }
     if (path === '/healthz') return { status: 200, type: 'text/plain', body: 'ok\n' };
     if (path === '/readyz') {
-      const checks: Record<string, string> = {};
-      let ready = true;
+      const checks: Record<string, string> = { serving: this.draining ? 'shutting down' : 'ok' };
+      let ready = !this.draining;
       try {
         await Promise.race([
           this.deps.store.ping(),
@@ -67,6 +71,11 @@ export class OpsServer {
       return { status: ready ? 200 : 503, type: 'application/json', body: `${JSON.stringify(body)}\n` };
     }
     return { status: 404, type: 'text/plain', body: 'not found\n' };
+  }
+
+  /** Shutdown has begun: /readyz answers 503 from now on, so a balancer sends no new clients (/metrics still answers). */
+  drain(): void {
+    this.draining = true;
   }
 
   async listen(): Promise<number> {

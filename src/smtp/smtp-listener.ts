@@ -120,6 +120,7 @@ export class SmtpListener {
       // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
       if (this.closing) return void socket.destroy();
       const id = randomBytes(10).toString('base64url');
+      this.deps.handler.summaries.opened(id, this.config.name, clientIp, raw);
       this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
@@ -138,7 +139,8 @@ export class SmtpListener {
     const deadline = Date.now() + graceMs;
     while (this.smtp.connections.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
     for (const connection of this.smtp.connections) {
-      const c = connection as unknown as { send(code: number, text: string): void; close(): void };
+      const c = connection as unknown as { id: string; send(code: number, text: string): void; close(): void };
+      this.deps.handler.summaries.closing(c.id, 'shutdown');
       c.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
       c.close();
     }

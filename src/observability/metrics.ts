@@ -180,6 +180,17 @@ export class Metrics {
     collect: (): void => this.hashQueueLength.set(this.hashQueueSource()),
   });
 
+  private readinessSource: (() => Promise<boolean>) | null = null;
+
+  readonly ready: Gauge = new Gauge({
+    name: 'passgate_ready',
+    help: '1 when /readyz answers 200 (the store answers within 2 s and shutdown has not begun), 0 otherwise; checked at each scrape',
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      if (this.readinessSource) this.ready.set((await this.readinessSource()) ? 1 : 0);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'passgate_' });
     // Every protocol and state shows 0 from the start, so a dashboard draws a line rather than "no data".
@@ -194,6 +205,11 @@ export class Metrics {
   /** Where the argon2 queue gauge reads its value at scrape time. */
   observeHashQueue(source: () => number): void {
     this.hashQueueSource = source;
+  }
+
+  /** How the passgate_ready gauge checks readiness at scrape time (the ops server's /readyz logic). */
+  observeReadiness(source: () => Promise<boolean>): void {
+    this.readinessSource = source;
   }
 
   /** Where the upstream-pool gauges read the SMTP pool at scrape time. */

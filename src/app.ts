@@ -122,6 +122,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     if (config.oauth.client_id !== null) {
       const opened = await openOAuth(config, { tokenStates, audit, metrics, logger, clock });
       closers.push(() => opened.tokens.close());
+      metrics.observeTokens(() => opened.tokens.status());
       oauth = opened;
     }
   } catch (error) {

@@ -180,6 +180,25 @@ export class Metrics {
     collect: (): void => this.hashQueueLength.set(this.hashQueueSource()),
   });
 
+  private tokenSource: (() => Promise<{ state: string }[]>) | null = null;
+
+  readonly tokenStates: Gauge<'state'> = new Gauge({
+    name: 'passgate_oauth_tokens',
+    help: 'OAuth grants by state (ok|needs-connect|failing|unknown): the app token, or each delegated mailbox; read from the token state at scrape time',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      if (!this.tokenSource) return;
+      const counts: Record<string, number> = { ok: 0, 'needs-connect': 0, failing: 0, unknown: 0 };
+      try {
+        for (const { state } of await this.tokenSource()) counts[state] = (counts[state] ?? 0) + 1;
+      } catch {
+        return; // the store is down: passgate_ready says so; keep the last counts
+      }
+      for (const [state, count] of Object.entries(counts)) this.tokenStates.set({ state }, count);
+    },
+  });
+
   private readinessSource: (() => Promise<boolean>) | null = null;
 
   readonly ready: Gauge = new Gauge({
@@ -205,6 +224,11 @@ export class Metrics {
   /** Where the argon2 queue gauge reads its value at scrape time. */
   observeHashQueue(source: () => number): void {
     this.hashQueueSource = source;
+  }
+
+  /** Where the OAuth grant gauge reads the token states at scrape time. */
+  observeTokens(source: () => Promise<{ state: string }[]>): void {
+    this.tokenSource = source;
   }
 
   /** How the passgate_ready gauge checks readiness at scrape time (the ops server's /readyz logic). */

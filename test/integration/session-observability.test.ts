@@ -126,6 +126,7 @@ describe('session metrics and the one "session closed" line, over real SMTP and 
     assert.equal(sample(m, 'passgate_smtp_upstream_pool_sessions', { state: 'idle' }), 1);
     assert.equal(sample(m, 'passgate_smtp_upstream_pool_waiting'), 0);
     assert.equal(sample(m, 'passgate_ready'), 1);
+    assert.equal(sample(m, 'passgate_oauth_tokens', { state: 'ok' }), 1);
   });
 
   it('IMAP: the session gauge follows the login, upstream connect and XOAUTH2 are timed, one line per session', async () => {

@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { Metrics } from '../../../src/observability/metrics.js';
 
 const root = new URL('../../../', import.meta.url);
@@ -87,6 +91,26 @@ describe('deploy/grafana dashboard and deploy/prometheus alerts', () => {
     for (const panel of dashboard.panels) {
       assert.ok(panel.gridPos.x + panel.gridPos.w <= 24, `panel "${panel.title}" fits the grid`);
       if (panel.type !== 'row') assert.ok((panel.targets ?? []).length > 0, `panel "${panel.title}" has a query`);
+    }
+  });
+
+  // promtool (Debian package prometheus) parses PromQL for real and runs the rules' unit tests; without it this is skipped.
+  const promtool = spawnSync('promtool', ['--version']).status === 0;
+  it('parses with promtool: the rules, their unit tests, and every dashboard query', { skip: !promtool && 'promtool is not installed' }, () => {
+    const rules = fileURLToPath(new URL('deploy/prometheus/passgate-alerts.yml', root));
+    execFileSync('promtool', ['check', 'rules', rules], { stdio: 'pipe' });
+    execFileSync('promtool', ['test', 'rules', fileURLToPath(new URL('deploy/prometheus/passgate-alerts.test.yml', root))], { stdio: 'pipe' });
+    const dir = mkdtempSync(join(tmpdir(), 'passgate-dashboard-'));
+    try {
+      const queries = expressions.filter((e) => e.where.startsWith('dashboard panel')); // variables use Grafana's label_values()
+      const record = queries.map(({ expr }, i) => ({
+        record: `dashboard:query${i}`,
+        expr: expr.replaceAll('$__rate_interval', '5m').replaceAll('$instance', '.*').replaceAll('$job', '.*'),
+      }));
+      writeFileSync(join(dir, 'dashboard.yml'), stringify({ groups: [{ name: 'dashboard', rules: record }] }));
+      execFileSync('promtool', ['check', 'rules', join(dir, 'dashboard.yml')], { stdio: 'pipe' });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });

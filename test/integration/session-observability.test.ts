@@ -127,6 +127,9 @@ describe('session metrics and the one "session closed" line, over real SMTP and 
     assert.equal(sample(m, 'passgate_smtp_upstream_pool_waiting'), 0);
     assert.equal(sample(m, 'passgate_ready'), 1);
     assert.equal(sample(m, 'passgate_oauth_tokens', { state: 'ok' }), 1);
+    // Still one line per session once the 1 s backstop for sockets smtp-server never reported has passed.
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal((await closedLines(smtpLogs, 'smtp', 0)).length, 2);
   });
 
   it('IMAP: the session gauge follows the login, upstream connect and XOAUTH2 are timed, one line per session', async () => {
@@ -174,6 +177,7 @@ describe('session metrics and the one "session closed" line, over real SMTP and 
     assert.equal(sample(m, 'passgate_upstream_connect_duration_seconds_count', { protocol: 'imap', result: 'success' }), 1);
     assert.equal(sample(m, 'passgate_upstream_auth_duration_seconds_count', { protocol: 'imap', result: 'success' }), 1);
     assert.ok(sample(m, 'passgate_imap_proxied_bytes_total', { direction: 'upstream-to-client' })! > 0, 'proxied bytes counted');
+    assert.equal((await closedLines(imapLogs, 'imap', 0)).length, 2);
   });
 
   it('never logs a password, a token or a secret', () => {

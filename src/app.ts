@@ -87,7 +87,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const metrics = new Metrics({ defaultMetrics: options.defaultMetrics ?? false });
   const auth = config.auth;
   const hasher = new BoundedPasswordHasher(
-    options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher,
+    metrics.timeHasher(options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher),
     auth.hash_concurrency || defaultHashConcurrency(),
     auth.hash_queue_limit,
   );
@@ -135,6 +135,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     if (config.oauth.client_id !== null) {
       const opened = await openOAuth(config, { tokenStates, audit, metrics, logger, clock });
       closers.push(() => opened.tokens.close());
+      metrics.observeTokens(() => opened.tokens.status());
       oauth = opened;
     }
   } catch (error) {
@@ -264,6 +265,7 @@ export async function startServices(app: App): Promise<Services> {
         connections: app.metrics.connections(),
         trustedNetworks: config.rate_limit.trusted_networks,
       });
+      app.metrics.observeUpstreamPool(() => smtp!.pool.stats());
       await smtp.start();
     }
     if (config.imap.enabled) {
@@ -301,7 +303,7 @@ export async function startServices(app: App): Promise<Services> {
     ops,
     close(graceMs = 10_000) {
       closing ??= (async () => {
-        ops?.drain();
+        ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
         await ops?.close();
         tls.close();

@@ -1,5 +1,6 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { AccessToken, TokenProvider } from '../core/token-provider.js';
+import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { UpstreamAuthError, UpstreamConnector } from '../smtp/upstream-connector.js';
 import { replyText } from '../smtp/upstream-smtp-session.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
@@ -12,6 +13,9 @@ function fixedToken(token: AccessToken): TokenProvider {
   return { getAccessToken: () => Promise.resolve(token), status: () => Promise.resolve([]), close: () => Promise.resolve() };
 }
 
+/** The doctor's one login is not a gateway's traffic: it is not counted. */
+const UNMEASURED: UpstreamMetrics = { connect() {}, auth() {}, command() {} };
+
 /**
  * A real login upstream, as the SMTP gateway does it (UpstreamConnector: connect, STARTTLS or TLS, EHLO,
  * AUTH XOAUTH2), then QUIT. Nothing is sent.
@@ -21,7 +25,7 @@ export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token:
   const upstream = `${config.upstream.host}:${config.upstream.port}`;
   let connector: UpstreamConnector;
   try {
-    connector = new UpstreamConnector(config.upstream, fixedToken(token), clientName);
+    connector = new UpstreamConnector(config.upstream, fixedToken(token), clientName, UNMEASURED);
   } catch (error) {
     return fail(NAME, (error as Error).message);
   }

@@ -59,7 +59,7 @@ export class ImapListener {
     if (this.closing) return void accepted.socket.destroy();
     const session = new ImapSession(
       accepted.socket,
-      { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url') },
+      { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url'), wire: raw },
       this.deps,
       {
         ...this.options,

@@ -6,6 +6,8 @@ import type { EventLogger } from '../core/event-logger.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
 import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { NetworkList } from '../core/network-list.js';
+import type { SessionEnd } from '../core/session-metrics.js';
+import { SessionSummary } from '../core/session-summary.js';
 import { TokenError, type TokenProvider } from '../core/token-provider.js';
 import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
@@ -54,15 +56,23 @@ export class ImapSession {
   private saslWaiter: ((line: string | null) => void) | null = null;
   private readonly loginTimer: NodeJS.Timeout;
   private readonly onData = (chunk: Buffer) => this.dispatch(this.reader.push(chunk));
+  private readonly summary: SessionSummary;
 
+  /** `client.wire` is the TCP socket as accepted: the session is over when it closes. */
   constructor(
     private socket: Socket,
-    private readonly client: { ip: string; port: number; secure: boolean; id: string },
+    private readonly client: { ip: string; port: number; secure: boolean; id: string; wire: Socket },
     private readonly deps: ImapSessionDeps,
     private readonly options: ImapSessionOptions,
   ) {
     this.secure = client.secure;
-    this.loginTimer = setTimeout(() => this.bye(IMAP_REPLIES.loginTimeout), options.loginTimeoutMs);
+    this.loginTimer = setTimeout(() => this.bye(IMAP_REPLIES.loginTimeout, 'login-timeout'), options.loginTimeoutMs);
+    this.summary = new SessionSummary({ session: client.id, protocol: 'imap', listener: options.listener, ip: client.ip }, client.wire, {
+      metrics: deps.metrics.sessions,
+      log: deps.log,
+    });
+    if (client.wire.destroyed) setImmediate(() => this.summary.end());
+    else client.wire.once('close', () => this.summary.end());
   }
 
   /**
@@ -92,8 +102,8 @@ export class ImapSession {
 
   private attach(socket: Socket): void {
     socket.on('data', this.onData);
-    socket.on('error', () => this.close());
-    socket.on('close', () => this.close());
+    socket.on('error', () => this.close('client-closed'));
+    socket.on('close', () => this.close('client-closed'));
   }
 
   /** Writes a reply; a client that does not read its replies stops being read (no unbounded queue). */
@@ -143,7 +153,7 @@ export class ImapSession {
       }
     } catch (error) {
       this.deps.log.error({ session: this.client.id, cause: (error as Error).message }, 'imap session failed');
-      this.bye('Internal error');
+      this.bye('Internal error', 'error');
     } finally {
       this.running = false;
     }
@@ -154,14 +164,14 @@ export class ImapSession {
       case 'continue-literal':
         return this.write('+ Ready for literal data');
       case 'error':
-        if (event.fatal) return this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error');
+        if (event.fatal) return this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error', 'protocol-error');
         // Bad lines count like commands, so a client cannot have passgate answer BAD forever.
-        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands);
+        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands, 'too-many-commands');
         return this.write(`${event.tag ?? '*'} ${event.code === 'literal-too-large' ? IMAP_REPLIES.literalTooBig : IMAP_REPLIES.badSyntax}`);
       case 'sasl':
         return this.write(`* ${IMAP_REPLIES.badSyntax}`); // a SASL line nobody asked for
       case 'command':
-        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands);
+        if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands, 'too-many-commands');
         return this.command(event);
     }
   }
@@ -176,7 +186,7 @@ export class ImapSession {
       case 'LOGOUT':
         this.write('* BYE passgate logging out.');
         this.write(`${tag} OK LOGOUT completed.`);
-        return this.close();
+        return this.close('logout');
       case 'ID': // RFC 2971
         this.write('* ID ("name" "passgate")');
         return this.write(`${tag} OK ID completed.`);
@@ -209,13 +219,16 @@ export class ImapSession {
     const plain = this.socket;
     const secure = new TLSSocket(plain, { isServer: true, ...this.options.tlsOptions() });
     this.socket = secure;
+    const failed = () => this.summary.closing('tls-failed');
+    secure.once('error', failed); // before attach(): its close would call this a client leaving
     this.attach(secure);
     const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000);
     try {
       await once(secure, 'secure');
+      secure.off('error', failed);
       this.secure = true;
     } catch {
-      this.close();
+      this.close('tls-failed');
     } finally {
       clearTimeout(timer);
     }
@@ -266,7 +279,7 @@ export class ImapSession {
       this.failures++;
       await new Promise((r) => setTimeout(r, outcome.delayMs));
       this.write(`${tag} ${IMAP_LOGIN_REPLIES[outcome.reason]}`);
-      if (this.failures >= this.options.maxFailures) this.bye(IMAP_REPLIES.tooManyFailures);
+      if (this.failures >= this.options.maxFailures) this.bye(IMAP_REPLIES.tooManyFailures, 'too-many-failures');
       return;
     }
     const upstreamFailure = (reason: 'upstream-token-failed' | 'upstream-rejected' | 'unavailable', error: unknown) =>
@@ -281,7 +294,7 @@ export class ImapSession {
     let upstream;
     try {
       const token = await tokens.getAccessToken(outcome.mailbox);
-      upstream = await loginUpstreamImap(this.deps.upstream, outcome.mailbox, token.token);
+      upstream = await loginUpstreamImap(this.deps.upstream, outcome.mailbox, token.token, this.deps.metrics.upstream);
     } catch (error) {
       const reason = error instanceof TokenError ? 'upstream-token-failed' : error instanceof UpstreamImapAuthError ? 'upstream-rejected' : 'unavailable';
       await upstreamFailure(reason, error);
@@ -294,7 +307,7 @@ export class ImapSession {
   /** From here on passgate is a pipe: all in one tick, so no byte from either side can slip between. */
   private handOver(
     tag: string,
-    outcome: { username: string; mailbox: string; appPasswordId: string },
+    outcome: { username: string; mailbox: string; appPasswordId: string; appPasswordName: string },
     upstream: Awaited<ReturnType<typeof loginUpstreamImap>>,
   ): void {
     this.handedOver = true;
@@ -305,20 +318,17 @@ export class ImapSession {
     if (upstream.leftover.length > 0) client.write(upstream.leftover);
     const pipelined = this.reader.pending();
     if (pipelined.length > 0) upstream.socket.write(pipelined);
-    const started = Date.now();
-    const { metrics, log, registry } = this.deps;
-    metrics.sessionOpened();
+    const { metrics, registry } = this.deps;
+    const { username, mailbox, appPasswordId, appPasswordName } = outcome;
+    this.summary.authenticated({ username, mailbox, appPasswordId, appPasswordName });
     let unregister = () => {};
     const splice = spliceSockets(client, upstream.socket, {
       idleTimeoutMs: this.options.idleTimeoutMs,
       onBytes: (direction, bytes) => metrics.bytes(direction, bytes),
-      onEnd: (reason, totals) => {
+      // The `session closed` line follows when the client's socket has closed.
+      onEnd: (reason) => {
         unregister();
-        metrics.sessionClosed(reason);
-        log.info(
-          { session: this.client.id, user: outcome.username, mailbox: outcome.mailbox, ip: this.client.ip, reason, ...totals, durationMs: Date.now() - started },
-          'imap session ended',
-        );
+        this.summary.closing(reason);
       },
     });
     unregister = registry.register(outcome.appPasswordId, (reason) =>
@@ -330,15 +340,16 @@ export class ImapSession {
   /** Set once the pipe runs: closes it with a farewell (shutdown). */
   private closeHandedOver: ((farewell: string) => void) | null = null;
 
-  /** Ends the connection with `* BYE`; before login only, or through the pipe after it. */
-  bye(reason: string): void {
-    if (this.closeHandedOver) return this.closeHandedOver(reason);
-    this.write(`* BYE ${reason}`);
-    this.close();
+  /** Ends the connection with `* BYE`; before login, or through the pipe after it (only the listener's shutdown then). */
+  bye(text: string, reason: SessionEnd = 'shutdown'): void {
+    if (this.closeHandedOver) return this.closeHandedOver(text);
+    this.write(`* BYE ${text}`);
+    this.close(reason);
   }
 
-  private close(): void {
+  private close(reason: SessionEnd): void {
     if (this.closed || this.handedOver) return;
+    this.summary.closing(reason);
     this.closed = true;
     clearTimeout(this.loginTimer);
     this.saslWaiter?.(null);

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { encodeXoauth2 } from '../oauth/xoauth2.js';
 
 export interface UpstreamImapOptions {
@@ -104,7 +105,15 @@ function capabilityList(text: string): string[] | null {
  * A failed XOAUTH2 exchange sends a `+` continuation carrying a JSON error, which must be answered with an
  * empty line before the tagged NO arrives (Google's XOAUTH2 protocol).
  */
-export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: string, accessToken: string): Promise<UpstreamImapSession> {
+export async function loginUpstreamImap(
+  options: UpstreamImapOptions,
+  mailbox: string,
+  accessToken: string,
+  metrics?: UpstreamMetrics,
+): Promise<UpstreamImapSession> {
+  let phase: 'connect' | 'auth' | 'capabilities' = 'connect';
+  let started = performance.now();
+  const seconds = () => (performance.now() - started) / 1000;
   const reader = new ResponseLineReader();
   let socket: Socket | TLSSocket =
     options.tls === 'implicit'
@@ -132,7 +141,9 @@ export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: s
       reader.attach(secure);
       await once(secure, 'secureConnect');
     }
-
+    metrics?.connect('success', seconds());
+    phase = 'auth';
+    started = performance.now();
     socket.write(`P1 AUTHENTICATE XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}\r\n`);
     let capabilities: string[] | null = null;
     for (;;) {
@@ -147,6 +158,8 @@ export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: s
       }
       if (/^P1 OK\b/i.test(line)) {
         capabilities = capabilityList(line) ?? capabilities;
+        metrics?.auth('success', seconds());
+        phase = 'capabilities';
         break;
       }
       // RFC 5530 §3: [UNAVAILABLE] is a temporary failure of a subsystem the server needs (Dovecot answers it when
@@ -167,6 +180,9 @@ export async function loginUpstreamImap(options: UpstreamImapOptions, mailbox: s
     socket.removeAllListeners('error');
     return { socket: socket as TLSSocket, capabilities: capabilities ?? ['IMAP4rev1'], leftover: reader.rest() };
   } catch (error) {
+    if (phase === 'connect') metrics?.connect('failure', seconds());
+    else if (error instanceof UpstreamImapAuthError) metrics?.auth('rejected', seconds());
+    else if (phase === 'auth') metrics?.auth('failure', seconds());
     socket.destroy();
     throw error;
   } finally {

@@ -2,12 +2,16 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { AuthMetrics } from '../core/auth-metrics.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
+import type { PasswordHasher } from '../core/password-hasher.js';
+import { PROTOCOLS, type Protocol } from '../core/protocol.js';
+import type { SessionMetrics } from '../core/session-metrics.js';
+import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
 
 /**
  * Every metric passgate exposes is defined here, once. Names follow Prometheus conventions
- * (`passgate_..._total` for counters, base units in the name).
+ * (`passgate_..._total` for counters, base units in the name: `_seconds`, `_bytes`). docs/operations.md lists them.
  */
 export class Metrics {
   readonly registry = new Registry();
@@ -74,16 +78,84 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  readonly imapSessions = new Gauge({
-    name: 'passgate_imap_sessions',
-    help: 'Logged-in IMAP sessions now open',
+  readonly sessions = new Gauge({
+    name: 'passgate_sessions',
+    help: 'Client sessions open now, by protocol and state (unauthenticated|authenticated); their sum is the open connections',
+    labelNames: ['protocol', 'state'] as const,
     registers: [this.registry],
   });
 
-  readonly imapSessionsClosed = new Counter({
-    name: 'passgate_imap_sessions_closed_total',
-    help: 'Logged-in IMAP sessions ended, by reason (client-closed, upstream-closed, idle, revoked, ...)',
-    labelNames: ['reason'] as const,
+  readonly sessionsClosed = new Counter({
+    name: 'passgate_sessions_closed_total',
+    help: 'Client sessions ended, by protocol and reason (client-closed, logout, timeout, too-many-failures, idle, revoked, shutdown, ...)',
+    labelNames: ['protocol', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly sessionDuration = new Histogram({
+    name: 'passgate_session_duration_seconds',
+    help: 'How long client sessions lasted, by protocol',
+    labelNames: ['protocol'] as const,
+    buckets: [0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, 14_400, 86_400],
+    registers: [this.registry],
+  });
+
+  readonly upstreamConnectDuration = new Histogram({
+    name: 'passgate_upstream_connect_duration_seconds',
+    help: 'Connecting to the upstream mail server (TCP, TLS, greeting, EHLO/STARTTLS), by protocol and result',
+    labelNames: ['protocol', 'result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamAuthDuration = new Histogram({
+    name: 'passgate_upstream_auth_duration_seconds',
+    help: 'The XOAUTH2 login upstream, by protocol and result (success|rejected|failure)',
+    labelNames: ['protocol', 'result'] as const,
+    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly upstreamCommandDuration = new Histogram({
+    name: 'passgate_upstream_command_duration_seconds',
+    help: 'A relayed command to the upstream\'s reply, by protocol, command (MAIL, RCPT, DATA, EOM: end of message to final reply, RSET, ...) and reply class',
+    labelNames: ['protocol', 'command', 'result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  private poolSource: () => { busy: number; idle: number; waiting: number } = () => ({ busy: 0, idle: 0, waiting: 0 });
+
+  readonly upstreamPoolSessions: Gauge<'state'> = new Gauge({
+    name: 'passgate_smtp_upstream_pool_sessions',
+    help: 'Upstream SMTP sessions in the pool, by state (busy: lent to a client or opening; idle: ready for reuse)',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: (): void => {
+      const { busy, idle } = this.poolSource();
+      this.upstreamPoolSessions.set({ state: 'busy' }, busy);
+      this.upstreamPoolSessions.set({ state: 'idle' }, idle);
+    },
+  });
+
+  readonly upstreamPoolWaiting: Gauge = new Gauge({
+    name: 'passgate_smtp_upstream_pool_waiting',
+    help: 'SMTP clients waiting for an upstream session of their mailbox (all allowed ones are busy)',
+    registers: [this.registry],
+    collect: (): void => this.upstreamPoolWaiting.set(this.poolSource().waiting),
+  });
+
+  readonly upstreamPoolWaitTimeouts = new Counter({
+    name: 'passgate_smtp_upstream_pool_wait_timeouts_total',
+    help: 'SMTP clients that waited smtp.upstream.wait_seconds for an upstream session and were told to retry',
+    registers: [this.registry],
+  });
+
+  readonly argon2Duration = new Histogram({
+    name: 'passgate_argon2_duration_seconds',
+    help: 'argon2id work once it has a slot (queue time excluded), by operation (verify|hash)',
+    labelNames: ['operation'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
     registers: [this.registry],
   });
 
@@ -121,8 +193,40 @@ export class Metrics {
     collect: (): void => this.hashQueueLength.set(this.hashQueueSource()),
   });
 
+  private tokenSource: (() => Promise<{ state: string }[]>) | null = null;
+
+  readonly tokenStates: Gauge<'state'> = new Gauge({
+    name: 'passgate_oauth_tokens',
+    help: 'OAuth grants by state (ok|needs-connect|failing|unknown): the app token, or each delegated mailbox; read from the token state at scrape time',
+    labelNames: ['state'] as const,
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      if (!this.tokenSource) return;
+      const counts: Record<string, number> = { ok: 0, 'needs-connect': 0, failing: 0, unknown: 0 };
+      try {
+        for (const { state } of await this.tokenSource()) counts[state] = (counts[state] ?? 0) + 1;
+      } catch {
+        return; // the store is down: passgate_ready says so; keep the last counts
+      }
+      for (const [state, count] of Object.entries(counts)) this.tokenStates.set({ state }, count);
+    },
+  });
+
+  private readinessSource: (() => Promise<boolean>) | null = null;
+
+  readonly ready: Gauge = new Gauge({
+    name: 'passgate_ready',
+    help: '1 when /readyz answers 200 (the store answers within 2 s and shutdown has not begun), 0 otherwise; checked at each scrape',
+    registers: [this.registry],
+    collect: async (): Promise<void> => {
+      if (this.readinessSource) this.ready.set((await this.readinessSource()) ? 1 : 0);
+    },
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'passgate_' });
+    // Every protocol and state shows 0 from the start, so a dashboard draws a line rather than "no data".
+    for (const protocol of PROTOCOLS) for (const state of ['unauthenticated', 'authenticated']) this.sessions.set({ protocol, state }, 0);
   }
 
   /** Where the certificate-expiry gauge reads the served certificates at scrape time. */
@@ -135,6 +239,38 @@ export class Metrics {
     this.hashQueueSource = source;
   }
 
+  /** Where the OAuth grant gauge reads the token states at scrape time. */
+  observeTokens(source: () => Promise<{ state: string }[]>): void {
+    this.tokenSource = source;
+  }
+
+  /** How the passgate_ready gauge checks readiness at scrape time (the ops server's /readyz logic). */
+  observeReadiness(source: () => Promise<boolean>): void {
+    this.readinessSource = source;
+  }
+
+  /** Where the upstream-pool gauges read the SMTP pool at scrape time. */
+  observeUpstreamPool(source: () => { busy: number; idle: number; waiting: number }): void {
+    this.poolSource = source;
+  }
+
+  /** Times every argon2 operation of `inner` (wrap it inside the concurrency bound, so queue time is excluded). */
+  timeHasher(inner: PasswordHasher): PasswordHasher {
+    const timed = async <T>(operation: 'hash' | 'verify', work: () => Promise<T>): Promise<T> => {
+      const end = this.argon2Duration.startTimer({ operation });
+      try {
+        return await work();
+      } finally {
+        end();
+      }
+    };
+    return {
+      hash: (password) => timed('hash', () => inner.hash(password)),
+      verify: (hash, password) => timed('verify', () => inner.verify(hash, password)),
+      needsRehash: (hash) => inner.needsRehash(hash),
+    };
+  }
+
   /** The SMTP gateway's view of these metrics (a core port). */
   smtp(): SmtpMetrics {
     return {
@@ -142,6 +278,9 @@ export class Metrics {
         this.smtpMessages.inc({ result });
         this.smtpBytes.inc({ result }, bytes);
       },
+      poolWaitTimedOut: () => this.upstreamPoolWaitTimeouts.inc(),
+      sessions: this.sessionMetrics('smtp'),
+      upstream: this.upstreamMetrics('smtp'),
     };
   }
 
@@ -149,11 +288,31 @@ export class Metrics {
   imap(): ImapMetrics {
     return {
       bytes: (direction, bytes) => this.imapBytes.inc({ direction }, bytes),
-      sessionOpened: () => this.imapSessions.inc(),
-      sessionClosed: (reason) => {
-        this.imapSessions.dec();
-        this.imapSessionsClosed.inc({ reason });
+      sessions: this.sessionMetrics('imap'),
+      upstream: this.upstreamMetrics('imap'),
+    };
+  }
+
+  private sessionMetrics(protocol: Protocol): SessionMetrics {
+    return {
+      opened: () => this.sessions.inc({ protocol, state: 'unauthenticated' }),
+      authenticated: () => {
+        this.sessions.dec({ protocol, state: 'unauthenticated' });
+        this.sessions.inc({ protocol, state: 'authenticated' });
       },
+      closed: (wasAuthenticated, reason, seconds) => {
+        this.sessions.dec({ protocol, state: wasAuthenticated ? 'authenticated' : 'unauthenticated' });
+        this.sessionsClosed.inc({ protocol, reason });
+        this.sessionDuration.observe({ protocol }, seconds);
+      },
+    };
+  }
+
+  private upstreamMetrics(protocol: Protocol): UpstreamMetrics {
+    return {
+      connect: (result, seconds) => this.upstreamConnectDuration.observe({ protocol, result }, seconds),
+      auth: (result, seconds) => this.upstreamAuthDuration.observe({ protocol, result }, seconds),
+      command: (command, result, seconds) => this.upstreamCommandDuration.observe({ protocol, command, result }, seconds),
     };
   }
 

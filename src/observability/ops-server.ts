@@ -18,9 +18,11 @@ const READY_TIMEOUT_MS = 2000;
 
 /**
  * The operators' HTTP port: `/metrics` (Prometheus text format), `/healthz` (200 while the process serves) and
- * `/readyz` (200 when the store — SQLite or Redis — answers within 2 s and shutdown has not begun; the body lists
- * the token state of each mode and mailbox, which never makes an instance unready: one mailbox's lost consent must
- * not take all down).
+ * `/readyz`: 200 when the store answers a ping within 2 s — SQLite, or Redis when configured, which then also
+ * holds the limits and token state — and shutdown has not begun; 503 otherwise. The body lists the token state
+ * of each mode and mailbox, which never makes an instance unready: a provider outage or one mailbox's lost consent
+ * is the same on every instance, so taking instances out of a balancer would only add an outage (logged-in IMAP
+ * sessions and cached tokens keep working); alerts on `passgate_token_requests_total` watch it instead.
  */
 export class OpsServer {
   private readonly server: Server;
@@ -43,6 +45,7 @@ export class OpsServer {
       );
     });
     this.server.on('error', (error: Error) => deps.log.error({ cause: error.message }, 'ops server error'));
+    deps.metrics.observeReadiness(async () => (await this.readiness()).ready);
   }
 
   private async route(url: string): Promise<{ status: number; type: string; body: string }> {
@@ -52,27 +55,32 @@ export class OpsServer {
     }
     if (path === '/healthz') return { status: 200, type: 'text/plain', body: 'ok\n' };
     if (path === '/readyz') {
-      const checks: Record<string, string> = {};
-      let ready = true;
-      if (this.draining) {
-        ready = false;
-        checks.shutdown = 'draining';
-      }
-      try {
-        await Promise.race([
-          this.deps.store.ping(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS).unref()),
-        ]);
-        checks.store = 'ok';
-      } catch (error) {
-        ready = false;
-        checks.store = (error as Error).message;
-      }
+      const { ready, checks } = await this.readiness();
       const tokens = this.deps.tokens ? await this.deps.tokens.status().catch(() => []) : [];
       const body = { ready, checks, tokens: tokens.map((t) => ({ key: t.key, state: t.state, failingSince: t.failingSince })) };
       return { status: ready ? 200 : 503, type: 'application/json', body: `${JSON.stringify(body)}\n` };
     }
     return { status: 404, type: 'text/plain', body: 'not found\n' };
+  }
+
+  /** What /readyz and the passgate_ready gauge decide on: the store answers, and shutdown has not begun. */
+  private async readiness(): Promise<{ ready: boolean; checks: Record<string, string> }> {
+    const checks: Record<string, string> = { serving: this.draining ? 'shutting down' : 'ok' };
+    let ready = !this.draining;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        this.deps.store.ping(),
+        new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${READY_TIMEOUT_MS} ms`)), READY_TIMEOUT_MS))),
+      ]);
+      checks.store = 'ok';
+    } catch (error) {
+      ready = false;
+      checks.store = (error as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+    return { ready, checks };
   }
 
   async listen(): Promise<number> {

@@ -38,13 +38,14 @@ export class SmtpGateway {
 
   constructor(config: SmtpConfig, deps: SmtpGatewayDeps) {
     const upstream = config.upstream;
-    const connector = new UpstreamConnector(upstream, deps.tokens, deps.hostname);
+    const connector = new UpstreamConnector(upstream, deps.tokens, deps.hostname, deps.metrics.upstream);
     this.pool = new UpstreamPool(
       (mailbox) => connector.open(mailbox),
       {
         maxPerMailbox: upstream.max_connections_per_mailbox,
         waitMs: upstream.wait_seconds * 1000,
         idleMs: upstream.idle_seconds * 1000,
+        onWaitTimeout: () => deps.metrics.poolWaitTimedOut(),
       },
       deps.log,
     );

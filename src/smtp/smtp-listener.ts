@@ -140,6 +140,7 @@ export class SmtpListener {
       // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
       if (this.closing) return void socket.destroy();
       const id = randomBytes(10).toString('base64url');
+      this.deps.handler.summaries.opened(id, this.config.name, clientIp, raw);
       this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
       this.enforceLoginDeadline(raw, id, deadline);
     } catch (error) {
@@ -184,18 +185,26 @@ export class SmtpListener {
     const deadline = Date.now() + graceMs;
     for (;;) {
       for (const connection of this.smtp.connections) {
-        if (!inTransaction(connection)) shutDown(connection);
+        if (!inTransaction(connection)) this.shutDown(connection);
       }
       if (this.smtp.connections.size === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 50));
     }
-    for (const connection of this.smtp.connections) shutDown(connection);
+    for (const connection of this.smtp.connections) this.shutDown(connection);
     await stopped;
+  }
+
+  /** 421 and close (smtp-server closes the connection itself after any 421, see send()); logged as `shutdown`. */
+  private shutDown(connection: unknown): void {
+    const c = connection as DrainableConnection;
+    this.deps.handler.summaries.closing(c.id, 'shutdown');
+    c.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
   }
 }
 
 /** The parts of smtp-server's SMTPConnection (lib/smtp-connection.js, 3.x) that shutdown reads. */
 interface DrainableConnection {
+  id: string;
   session?: { envelope?: { mailFrom?: unknown } };
   /** A command handler (AUTH, MAIL, RCPT) has not called back yet. */
   _handlerPending?: boolean;
@@ -210,7 +219,3 @@ function inTransaction(connection: unknown): boolean {
   return c._handlerPending === true || Boolean(c._dataStream) || Boolean(c.session?.envelope?.mailFrom);
 }
 
-/** smtp-server closes the connection itself after any 421 (send()). */
-function shutDown(connection: unknown): void {
-  (connection as DrainableConnection).send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
-}

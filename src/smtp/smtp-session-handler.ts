@@ -8,6 +8,7 @@ import type { EventLogger } from '../core/event-logger.js';
 import { TokenError } from '../core/token-provider.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
+import { SmtpSessionSummaries } from './smtp-session-summaries.js';
 import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
 import { UpstreamAuthError } from './upstream-connector.js';
 import { UpstreamBusyError, type UpstreamPool } from './upstream-pool.js';
@@ -72,11 +73,15 @@ class SizeGuard extends Transform {
  */
 export class SmtpSessionHandler {
   private readonly states = new WeakMap<SMTPServerSession, ConnectionState>();
+  /** One `session closed` line and the session gauges per connection; the listeners open them. */
+  readonly summaries: SmtpSessionSummaries;
 
   constructor(
     private readonly deps: SmtpSessionHandlerDeps,
     private readonly options: SmtpSessionHandlerOptions,
-  ) {}
+  ) {
+    this.summaries = new SmtpSessionSummaries(deps.metrics.sessions, deps.log);
+  }
 
   private state(session: SMTPServerSession): ConnectionState {
     let state = this.states.get(session);
@@ -108,6 +113,7 @@ export class SmtpSessionHandler {
       // The authenticator says how long to make a guesser wait before the answer.
       await new Promise((r) => setTimeout(r, outcome.delayMs));
       if (state.failures >= this.options.maxFailuresPerConnection) {
+        this.summaries.closing(session.id, 'too-many-failures');
         callback(smtpError(SMTP_REPLIES.tooManyFailures));
         setImmediate(() => this.deps.closeConnection(session));
         return;
@@ -141,6 +147,7 @@ export class SmtpSessionHandler {
       appPasswordName: outcome.appPasswordName,
       policy: outcome.policy,
     };
+    this.summaries.get(session.id)?.authenticated(state.login);
     callback(null, { user: outcome.username });
   }
 
@@ -149,6 +156,7 @@ export class SmtpSessionHandler {
     const login = state.login!;
     if (!(await this.stillValid(login))) {
       this.deps.log.info({ session: session.id, user: login.username, appPasswordId: login.appPasswordId }, 'login no longer valid');
+      this.summaries.closing(session.id, 'login-no-longer-valid');
       callback(smtpError(SMTP_REPLIES.loginNoLongerValid));
       setImmediate(() => this.deps.closeConnection(session));
       return;
@@ -244,6 +252,7 @@ export class SmtpSessionHandler {
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
     this.deps.log.info({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: reply.code }, 'message relayed');
     if (reply.code === 250) {
+      this.summaries.get(session.id)?.message(session.envelope.rcptTo.length);
       await this.deps.messages.count(login.appPasswordId, login.policy);
       return callback(null, replyText(reply));
     }
@@ -252,6 +261,7 @@ export class SmtpSessionHandler {
 
   /** The client went away: its upstream session goes back to the pool, or is closed mid-transaction. */
   onClose(session: SMTPServerSession): void {
+    this.summaries.closed(session);
     const state = this.states.get(session);
     if (!state) return;
     state.closed = true;

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { SmtpUpstreamConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { TokenProvider } from '../core/token-provider.js';
+import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { replyText, UpstreamSmtpError, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
 
 /** The upstream refused the mailbox's token (e.g. `535 5.7.3`, or `535 5.7.139` SMTP AUTH disabled). */
@@ -24,6 +25,7 @@ export class UpstreamConnector {
     private readonly config: SmtpUpstreamConfig,
     private readonly tokens: TokenProvider,
     private readonly clientName: string,
+    private readonly metrics: UpstreamMetrics,
   ) {
     try {
       this.ca = config.ca_file === null ? undefined : readFileSync(config.ca_file, 'utf8');
@@ -34,6 +36,9 @@ export class UpstreamConnector {
 
   async open(mailbox: string): Promise<UpstreamSmtpSession> {
     const token = await this.tokens.getAccessToken(mailbox);
+    const { metrics } = this;
+    let started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
     const session = await UpstreamSmtpSession.open({
       host: this.config.host,
       port: this.config.port,
@@ -44,15 +49,24 @@ export class UpstreamConnector {
       connectTimeoutMs: this.config.connect_timeout_seconds * 1000,
       commandTimeoutMs: this.config.command_timeout_seconds * 1000,
       dataTimeoutMs: this.config.data_timeout_seconds * 1000,
+      observeCommand: metrics.command,
+    }).catch((error: unknown) => {
+      metrics.connect('failure', seconds());
+      throw error;
     });
+    metrics.connect('success', seconds());
+    started = performance.now();
     try {
       const reply = await session.authenticate(mailbox, token.token);
       // RFC 4954 §6: a 4xx to AUTH (454 4.7.0 "temporary authentication failure") is the upstream's own trouble,
-      // not a verdict on the token: the client gets a temporary reply, never "invalid credentials".
+      // not a verdict on the token: the client gets a temporary reply, never "invalid credentials". (Counted as a
+      // failure below, not as a rejection.)
       if (reply.code >= 400 && reply.code < 500) throw new UpstreamSmtpError(`upstream could not check the login: ${reply.code} ${replyText(reply)}`, reply);
+      metrics.auth(reply.code === 235 ? 'success' : 'rejected', seconds());
       if (reply.code !== 235) throw new UpstreamAuthError(reply);
       return session;
     } catch (error) {
+      if (!(error instanceof UpstreamAuthError)) metrics.auth('failure', seconds());
       session.close();
       throw error;
     }

@@ -31,6 +31,8 @@ export interface UpstreamPoolOptions {
   maxPerMailbox: number;
   waitMs: number;
   idleMs: number;
+  /** Told when a client gave up waiting (metrics). */
+  onWaitTimeout?: () => void;
 }
 
 /**
@@ -80,6 +82,7 @@ export class UpstreamPool {
         reject,
         timer: setTimeout(() => {
           pool.waiting.splice(pool.waiting.indexOf(waiter), 1);
+          this.options.onWaitTimeout?.();
           reject(new UpstreamBusyError(mailbox));
         }, this.options.waitMs),
       };
@@ -144,6 +147,17 @@ export class UpstreamPool {
   size(mailbox: string): number {
     const pool = this.pools.get(mailbox);
     return pool ? pool.busy + pool.idle.length : 0;
+  }
+
+  /** Sessions busy (lent or opening) and idle, and clients waiting, over every mailbox (metrics read it). */
+  stats(): { busy: number; idle: number; waiting: number } {
+    const stats = { busy: 0, idle: 0, waiting: 0 };
+    for (const pool of this.pools.values()) {
+      stats.busy += pool.busy;
+      stats.idle += pool.idle.length;
+      stats.waiting += pool.waiting.length;
+    }
+    return stats;
   }
 
   async close(): Promise<void> {

@@ -31,6 +31,8 @@ export interface UpstreamSmtpOptions {
   commandTimeoutMs: number;
   /** RFC 5321 §4.5.3.2.6: the reply after the final "." may take up to 10 minutes. */
   dataTimeoutMs: number;
+  /** Told each command's verb (`EOM` for the end of a message), reply class (`2xx` … or `failure`) and seconds. */
+  observeCommand?: ((command: string, result: string, seconds: number) => void) | undefined;
 }
 
 /** The upstream refused, dropped or did not answer: the client gets a temporary reply. */
@@ -113,15 +115,32 @@ export class UpstreamSmtpSession {
 
   /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
   async authenticate(mailbox: string, accessToken: string): Promise<SmtpReply> {
-    let reply = await this.command(`AUTH XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}`);
-    if (reply.code === 334) reply = await this.command('');
+    let reply = await this.send(`AUTH XOAUTH2 ${encodeXoauth2(mailbox, accessToken)}`);
+    if (reply.code === 334) reply = await this.send('');
     return reply;
   }
 
   /** Sends one command line and resolves with its reply (never rejects for a 4xx/5xx: those are answers). */
   command(line: string): Promise<SmtpReply> {
+    return this.timed(/^[A-Za-z]*/.exec(line)![0].toUpperCase(), this.send(line));
+  }
+
+  private send(line: string): Promise<SmtpReply> {
     const reply = this.read();
     this.socket.write(`${line}\r\n`);
+    return reply;
+  }
+
+  /** Reports how long a reply took (the verb is passgate's own, so the label set stays small). */
+  private timed(command: string, reply: Promise<SmtpReply>): Promise<SmtpReply> {
+    const observe = this.options.observeCommand;
+    if (!observe) return reply;
+    const started = performance.now();
+    const seconds = () => (performance.now() - started) / 1000;
+    reply.then(
+      (r) => observe(command, `${Math.floor(r.code / 100)}xx`, seconds()),
+      () => observe(command, 'failure', seconds()),
+    );
     return reply;
   }
 
@@ -154,7 +173,7 @@ export class UpstreamSmtpSession {
     }
     stuffer.unpipe(this.socket);
     // The reply can only come after the final "." went out, so its timer starts now.
-    return this.read(this.options.dataTimeoutMs);
+    return this.timed('EOM', this.read(this.options.dataTimeoutMs));
   }
 
   /** QUIT politely, then close; idempotent. */

@@ -11,6 +11,12 @@ export interface AcceptedClient {
   clientIp: string;
   clientPort: number;
   secure: boolean;
+  /**
+   * Gives the connection's slot back (idempotent). Done when the TCP socket closes; a protocol layer that takes
+   * the socket over (smtp-server's STARTTLS removes every listener of the socket it upgrades) calls it when its
+   * connection ends.
+   */
+  release: () => void;
 }
 
 export type AcceptOutcome =
@@ -61,7 +67,7 @@ export async function acceptClient(raw: Socket, options: AcceptClientOptions): P
     }
     if (raw.closed) admission.release();
     else raw.once('close', admission.release);
-    const client = { clientIp: proxied.clientIp, clientPort: proxied.clientPort };
+    const client = { clientIp: proxied.clientIp, clientPort: proxied.clientPort, release: admission.release };
     if (!options.implicitTls) return { kind: 'accepted', client: { socket: proxied.socket, ...client, secure: false } };
     const secure = await handshake(proxied.socket, options.implicitTls, stepTimeout());
     return { kind: 'accepted', client: { socket: secure, ...client, secure: true } };

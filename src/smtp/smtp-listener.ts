@@ -39,6 +39,8 @@ export class SmtpListener {
   private readonly proxies: NetworkList;
   private readonly plaintextAuth: NetworkList;
   private closing = false;
+  /** Per connection id: what its end must undo (the connection slot, the login deadline). */
+  private readonly connectionEnds = new Map<string, () => void>();
   private closed: Promise<void> | undefined;
   private stopWatchingCertificates: () => void = () => {};
 
@@ -86,7 +88,10 @@ export class SmtpListener {
         void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
       onData: (stream, session, callback) =>
         void handler.onData(stream, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
-      onClose: (session) => handler.onClose(session),
+      onClose: (session) => {
+        this.connectionEnded(session.id);
+        handler.onClose(session);
+      },
     });
     this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
     if (config.tls === 'starttls') {
@@ -136,13 +141,19 @@ export class SmtpListener {
         },
       });
       if (outcome.kind === 'refused') return;
-      const { socket, clientIp, clientPort } = outcome.client;
+      const { socket, clientIp, clientPort, release } = outcome.client;
       // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
       if (this.closing) return void socket.destroy();
       const id = randomBytes(10).toString('base64url');
       this.deps.handler.summaries.opened(id, this.config.name, clientIp, raw);
+      const deadlineTimer = this.enforceLoginDeadline(id, deadline);
+      // smtp-server's onClose fires once per connection, however it ends; the raw socket's own 'close' cannot be
+      // relied on here, since smtp-server's STARTTLS removes every listener of the socket it upgrades.
+      this.connectionEnds.set(id, () => {
+        clearTimeout(deadlineTimer);
+        release();
+      });
       this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
-      this.enforceLoginDeadline(raw, id, deadline);
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
     }
@@ -153,8 +164,7 @@ export class SmtpListener {
    * never meet it. A connection not logged in by the deadline (counted from the TCP accept) is told 421 and closed,
    * so an idle or trickling client holds its slot for `login_timeout_seconds` at most.
    */
-  private enforceLoginDeadline(raw: Socket, id: string, deadline: number): void {
-    if (raw.closed) return;
+  private enforceLoginDeadline(id: string, deadline: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       for (const connection of this.smtp.connections) {
         const c = connection as unknown as { id: string; session: SMTPServerSession; send(code: number, text: string): void };
@@ -162,7 +172,13 @@ export class SmtpListener {
         if (c.id === id && !c.session.user) c.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
       }
     }, Math.max(0, deadline - Date.now()));
-    raw.once('close', () => clearTimeout(timer));
+    return timer.unref();
+  }
+
+  /** A connection ended (smtp-server's onClose): its slot and its login deadline go. */
+  private connectionEnded(id: string): void {
+    this.connectionEnds.get(id)?.();
+    this.connectionEnds.delete(id);
   }
 
   /**

@@ -1,0 +1,121 @@
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { Pacing, Step } from './mutations.js';
+
+export interface ClientRun {
+  /** Everything the server sent, in order, plaintext and TLS parts together. */
+  output: Buffer;
+  /** The server closed the connection before the client ended it. */
+  serverClosed: boolean;
+  /** The connection was closed (by either side) before the deadline. */
+  closed: boolean;
+}
+
+export interface ClientRunOptions {
+  port: number;
+  /** Implicit TLS from the first byte. */
+  tls?: boolean;
+  pacing: Pacing;
+  /** The server's last line said it accepted STARTTLS: only then does a TLS step start a handshake. */
+  tlsAccepted: (lastLine: string) => boolean;
+  /** The output holds the greeting. */
+  greeted: (output: string) => boolean;
+  /** Quiet this long means the server has answered what it will answer. */
+  quietMs?: number;
+  /** The server said it is closing: wait for it to close rather than closing first. */
+  closing?: (output: string) => boolean;
+  closeTimeoutMs?: number;
+}
+
+/**
+ * A fuzzing client on a real loopback socket: writes a transcript's steps with the given pacing, switches to TLS
+ * where the transcript does and the server agreed, collects every byte the server sends, then ends and waits for
+ * the close. It never throws for anything the server does: the caller checks the output against the invariants.
+ */
+export async function runClient(steps: readonly Step[], options: ClientRunOptions): Promise<ClientRun> {
+  const quietMs = options.quietMs ?? 15;
+  const chunks: Buffer[] = [];
+  let serverClosed = false;
+  let closed = false;
+  let clientEnded = false;
+  let lastData = Date.now();
+  let socket: Socket | TLSSocket;
+  const attach = (s: Socket | TLSSocket) => {
+    s.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      lastData = Date.now();
+    });
+    s.on('error', () => {});
+  };
+  const watchClose = (s: Socket | TLSSocket) => {
+    s.on('end', () => (serverClosed ||= !clientEnded));
+    s.on('close', () => {
+      if (!clientEnded) serverClosed = true;
+      closed = true;
+    });
+  };
+  socket = options.tls ? tlsConnect({ port: options.port, host: '127.0.0.1', rejectUnauthorized: false }) : netConnect({ port: options.port, host: '127.0.0.1' });
+  socket.setNoDelay(true);
+  attach(socket);
+  watchClose(socket);
+  try {
+    await once(socket, options.tls ? 'secureConnect' : 'connect');
+  } catch {
+    return { output: Buffer.concat(chunks), serverClosed: true, closed: true };
+  }
+  const text = () => Buffer.concat(chunks).toString('latin1');
+  /** Waits until the server has been quiet for quietMs (or closed, or maxMs passed). */
+  const settle = async (maxMs: number, until?: () => boolean) => {
+    const deadline = Date.now() + maxMs;
+    lastData = Math.max(lastData, Date.now());
+    while (!closed && Date.now() < deadline && !(until?.() ?? false) && Date.now() - lastData < quietMs) await sleep(Math.min(5, quietMs));
+    if (until) while (!closed && Date.now() < deadline && !until()) await sleep(5);
+  };
+
+  if (options.pacing !== 'early') await settle(3000, () => options.greeted(text()));
+  for (const step of steps) {
+    if (closed || socket.destroyed) break;
+    if ('tls' in step) {
+      await settle(3000);
+      const lines = text().split('\r\n');
+      if (!options.tlsAccepted(lines.at(-2) ?? '')) continue;
+      socket = await upgrade(socket, attach);
+      if (socket.destroyed) break;
+      continue;
+    }
+    socket.write(step.send);
+    if (options.pacing === 'lockstep') await settle(2000);
+  }
+  await settle(3000);
+  if (!closed && options.closing?.(text())) {
+    // The server announced its close (BYE, 421): it must close by itself.
+    const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
+    while (!closed && Date.now() < deadline) await sleep(10);
+  }
+  if (!closed) {
+    clientEnded = true;
+    socket.end();
+    const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
+    while (!closed && Date.now() < deadline) await sleep(10);
+  }
+  socket.destroy();
+  return { output: Buffer.concat(chunks), serverClosed, closed };
+}
+
+async function upgrade(plain: Socket | TLSSocket, attach: (s: TLSSocket) => void): Promise<Socket | TLSSocket> {
+  plain.removeAllListeners('data');
+  const secure = tlsConnect({ socket: plain, rejectUnauthorized: false });
+  attach(secure);
+  const timer = setTimeout(() => secure.destroy(), 3000);
+  try {
+    await once(secure, 'secureConnect');
+  } catch {
+    secure.destroy();
+  } finally {
+    clearTimeout(timer);
+  }
+  return secure;
+}
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));

@@ -8,6 +8,11 @@ export interface ClientRun {
   output: Buffer;
   /** The server closed the connection before the client ended it. */
   serverClosed: boolean;
+  /**
+   * How much of `output` had arrived when the client ended the connection (all of it if the server closed first):
+   * only a farewell in that part must have been followed by the server's own close.
+   */
+  beforeClientEnd: number;
   /** The connection was closed (by either side) before the deadline. */
   closed: boolean;
 }
@@ -25,7 +30,16 @@ export interface ClientRunOptions {
   quietMs?: number;
   /** The server said it is closing: wait for it to close rather than closing first. */
   closing?: (output: string) => boolean;
+  /** The client has all it waits for (checked before it ends the connection, for up to 5 s). */
+  finished?: (output: string) => boolean;
+  /** Never end the connection first: the case expects the server to close it (a limit). */
+  waitForServerClose?: boolean;
   closeTimeoutMs?: number;
+  /**
+   * Lockstep waits for this (given the output since the last write) after a write that ends a line, instead of
+   * for quiet: for transcripts that must see each answer, such as a login that takes a while the first time.
+   */
+  awaitReply?: (sinceWrite: string) => boolean;
 }
 
 /**
@@ -62,7 +76,8 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
   try {
     await once(socket, options.tls ? 'secureConnect' : 'connect');
   } catch {
-    return { output: Buffer.concat(chunks), serverClosed: true, closed: true };
+    const output = Buffer.concat(chunks);
+    return { output, serverClosed: true, closed: true, beforeClientEnd: output.length };
   }
   const text = () => Buffer.concat(chunks).toString('latin1');
   /** Waits until the server has been quiet for quietMs (or closed, or maxMs passed). */
@@ -84,23 +99,31 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
       if (socket.destroyed) break;
       continue;
     }
+    const before = chunks.length;
     socket.write(step.send);
-    if (options.pacing === 'lockstep') await settle(2000);
+    if (options.pacing !== 'lockstep') continue;
+    const awaitReply = options.awaitReply;
+    if (awaitReply && step.send.at(-1) === 0x0a) await settle(5000, () => awaitReply(Buffer.concat(chunks.slice(before)).toString('latin1')));
+    else await settle(2000);
   }
-  await settle(3000);
-  if (!closed && options.closing?.(text())) {
+  const finished = options.finished;
+  await settle(finished ? 5000 : 3000, finished ? () => finished(text()) : undefined);
+  if (!closed && (options.waitForServerClose || options.closing?.(text()))) {
     // The server announced its close (BYE, 421): it must close by itself.
     const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
     while (!closed && Date.now() < deadline) await sleep(10);
   }
+  let beforeClientEnd = -1;
   if (!closed) {
+    beforeClientEnd = chunks.reduce((n, c) => n + c.length, 0);
     clientEnded = true;
     socket.end();
     const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
     while (!closed && Date.now() < deadline) await sleep(10);
   }
   socket.destroy();
-  return { output: Buffer.concat(chunks), serverClosed, closed };
+  const output = Buffer.concat(chunks);
+  return { output, serverClosed, closed, beforeClientEnd: beforeClientEnd < 0 ? output.length : beforeClientEnd };
 }
 
 async function upgrade(plain: Socket | TLSSocket, attach: (s: TLSSocket) => void): Promise<Socket | TLSSocket> {

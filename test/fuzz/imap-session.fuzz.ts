@@ -42,7 +42,7 @@ const UNTAGGED = /^\* (OK|NO|BAD|BYE|CAPABILITY|ID) [\x20-\x7e]+$/;
 const CONTINUATION = /^\+( [\x20-\x7e]*)?$/;
 
 /** The invariants on what the session wrote, given what the client sent. */
-export function checkImapOutput(output: Buffer, input: Buffer, serverClosed: boolean): void {
+export function checkImapOutput(output: Buffer, input: Buffer, serverClosed: boolean, beforeClientEnd = output.length): void {
   const text = output.toString('latin1');
   if (text.length === 0) return; // e.g. an implicit-TLS handshake the client never finished
   assert.ok(text.endsWith('\r\n'), 'output ends in the middle of a line');
@@ -50,12 +50,15 @@ export function checkImapOutput(output: Buffer, input: Buffer, serverClosed: boo
   assert.match(lines[0]!, /^\* OK \[CAPABILITY [^\]]+\] passgate ready\.$/, 'greeting');
   const sent = input.toString('latin1');
   let byeAt = -1;
+  let byeEnd = 0;
+  let offset = 0;
   lines.forEach((l, i) => {
+    offset += l.length + 2;
     assert.ok(!l.includes('\r') && !l.includes('\n'), `bare CR or LF in ${JSON.stringify(l)}`);
     if (byeAt >= 0) assert.ok(i === byeAt + 1 && / OK LOGOUT completed\.$/.test(l), `line after BYE: ${JSON.stringify(l)}`);
     if (l.startsWith('* ')) {
       assert.match(l, UNTAGGED);
-      if (l.startsWith('* BYE ')) byeAt = i;
+      if (l.startsWith('* BYE ')) [byeAt, byeEnd] = [i, offset];
     } else if (l.startsWith('+')) {
       assert.match(l, CONTINUATION);
     } else {
@@ -66,7 +69,8 @@ export function checkImapOutput(output: Buffer, input: Buffer, serverClosed: boo
   });
   // At most one reply set per received line: no amplification of garbage.
   assert.ok(lines.length <= 4 * (MAX_COMMANDS + MAX_FAILURES + 2), `${lines.length} lines`);
-  if (byeAt >= 0) assert.ok(serverClosed, 'BYE without closing the connection');
+  // A BYE that arrived before the client ended the connection must be followed by the server's own close.
+  if (byeAt >= 0 && byeEnd <= beforeClientEnd) assert.ok(serverClosed, 'BYE without closing the connection');
 }
 
 class FakeAuthenticator {
@@ -179,7 +183,11 @@ export class ImapSessionRig {
   }
 
   /** Runs one client against a fresh session and checks every invariant. */
-  async run({ listener, steps, pacing }: ImapCase): Promise<string> {
+  /**
+   * Runs one client and checks every invariant. `awaitReplies`: lockstep waits for each answer (unmutated
+   * transcripts); `expectClose`: the client never closes first, and the server must close (a limit was reached).
+   */
+  async run({ listener, steps, pacing }: ImapCase, { awaitReplies = false, expectClose = false, quietMs = 8, finished = undefined as ((out: string) => boolean) | undefined } = {}): Promise<string> {
     this.listener = listener;
     this.maxRetained = 0;
     const implicit = listener === 'implicit';
@@ -188,7 +196,10 @@ export class ImapSessionRig {
       port: (server.address() as { port: number }).port,
       tls: implicit,
       pacing,
-      quietMs: 8, // the session answers at once: its ports are fakes
+      waitForServerClose: expectClose,
+      finished,
+      quietMs, // the session answers at once: its ports are fakes
+      awaitReply: awaitReplies ? (out) => /^([^*+ ]+ (OK|NO|BAD) |\+)[^\r\n]*\r\n/m.test(out) : undefined,
       greeted: (out) => out.includes('\r\n'),
       tlsAccepted: (last) => / OK Begin TLS negotiation now\.$/.test(last),
       closing: (out) => out.includes('* BYE '),
@@ -197,8 +208,9 @@ export class ImapSessionRig {
     const problems = [...this.watch.take(), ...this.log.take()];
     assert.deepEqual(problems, [], context);
     assert.ok(result.closed, `the connection did not close; ${context}`);
+    if (expectClose) assert.ok(result.serverClosed, `the server did not close the connection; ${context}`);
     try {
-      checkImapOutput(result.output, sentBytes(steps), result.serverClosed);
+      checkImapOutput(result.output, sentBytes(steps), result.serverClosed, result.beforeClientEnd);
     } catch (error) {
       (error as Error).message += `\n${context}`;
       throw error;
@@ -252,7 +264,7 @@ function limitProperties(rig: () => ImapSessionRig): FuzzProperty[] {
         fc.constantFrom(...LISTENERS),
         fc.constantFrom<Pacing>('pipelined', 'early'),
         async (lines, listener, pacing) => {
-          const out = await rig().run({ listener, pacing, steps: lines.map(line) });
+          const out = await rig().run({ listener, pacing, steps: lines.map(line) }, { expectClose: true });
           assert.match(out, /^\* BYE Too many commands before login\r\n/m);
         },
       ),
@@ -268,7 +280,7 @@ function limitProperties(rig: () => ImapSessionRig): FuzzProperty[] {
         async (lines, size, pattern, listener) => {
           const filler = Buffer.alloc(size);
           for (let i = 0; i < size; i++) filler[i] = pattern[i % pattern.length] === 0x0a ? 0x20 : pattern[i % pattern.length]!;
-          const out = await rig().run({ listener, pacing: 'lockstep', steps: [...lines.map(line), send(filler)] });
+          const out = await rig().run({ listener, pacing: 'lockstep', steps: [...lines.map(line), send(filler)] }, { expectClose: true });
           assert.match(out, /^\* BYE Line too long\r\n/m);
         },
       ),
@@ -282,13 +294,33 @@ function limitProperties(rig: () => ImapSessionRig): FuzzProperty[] {
         async (attempts, listener) => {
           const quote = (s: string) => `"${s.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
           const steps = attempts.map(([user, password], i) => line(`L${i} LOGIN ${quote(user)} ${quote(`${password}-wrong`)}`));
-          const out = await rig().run({ listener, pacing: 'lockstep', steps });
+          const out = await rig().run({ listener, pacing: 'lockstep', steps }, { expectClose: true });
           assert.match(out, /^\* BYE Too many failed logins\r\n/m);
         },
       ),
     },
   ];
 }
+
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
+/** Valid commands, each as its client sends it all at once (literals and SASL lines included), with no login. */
+const pipelinedCommand = (): fc.Arbitrary<{ text: (tag: string) => string; login: boolean }> => {
+  const password = fc.constantFrom('wrong', CREDENTIALS.password, 'pässwörd', '');
+  const quote = (t: string) => `"${t.replace(/[\\"]/g, (m) => `\\${m}`)}"`;
+  return fc.oneof(
+    fc.constantFrom('NOOP', 'CAPABILITY', 'ID NIL', 'ID ("name" "fuzz")', 'SELECT INBOX', 'AUTHENTICATE CRAM-MD5').map((c) => ({ text: (t: string) => `${t} ${c}\r\n`, login: false })),
+    fc.constant({ text: (t: string) => `${t} AUTHENTICATE PLAIN\r\n*\r\n`, login: false }),
+    password.map((p) => ({ text: (t: string) => `${t} LOGIN ${quote(CREDENTIALS.user)} ${quote(p)}\r\n`, login: true })),
+    password.map((p) => ({
+      text: (t: string) => `${t} LOGIN {${Buffer.byteLength(CREDENTIALS.user)}}\r\n${CREDENTIALS.user} {${Buffer.byteLength(p)}+}\r\n${p}\r\n`,
+      login: true,
+    })),
+    password.map((p) => ({ text: (t: string) => `${t} AUTHENTICATE PLAIN ${b64(`\0${CREDENTIALS.user}\0${p}`) || '='}\r\n`, login: true })),
+    password.map((p) => ({ text: (t: string) => `${t} AUTHENTICATE PLAIN\r\n${b64(`\0${CREDENTIALS.user}\0${p}`)}\r\n`, login: true })),
+    password.map((p) => ({ text: (t: string) => `${t} AUTHENTICATE LOGIN\r\n${b64(CREDENTIALS.user)}\r\n${b64(p) || '='}\r\n`, login: true })),
+  );
+};
 
 /** The session properties, on a rig the caller starts (`rig` is read when a case runs). */
 export function imapSessionProperties(rig: () => ImapSessionRig): FuzzProperty[] {
@@ -303,6 +335,23 @@ export function imapSessionProperties(rig: () => ImapSessionRig): FuzzProperty[]
       numRuns: 40,
       property: fc.asyncProperty(randomCase(), (c) => rig().run(c).then(() => {})),
     },
+    {
+      name: 'imap session: pipelined valid commands, cut anywhere, get one tagged reply each, in order',
+      numRuns: 40,
+      property: fc.asyncProperty(
+        fc.array(pipelinedCommand(), { minLength: 1, maxLength: 10 }).filter((cs) => cs.filter((c) => c.login).length < MAX_FAILURES),
+        fc.array(fc.nat(), { maxLength: 8 }),
+        fc.constantFrom<ImapListenerKind>('implicit', 'plaintext-listed'),
+        async (commands, cuts, listener) => {
+          const input = Buffer.from(commands.map((c, i) => c.text(`t${i + 1}`)).join(''), 'utf8');
+          const at = [...new Set(cuts.map((c) => c % (input.length + 1)))].sort((a, b) => a - b);
+          const steps = [0, ...at].map((from, i, all) => send(input.subarray(from, all[i + 1] ?? input.length))).filter((s) => 'send' in s && s.send.length > 0);
+          const out = await rig().run({ listener, pacing: 'pipelined', steps }, { finished: (o) => new RegExp(`^t${commands.length} `, 'm').test(o) });
+          const tagged = [...out.matchAll(/^(t\d+) (OK|NO|BAD) /gm)].map((m) => m[1]);
+          assert.deepEqual(tagged, commands.map((_, i) => `t${i + 1}`), out);
+        },
+      ),
+    },
     ...limitProperties(rig),
   ];
 }
@@ -316,7 +365,7 @@ export async function openImapSessionTarget(): Promise<FuzzTarget> {
 export async function checkUnmutatedTranscripts(rig: ImapSessionRig): Promise<void> {
   for (const transcript of IMAP_TRANSCRIPTS) {
     const steps = transcript.steps(CREDENTIALS);
-    const out = await rig.run({ listener: transcript.listener, steps, pacing: 'lockstep' });
+    const out = await rig.run({ listener: transcript.listener, steps, pacing: 'lockstep' }, { awaitReplies: true });
     const commands = /^(\S+) (capability|ID|authenticate|LOGIN|STARTTLS|LOGOUT|select|LIST|NOOP)\b/gim;
     const tags = [...sentBytes(steps).toString('latin1').matchAll(commands)].map((m) => m[1]!);
     for (const tag of tags) assert.match(out, new RegExp(`^${tag} (OK|NO|BAD) `, 'm'), `${transcript.client}: no reply to ${tag}\n${out}`);

@@ -31,7 +31,14 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * PROXY-protocol balancer at 127.0.0.1), plus one app password.
  */
 export async function startSmtpHarness(
-  over: { smtp?: Record<string, unknown>; upstream?: Record<string, unknown>; tls?: Record<string, unknown>; logger?: Logger } = {},
+  over: {
+    smtp?: Record<string, unknown>;
+    upstream?: Record<string, unknown>;
+    tls?: Record<string, unknown>;
+    logger?: Logger;
+    /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
+    config?: Record<string, unknown>;
+  } = {},
 ): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
@@ -44,6 +51,7 @@ export async function startSmtpHarness(
     ops: { port: 0 },
     imap: { enabled: false },
     ...(over.tls ? { tls: over.tls } : {}),
+    ...over.config,
     smtp: {
       hostname: 'passgate.test',
       listeners: [

@@ -1,8 +1,10 @@
+import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { TEST_SEED } from './fuzz-property.js';
 import { imapParserProperties } from './imap-parser.fuzz.js';
 import { checkUnmutatedTranscripts, ImapSessionRig, imapSessionProperties } from './imap-session.fuzz.js';
+import { line, send } from './mutations.js';
 
 // Seeded and bounded; `npm run fuzz -- --target imap` runs the same properties for a time with fresh seeds.
 
@@ -20,4 +22,26 @@ describe('fuzz: IMAP session before login (real sockets, fake ports)', () => {
   it('the transcripts the fuzzing mutates get an answer to every tag, unmutated', () => checkUnmutatedTranscripts(rig));
 
   for (const p of imapSessionProperties(() => rig)) it(p.name, () => fc.assert(p.property, { seed: TEST_SEED, numRuns: p.numRuns, includeErrorInReport: true }));
+});
+
+describe('regressions found by fuzzing the IMAP session', () => {
+  let rig: ImapSessionRig;
+  before(async () => {
+    rig = await ImapSessionRig.start();
+  });
+  after(async () => rig.close());
+
+  // Found by "a line longer than the limit ends it with BYE": the session waited for the SASL line until the
+  // login timeout, its reader already closed.
+  for (const opener of [['a AUTHENTICATE PLAIN'], ['b AUTHENTICATE LOGIN'], ['c AUTHENTICATE LOGIN', 'dXNlcg==']]) {
+    it(`a SASL response over the line limit after ${opener.join(' / ')} ends the session with BYE at once`, async () => {
+      const started = Date.now();
+      const out = await rig.run(
+        { listener: 'plaintext-listed', pacing: 'lockstep', steps: [...opener.map(line), send(Buffer.alloc(9000, 'x'))] },
+        { expectClose: true },
+      );
+      assert.match(out, /^\* BYE Line too long\r\n$/m);
+      assert.ok(Date.now() - started < 4000, 'closed by the limit, not by a timeout');
+    });
+  }
 });

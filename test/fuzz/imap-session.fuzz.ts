@@ -247,6 +247,8 @@ const transcriptCase = (): fc.Arbitrary<ImapCase> =>
 const randomCase = (): fc.Arbitrary<ImapCase> =>
   fc.record({ listener: fc.constantFrom(...LISTENERS), steps: randomSteps(IMAP_TOKENS), pacing: pacing() });
 
+const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
+
 /** Lines that are one command (or one bad line) each, and neither log in, log out, nor start TLS or SASL. */
 const harmlessLine = (): fc.Arbitrary<string> =>
   fc.oneof(
@@ -274,13 +276,16 @@ function limitProperties(rig: () => ImapSessionRig): FuzzProperty[] {
       numRuns: 15,
       property: fc.asyncProperty(
         fc.array(harmlessLine(), { maxLength: 5 }),
+        // What the long line is: a command, a SASL response (PLAIN, or LOGIN's user or password), or a literal's rest.
+        fc.constantFrom([], ['a AUTHENTICATE PLAIN'], ['b AUTHENTICATE LOGIN'], ['c AUTHENTICATE LOGIN', b64(CREDENTIALS.user)], ['d LOGIN {5}']),
         fc.integer({ min: 8193, max: 60_000 }),
         fc.uint8Array({ minLength: 1, maxLength: 64 }),
         fc.constantFrom(...LISTENERS),
-        async (lines, size, pattern, listener) => {
+        async (lines, opener, size, pattern, listener) => {
           const filler = Buffer.alloc(size);
           for (let i = 0; i < size; i++) filler[i] = pattern[i % pattern.length] === 0x0a ? 0x20 : pattern[i % pattern.length]!;
-          const out = await rig().run({ listener, pacing: 'lockstep', steps: [...lines.map(line), send(filler)] }, { expectClose: true });
+          const steps = [...lines.map(line), ...opener.map(line), send(filler)];
+          const out = await rig().run({ listener, pacing: 'lockstep', steps }, { expectClose: true });
           assert.match(out, /^\* BYE Line too long\r\n/m);
         },
       ),
@@ -301,8 +306,6 @@ function limitProperties(rig: () => ImapSessionRig): FuzzProperty[] {
     },
   ];
 }
-
-const b64 = (text: string) => Buffer.from(text, 'utf8').toString('base64');
 
 /** Valid commands, each as its client sends it all at once (literals and SASL lines included), with no login. */
 const pipelinedCommand = (): fc.Arbitrary<{ text: (tag: string) => string; login: boolean }> => {

@@ -158,12 +158,12 @@ export function smtpSessionProperties(rig: () => SmtpGatewayRig): FuzzProperty[]
   return [
     {
       name: 'smtp gateway: mutated real transcripts keep every invariant',
-      numRuns: 40,
+      numRuns: 30,
       property: fc.asyncProperty(batch(transcriptCase(() => rig().credentials)), (cases) => rig().runAll(cases)),
     },
     {
       name: 'smtp gateway: random bytes keep every invariant',
-      numRuns: 15,
+      numRuns: 10,
       property: fc.asyncProperty(batch(randomCase()), (cases) => rig().runAll(cases)),
     },
     {
@@ -176,6 +176,23 @@ export function smtpSessionProperties(rig: () => SmtpGatewayRig): FuzzProperty[]
           const steps = [line('EHLO fuzz'), ...attempts.map(([user, password]) => line(`AUTH PLAIN ${b64(`\0${user}\0${password}-wrong`)}`))];
           const out = await rig().run({ listener, pacing: 'lockstep', steps }, { expectClose: true });
           assert.match(out, /^421 4\.7\.0 Too many failed logins/m);
+        },
+      ),
+    },
+    {
+      name: 'smtp gateway: commands without a login past the limits end the connection with 421',
+      numRuns: 5,
+      property: fc.asyncProperty(
+        // smtp-server counts unknown commands and other commands before AUTH separately, 10 each: 20 reach one.
+        fc.array(fc.constantFrom('NOOP', 'RSET', 'HELP', 'VRFY postmaster', 'EHLO a', 'HELO b', 'XYZZY', '', 'MAIL FROM:<a@b.example>', 'RCPT TO:<c@d.example>', 'DATA'), {
+          minLength: 20,
+          maxLength: 30,
+        }),
+        fc.constantFrom(...LISTENERS),
+        fc.constantFrom<Pacing>('lockstep', 'pipelined'),
+        async (lines, listener, pacing) => {
+          const out = await rig().run({ listener, pacing, steps: lines.map(line) }, { expectClose: true });
+          assert.match(out, /^421 /m);
         },
       ),
     },

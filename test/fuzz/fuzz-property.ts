@@ -7,6 +7,8 @@ export interface FuzzProperty {
   property: fc.IRawProperty<any>;
   /** Cases per `npm test` run: bounded so the suite stays fast. */
   numRuns: number;
+  /** Share of `npm run fuzz`'s time relative to the other properties (default 1). */
+  weight?: number;
 }
 
 /** What a fuzz target gives its runners: its properties, and a close for whatever it started (servers, harnesses). */

@@ -3,7 +3,8 @@ import { after, before, describe, it } from 'node:test';
 import fc from 'fast-check';
 import { TEST_SEED } from './fuzz-property.js';
 import { imapParserProperties } from './imap-parser.fuzz.js';
-import { checkUnmutatedTranscripts, ImapSessionRig, imapSessionProperties } from './imap-session.fuzz.js';
+import { ImapSessionRig } from './imap-session-rig.js';
+import { checkUnmutatedTranscripts, imapSessionProperties } from './imap-session.fuzz.js';
 import { line, send } from './mutations.js';
 
 // Seeded and bounded; `npm run fuzz -- --target imap` runs the same properties for a time with fresh seeds.

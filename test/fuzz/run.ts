@@ -42,6 +42,8 @@ if (properties.length === 0) {
   console.error(`no property matches ${JSON.stringify(values.property)}`);
   process.exit(2);
 }
+const totalWeight = properties.reduce((sum, p) => sum + (p.weight ?? 1), 0);
+/** Property runs so far (an SMTP run is a batch of 1 to 4 connections). */
 const cases = new Map<string, number>();
 let failed = false;
 
@@ -81,7 +83,8 @@ try {
       for (const p of properties) {
         const left = deadline - Date.now();
         if (left <= 0) break rounds;
-        const slice = Math.min(left, Math.max(5000, (seconds * 1000) / properties.length / 2));
+        // About three rounds in the budget, so each property runs from several seeds.
+        const slice = Math.min(left, Math.max(1000, (seconds * 1000 * (p.weight ?? 1)) / totalWeight / 3));
         if (!(await check(p, (Math.random() * 2 ** 31) | 0, slice))) {
           failed = true;
           break rounds;
@@ -93,6 +96,6 @@ try {
   await close();
 }
 
-for (const [name, count] of cases) console.log(`${String(count).padStart(9)} cases  ${name}`);
+for (const [name, count] of cases) console.log(`${String(count).padStart(9)} runs  ${name}`);
 console.log(failed ? 'fuzz: a property failed (see above)' : 'fuzz: no failure');
 process.exit(failed ? 1 : 0);

@@ -159,11 +159,13 @@ export function smtpSessionProperties(rig: () => SmtpGatewayRig): FuzzProperty[]
     {
       name: 'smtp gateway: mutated real transcripts keep every invariant',
       numRuns: 30,
+      weight: 4,
       property: fc.asyncProperty(batch(transcriptCase(() => rig().credentials)), (cases) => rig().runAll(cases)),
     },
     {
       name: 'smtp gateway: random bytes keep every invariant',
       numRuns: 10,
+      weight: 2,
       property: fc.asyncProperty(batch(randomCase()), (cases) => rig().runAll(cases)),
     },
     {

@@ -32,17 +32,16 @@ describe('regressions found by fuzzing the IMAP session', () => {
   });
   after(async () => rig.close());
 
-  // Found by "a line longer than the limit ends it with BYE": the session waited for the SASL line until the
-  // login timeout, its reader already closed.
+  // A SASL response is a line like any other: over the limit, the session ends at once, not at the login timeout
+  // behind an AUTHENTICATE still waiting for a line its closed reader will never give.
   for (const opener of [['a AUTHENTICATE PLAIN'], ['b AUTHENTICATE LOGIN'], ['c AUTHENTICATE LOGIN', 'dXNlcg==']]) {
     it(`a SASL response over the line limit after ${opener.join(' / ')} ends the session with BYE at once`, async () => {
-      const started = Date.now();
+      // expectClose: the server closes by itself (within 5 s; the login timeout here is 60 s).
       const out = await rig.run(
         { listener: 'plaintext-listed', pacing: 'lockstep', steps: [...opener.map(line), send(Buffer.alloc(9000, 'x'))] },
         { expectClose: true },
       );
       assert.match(out, /^\* BYE Line too long\r\n$/m);
-      assert.ok(Date.now() - started < 4000, 'closed by the limit, not by a timeout');
     });
   }
 });

@@ -129,6 +129,10 @@ export class ImapSession {
         const waiter = this.saslWaiter;
         this.saslWaiter = null;
         waiter(event.line);
+      } else if (event.type === 'error' && event.fatal && this.saslWaiter) {
+        // A SASL response over the line limit: no line will come, so the session ends now (closing cancels the
+        // exchange) rather than waiting for the login timeout behind the command that waits for it.
+        this.fatal(event);
       } else {
         this.queue.push(event);
       }
@@ -164,7 +168,7 @@ export class ImapSession {
       case 'continue-literal':
         return this.write('+ Ready for literal data');
       case 'error':
-        if (event.fatal) return this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error', 'protocol-error');
+        if (event.fatal) return this.fatal(event);
         // Bad lines count like commands, so a client cannot have passgate answer BAD forever.
         if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands, 'too-many-commands');
         return this.write(`${event.tag ?? '*'} ${event.code === 'literal-too-large' ? IMAP_REPLIES.literalTooBig : IMAP_REPLIES.badSyntax}`);
@@ -174,6 +178,11 @@ export class ImapSession {
         if (++this.commands > this.options.maxCommands) return this.bye(IMAP_REPLIES.tooManyCommands, 'too-many-commands');
         return this.command(event);
     }
+  }
+
+  /** A fatal reader error ends the session: the reader is closed and reads nothing more. */
+  private fatal(event: Extract<ReaderEvent, { type: 'error' }>): void {
+    this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error', 'protocol-error');
   }
 
   private async command({ tag, name, args }: CommandEvent): Promise<void> {

@@ -37,6 +37,8 @@ export async function startSmtpHarness(
     tls?: Record<string, unknown>;
     rateLimit?: Record<string, unknown>;
     logger?: Logger;
+    /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
+    config?: Record<string, unknown>;
   } = {},
 ): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
@@ -51,6 +53,7 @@ export async function startSmtpHarness(
     imap: { enabled: false },
     ...(over.tls ? { tls: over.tls } : {}),
     ...(over.rateLimit ? { rate_limit: over.rateLimit } : {}),
+    ...over.config,
     smtp: {
       hostname: 'passgate.test',
       // Every test client comes from 127.0.0.1: only the tests about connection caps want the per-address cap.

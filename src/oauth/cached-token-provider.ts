@@ -2,7 +2,7 @@ import type { AuditLog } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
-import { TokenError, type AccessToken, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
+import { TokenError, type AccessToken, type TokenInvalidationReason, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
 import { classifyOAuthError, type ProviderFailure } from './oauth-error-classifier.js';
 import type { TokenGrant } from './oauth-client.js';
@@ -23,6 +23,8 @@ export interface CachedTokenProviderOptions {
   lockTtlMs: number;
   /** How long to wait for another instance's refresh before answering "temporary". */
   peerWaitMs: number;
+  /** At most one forced refresh (a cached token the upstream refused) per key in this window. */
+  forcedRefreshIntervalMs: number;
 }
 
 export interface CachedTokenProviderDeps {
@@ -62,6 +64,8 @@ export class CachedTokenProvider implements TokenProvider {
   private readonly inflight = new Map<string, Promise<AccessToken>>();
   /** Rotated refresh tokens not yet persisted (store failure): used first, never dropped. */
   private readonly unsavedRefresh = new Map<string, string>();
+  /** When each key was last forced to refresh because the upstream refused its cached token. */
+  private readonly forcedAt = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -79,7 +83,7 @@ export class CachedTokenProvider implements TokenProvider {
     if (held && this.deps.clock() < held.expiresAt - this.options.marginMs) {
       held.used = true;
       this.deps.metrics.cacheHit();
-      return { token: held.token, expiresAt: held.expiresAt };
+      return { token: held.token, expiresAt: held.expiresAt, cached: true };
     }
     return this.singleFlight(key, () => this.obtain(key, mailbox, false));
   }
@@ -228,7 +232,13 @@ export class CachedTokenProvider implements TokenProvider {
     };
     if (failure.kind === 'grant-lost') this.unsavedRefresh.delete(key);
     try {
-      await this.deps.store.put(next);
+      // Compare-and-set on the refresh token this request was based on: if an operator stored a new one meanwhile
+      // (`oauth connect`, another process), this failure is about a grant that is already replaced, and writing it
+      // would drop the new refresh token or mark a freshly connected mailbox as needing a connect.
+      if (!(await this.deps.store.putIf(next, 'sealedRefreshToken', state?.sealedRefreshToken ?? null))) {
+        this.deps.log.warn({ key, kind: failure.kind, code: failure.code }, 'token request failed, but the grant was replaced meanwhile; the new one is kept');
+        return;
+      }
     } catch (error) {
       this.deps.log.error({ key, cause: (error as Error).message }, 'token failure state not persisted');
     }
@@ -262,7 +272,7 @@ export class CachedTokenProvider implements TokenProvider {
       held.timer = setTimeout(() => this.refreshAhead(key, held), delay);
       held.timer.unref();
     }
-    return { token: t.token, expiresAt: t.expiresAt };
+    return { token: t.token, expiresAt: t.expiresAt, cached };
   }
 
   private refreshAhead(key: string, held: Held): void {
@@ -271,6 +281,47 @@ export class CachedTokenProvider implements TokenProvider {
     this.singleFlight(key, () => this.obtain(key, held.mailbox, true)).catch((error: Error) =>
       this.deps.log.warn({ key, cause: error.message }, 'background token refresh failed; the current token stays in use'),
     );
+  }
+
+  async invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason): Promise<boolean> {
+    const { store, cipher, clock, log } = this.deps;
+    const key = this.keyFor(mailbox);
+    const held = this.held.get(key);
+    let state: StoredTokenState | null = null;
+    try {
+      state = await store.get(key);
+    } catch (error) {
+      log.warn({ key, cause: (error as Error).message }, 'token state unavailable; dropping the refused token from memory only');
+    }
+    let stored: boolean;
+    try {
+      stored = !!state?.sealedAccessToken && !!cipher && cipher.open(state.sealedAccessToken, key) === token;
+    } catch {
+      stored = false; // sealed under another key: not the token the upstream refused
+    }
+    // Already replaced (a concurrent refresh, or another login's invalidation): the caller retries with the current one.
+    if (held?.token !== token && !stored) return true;
+    const now = clock();
+    for (const [k, at] of this.forcedAt) if (now - at >= this.options.forcedRefreshIntervalMs) this.forcedAt.delete(k);
+    if (this.forcedAt.has(key)) {
+      log.warn({ key, reason }, 'upstream refused a cached access token again; not forcing another refresh within the interval');
+      return false;
+    }
+    this.forcedAt.set(key, now);
+    if (held?.token === token) {
+      if (held.timer) clearTimeout(held.timer);
+      this.held.delete(key);
+    }
+    if (stored) {
+      const cleared: StoredTokenState = { ...state!, sealedAccessToken: null, accessExpiresAt: null, accessObtainedAt: null, updatedAt: now };
+      // Compare-and-set: a token another instance stored meanwhile stays.
+      await store.putIf(cleared, 'sealedAccessToken', state!.sealedAccessToken).catch((error: Error) =>
+        log.warn({ key, cause: error.message }, 'refused token not cleared from the token state store'),
+      );
+    }
+    this.deps.metrics.invalidation(reason);
+    log.warn({ key, reason }, 'upstream refused a cached access token; dropped it to fetch a fresh one');
+    return true;
   }
 
   /** Stores a refresh token obtained by `oauth connect` or imported, replacing any state of that mailbox. */

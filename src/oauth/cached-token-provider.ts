@@ -7,6 +7,7 @@ import type { StoredTokenState, TokenStateStore } from '../core/token-state-stor
 import { classifyOAuthError, type ProviderFailure } from './oauth-error-classifier.js';
 import type { TokenGrant } from './oauth-client.js';
 import type { TokenCipher } from './token-cipher.js';
+import { backoffMs, connectedState, failedState, grantedState, withoutAccessToken } from './token-state-transitions.js';
 
 /** Where grants come from (OAuthClient in production). */
 export interface TokenSource {
@@ -178,23 +179,18 @@ export class CachedTokenProvider implements TokenProvider {
     const obtainedAt = clock();
     const expiresAt = obtainedAt + grant.expiresInSeconds * 1000;
     const newRefresh = grant.refreshToken ?? refreshToken;
-    const next: StoredTokenState = {
-      key,
-      sealedRefreshToken: newRefresh && cipher ? cipher.seal(newRefresh, key) : null,
-      sealedAccessToken: cipher ? cipher.seal(grant.accessToken, key) : null,
-      accessExpiresAt: expiresAt,
-      accessObtainedAt: obtainedAt,
-      status: 'ok',
-      lastSuccessAt: obtainedAt,
-      failingSince: null,
-      failures: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      updatedAt: obtainedAt,
+    const sealed = {
+      refresh: newRefresh && cipher ? cipher.seal(newRefresh, key) : null,
+      access: cipher ? cipher.seal(grant.accessToken, key) : null,
     };
+    const next = grantedState(key, sealed, obtainedAt, expiresAt);
     // Persist before use: once the provider rotated the refresh token, the old one is dead (email-oauth2-proxy #50).
+    // Compare-and-set on the refresh token this request was based on: one an operator stored meanwhile (`oauth
+    // connect` from another process) is the newer intent and stays; this access token is still good to use.
     try {
-      await this.deps.store.put(next);
+      if (!(await this.deps.store.putIf(next, 'sealedRefreshToken', state?.sealedRefreshToken ?? null))) {
+        this.deps.log.warn({ key }, 'token obtained, but the grant was replaced meanwhile; the new one is kept');
+      }
       this.unsavedRefresh.delete(key);
     } catch (error) {
       if (newRefresh && this.options.mode === 'delegated') this.unsavedRefresh.set(key, newRefresh);
@@ -206,30 +202,10 @@ export class CachedTokenProvider implements TokenProvider {
     return this.hold(key, mailbox, { token: grant.accessToken, expiresAt, obtainedAt }, false);
   }
 
-  private backoffMs(failures: number): number {
-    const ceiling = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** Math.max(0, failures - 1));
-    return Math.round(ceiling * (0.5 + Math.random() * 0.5));
-  }
-
   private async recordFailure(key: string, mailbox: string, state: StoredTokenState | null, failure: ProviderFailure): Promise<void> {
     const now = this.deps.clock();
     const failures = (state?.failures ?? 0) + 1;
-    const lastError = `${failure.code}${failure.aadsts ? ` ${failure.aadsts}` : ''}: ${failure.description.slice(0, 300)}`;
-    const next: StoredTokenState = {
-      key,
-      sealedRefreshToken: failure.kind === 'grant-lost' ? null : (state?.sealedRefreshToken ?? null),
-      sealedAccessToken: state?.sealedAccessToken ?? null,
-      accessExpiresAt: state?.accessExpiresAt ?? null,
-      accessObtainedAt: state?.accessObtainedAt ?? null,
-      status: failure.kind === 'grant-lost' ? 'needs-connect' : 'failing',
-      lastSuccessAt: state?.lastSuccessAt ?? null,
-      failingSince: state?.failingSince ?? now,
-      failures,
-      // A lost grant waits for `oauth connect`; anything else is retried after a jittered exponential backoff.
-      nextAttemptAt: failure.kind === 'grant-lost' ? null : now + this.backoffMs(failures),
-      lastError,
-      updatedAt: now,
-    };
+    const next = failedState(key, state, failure, now, now + backoffMs(failures, this.options.retryBaseMs, this.options.retryMaxMs));
     if (failure.kind === 'grant-lost') this.unsavedRefresh.delete(key);
     try {
       // Compare-and-set on the refresh token this request was based on: if an operator stored a new one meanwhile
@@ -255,7 +231,7 @@ export class CachedTokenProvider implements TokenProvider {
           appPasswordId: null,
           appPasswordName: null,
           reason: 'upstream-token-failed',
-          detail: `grant lost, run oauth connect: ${lastError}`,
+          detail: `grant lost, run oauth connect: ${next.lastError}`,
         })
         .catch((error: Error) => this.deps.log.error({ key, cause: error.message }, 'audit append failed'));
     }
@@ -313,9 +289,8 @@ export class CachedTokenProvider implements TokenProvider {
       this.held.delete(key);
     }
     if (stored) {
-      const cleared: StoredTokenState = { ...state!, sealedAccessToken: null, accessExpiresAt: null, accessObtainedAt: null, updatedAt: now };
       // Compare-and-set: a token another instance stored meanwhile stays.
-      await store.putIf(cleared, 'sealedAccessToken', state!.sealedAccessToken).catch((error: Error) =>
+      await store.putIf(withoutAccessToken(state!, now), 'sealedAccessToken', state!.sealedAccessToken).catch((error: Error) =>
         log.warn({ key, cause: error.message }, 'refused token not cleared from the token state store'),
       );
     }
@@ -328,21 +303,7 @@ export class CachedTokenProvider implements TokenProvider {
   async saveRefreshToken(mailbox: string, refreshToken: string): Promise<string> {
     const key = this.keyFor(mailbox);
     if (!this.deps.cipher) throw new TokenError('config', key, 'oauth.token_encryption_key: required to store refresh tokens');
-    const now = this.deps.clock();
-    await this.deps.store.put({
-      key,
-      sealedRefreshToken: this.deps.cipher.seal(refreshToken, key),
-      sealedAccessToken: null,
-      accessExpiresAt: null,
-      accessObtainedAt: null,
-      status: 'ok',
-      lastSuccessAt: now,
-      failingSince: null,
-      failures: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      updatedAt: now,
-    });
+    await this.deps.store.put(connectedState(key, this.deps.cipher.seal(refreshToken, key), this.deps.clock()));
     this.dropHeld(key);
     return key;
   }

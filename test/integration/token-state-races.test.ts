@@ -79,6 +79,25 @@ describe('token state written by concurrent parties, against a real OAuth server
       assert.equal((await tokens(second).getAccessToken(mailbox)).token, token.token, 'the other process reads it from the store');
     });
 
+    it(`${backend}: a refresh that succeeds while an operator connects the mailbox keeps the operator's grant stored`, async () => {
+      t = await openOAuthTestApp(tree());
+      const mailbox = 'swap@example.com';
+      // Subjects tell the grants apart: the old grant's tokens say `old-consent`, the operator's say the mailbox.
+      await tokens(t.app).saveRefreshToken(mailbox, server.mintRefreshToken('old-consent'));
+      server.delayMs = 1500;
+      const before = server.counts.refresh_token;
+      const inFlight = tokens(t.app).getAccessToken(mailbox);
+      await waitFor('the refresh request reached the provider', () => server.counts.refresh_token === before + 1);
+      second = await openSecond(t);
+      await tokens(second).saveRefreshToken(mailbox, server.mintRefreshToken(mailbox));
+      const used = await inFlight;
+      server.delayMs = 0;
+      assert.equal(server.introspect(used.token).subject, 'old-consent', 'the token obtained is still handed out');
+      // The other process holds nothing: it reads the store, which has the operator's grant, and redeems that.
+      const fromStore = await tokens(second).getAccessToken(mailbox);
+      assert.equal(server.introspect(fromStore.token).subject, mailbox);
+    });
+
     it(`${backend}: without a concurrent connect, invalid_grant still marks the mailbox needs-connect`, async () => {
       t = await openOAuthTestApp(tree());
       const mailbox = 'lost@example.com';

@@ -193,6 +193,13 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   };
 }
 
+/**
+ * A cached token the upstream refuses is dropped and fetched again at most once per key in this window (per
+ * instance): enough to recover from an early revocation at once, too rare for a permanently refusing upstream to
+ * turn every client login into a token request.
+ */
+const FORCED_REFRESH_INTERVAL_MS = 30_000;
+
 async function openOAuth(
   config: Config,
   deps: { tokenStates: TokenStateStore; audit: AuditLog; metrics: Metrics; logger: Logger; clock: Clock },
@@ -210,6 +217,7 @@ async function openOAuth(
       retryMaxMs: o.retry_max_seconds * 1000,
       lockTtlMs: 2 * timeoutMs + 1000,
       peerWaitMs: timeoutMs + 1000,
+      forcedRefreshIntervalMs: FORCED_REFRESH_INTERVAL_MS,
     },
   );
   return { client, tokens };

@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
-import { Command } from 'commander';
+import { Command, CommanderError } from 'commander';
 import type { App } from '../app.js';
 import { normalizeUsername } from '../core/app-password-record.js';
 import { GatewayError } from '../core/gateway-error.js';
+import type { TokenStatus } from '../core/token-provider.js';
 import type { CliContext } from './cli-context.js';
 import { formatTable, formatTime } from './cli-format.js';
 
@@ -40,18 +41,25 @@ async function readStdin(ctx: CliContext): Promise<string> {
   return text;
 }
 
+/**
+ * States an operator must act on: a lost grant (`oauth connect` again) or a failing token request (configuration,
+ * or a provider that keeps failing; LAST ERROR says which). `unknown` is an app token not fetched yet.
+ */
+const NEEDS_ATTENTION: ReadonlySet<TokenStatus['state']> = new Set(['needs-connect', 'failing']);
+
 export function oauthCommand(ctx: CliContext): Command {
   const cmd = new Command('oauth').description('upstream OAuth 2.0 tokens: status, connect a mailbox, import a refresh token');
 
   cmd
     .command('status')
-    .description('each configured mode and mailbox with its token state')
+    .description('each configured mode and mailbox with its token state; exit 1 when one needs attention (needs-connect or failing)')
     .option('--json', 'print a JSON array')
+    .addHelpText('after', '\nExit status: 0 when every token is ok (or not fetched yet), 1 when any is needs-connect (run oauth connect) or failing\n(see LAST ERROR), 2 on a configuration error.')
     .action(async (opts: { json?: boolean }) => {
-      await ctx.withApp(async (app) => {
-        const statuses = await requireOAuth(app).tokens.status();
-        if (opts.json) return ctx.json(statuses);
-        if (statuses.length === 0) return ctx.io.stdout('no mailbox connected yet: passgate oauth connect --mailbox u@example.com\n');
+      const statuses = await ctx.withApp(async (app) => requireOAuth(app).tokens.status());
+      if (opts.json) ctx.json(statuses);
+      else if (statuses.length === 0) ctx.io.stdout('no mailbox connected yet: passgate oauth connect --mailbox u@example.com\n');
+      else {
         ctx.io.stdout(
           formatTable(
             ['KEY', 'MODE', 'STATE', 'TOKEN EXPIRES', 'LAST SUCCESS', 'FAILING SINCE', 'LAST ERROR'],
@@ -66,7 +74,9 @@ export function oauthCommand(ctx: CliContext): Command {
             ]),
           ),
         );
-      });
+      }
+      // The table is the output; the exit code carries the verdict, for cron jobs and monitoring (main.ts returns it).
+      if (statuses.some((s) => NEEDS_ATTENTION.has(s.state))) throw new CommanderError(1, 'passgate.exit', '');
     });
 
   cmd

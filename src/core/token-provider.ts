@@ -4,7 +4,16 @@ export interface AccessToken {
   token: string;
   /** Epoch ms when the provider says it expires. */
   expiresAt: number;
+  /**
+   * True when served from a cache (this process's memory or the shared store) rather than just issued by the
+   * provider. Only such a token can be stale in a way its expiry does not show (revoked early at the provider,
+   * permissions changed), so only its refusal upstream is worth one retry with a fresh token.
+   */
+  cached?: boolean;
 }
+
+/** Why an access token was dropped before its expiry: the upstream refused it at login. */
+export type TokenInvalidationReason = 'smtp-refused' | 'imap-refused';
 
 /**
  * Why a token could not be had:
@@ -46,6 +55,14 @@ export interface TokenStatus {
 export interface TokenProvider {
   /** Throws TokenError; never returns a token that expires within the configured margin. */
   getAccessToken(mailbox: string, signal?: AbortSignal): Promise<AccessToken>;
+  /**
+   * The upstream refused `token` for `mailbox`: forget it, here and in the shared store, if it is still the cached
+   * one (compared by value, so a token a concurrent refresh just stored is kept), so that the next getAccessToken
+   * asks the provider. Returns true when the caller may retry once with getAccessToken (dropped, or already
+   * replaced); false when this key was already forced to refresh within the last few seconds (the refusal is the
+   * verdict: a permanently refusing upstream must not turn every client login into a token request).
+   */
+  invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason): Promise<boolean>;
   status(): Promise<TokenStatus[]>;
   close(): Promise<void>;
 }

@@ -24,6 +24,13 @@ export interface StoredTokenState {
 export interface TokenStateStore {
   get(key: string): Promise<StoredTokenState | null>;
   put(state: StoredTokenState): Promise<void>;
+  /**
+   * Compare-and-set: replaces the state in one atomic step only if the stored `field` still equals `expected` (a
+   * missing state reads as null); returns whether it wrote. Sealing uses a fresh IV, so every stored token has a
+   * distinct sealed text, and an unchanged sealed field means nobody wrote a new token meanwhile (e.g. an
+   * operator's `oauth connect` from another process while a refresh was failing).
+   */
+  putIf(state: StoredTokenState, field: 'sealedRefreshToken' | 'sealedAccessToken', expected: string | null): Promise<boolean>;
   list(): Promise<StoredTokenState[]>;
   delete(key: string): Promise<void>;
   /**

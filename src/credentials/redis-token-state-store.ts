@@ -6,6 +6,25 @@ import type { RedisClient } from './redis-client-factory.js';
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 /*
+ * Compare-and-set of one key's state (KEYS[1]): ARGV[1] field, ARGV[2] '1' when a value is expected ('0': null or
+ * absent), ARGV[3] that value, ARGV[4] the new JSON. One key, so one Cluster slot.
+ */
+const PUT_IF = `
+local current = redis.call('GET', KEYS[1])
+local value = nil
+if current then
+  value = cjson.decode(current)[ARGV[1]]
+  if value == cjson.null then value = nil end
+end
+if ARGV[2] == '1' then
+  if value ~= ARGV[3] then return 0 end
+elseif value ~= nil then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[4])
+return 1`;
+
+/*
  * Keys (prefix P): P{t:<key>}:state STRING (JSON of the sealed state), P{t:<key>}:lock STRING (owner, PX ttl),
  * Ptokens SET of keys. State and lock of one key share a hash tag (one Cluster slot).
  */
@@ -39,6 +58,15 @@ export class RedisTokenStateStore implements TokenStateStore {
     return this.run('put', async () => {
       await this.redis.set(this.k(state.key, 'state'), JSON.stringify(state));
       await this.redis.sadd(`${this.prefix}tokens`, state.key);
+    });
+  }
+
+  putIf(state: StoredTokenState, field: 'sealedRefreshToken' | 'sealedAccessToken', expected: string | null): Promise<boolean> {
+    return this.run('put', async () => {
+      const args = [field, expected === null ? '0' : '1', expected ?? '', JSON.stringify(state)];
+      if ((await this.redis.eval(PUT_IF, 1, this.k(state.key, 'state'), ...args)) !== 1) return false;
+      await this.redis.sadd(`${this.prefix}tokens`, state.key);
+      return true;
     });
   }
 

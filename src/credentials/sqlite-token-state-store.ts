@@ -12,6 +12,13 @@ export class SqliteTokenStateStore implements TokenStateStore {
     this.stmt = {
       get: db.prepare<[string], { state: string }>('SELECT state FROM oauth_tokens WHERE key = ?'),
       put: db.prepare<[string, string]>('INSERT INTO oauth_tokens (key, state) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET state = excluded.state'),
+      // One statement, so atomic against other processes on the same file (the CLI): insert when absent and
+      // null was expected, update only while the field still holds the expected sealed text (IS: null-safe).
+      putIf: db.prepare<[{ key: string; state: string; path: string; expected: string | null }]>(
+        'INSERT INTO oauth_tokens (key, state) SELECT @key, @state ' +
+          'WHERE @expected IS NULL OR EXISTS (SELECT 1 FROM oauth_tokens WHERE key = @key) ' +
+          'ON CONFLICT (key) DO UPDATE SET state = excluded.state WHERE json_extract(oauth_tokens.state, @path) IS @expected',
+      ),
       list: db.prepare<[], { state: string }>('SELECT state FROM oauth_tokens ORDER BY key'),
       delete: db.prepare<[string]>('DELETE FROM oauth_tokens WHERE key = ?'),
     };
@@ -24,6 +31,10 @@ export class SqliteTokenStateStore implements TokenStateStore {
 
   async put(state: StoredTokenState): Promise<void> {
     this.stmt.put.run(state.key, JSON.stringify(state));
+  }
+
+  async putIf(state: StoredTokenState, field: 'sealedRefreshToken' | 'sealedAccessToken', expected: string | null): Promise<boolean> {
+    return this.stmt.putIf.run({ key: state.key, state: JSON.stringify(state), path: `$.${field}`, expected }).changes === 1;
   }
 
   async list(): Promise<StoredTokenState[]> {

@@ -10,7 +10,7 @@ const NAME = 'smtp login';
 
 /** A token provider that hands out the one token the doctor already obtained. */
 function fixedToken(token: AccessToken): TokenProvider {
-  return { getAccessToken: () => Promise.resolve(token), status: () => Promise.resolve([]), close: () => Promise.resolve() };
+  return { getAccessToken: () => Promise.resolve(token), invalidateAccessToken: () => Promise.resolve(false), status: () => Promise.resolve([]), close: () => Promise.resolve() };
 }
 
 /** The doctor's one login is not a gateway's traffic: it is not counted. */

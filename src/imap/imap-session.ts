@@ -13,7 +13,7 @@ import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
 import { spliceSockets } from './socket-splice.js';
-import { loginUpstreamImap, UpstreamImapAuthError, type UpstreamImapOptions } from './upstream-imap-login.js';
+import { loginUpstreamImapWithToken, UpstreamImapAuthError, type loginUpstreamImap, type UpstreamImapOptions } from './upstream-imap-login.js';
 
 export interface ImapSessionDeps {
   authenticator: Authenticator;
@@ -302,8 +302,7 @@ export class ImapSession {
       });
     let upstream;
     try {
-      const token = await tokens.getAccessToken(outcome.mailbox);
-      upstream = await loginUpstreamImap(this.deps.upstream, outcome.mailbox, token.token, this.deps.metrics.upstream);
+      upstream = await loginUpstreamImapWithToken(this.deps.upstream, outcome.mailbox, tokens, this.deps.metrics.upstream);
     } catch (error) {
       const reason = error instanceof TokenError ? 'upstream-token-failed' : error instanceof UpstreamImapAuthError ? 'upstream-rejected' : 'unavailable';
       await upstreamFailure(reason, error);

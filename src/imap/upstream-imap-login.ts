@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { encodeXoauth2 } from '../oauth/xoauth2.js';
 
@@ -188,4 +189,26 @@ export async function loginUpstreamImap(
   } finally {
     clearTimeout(timer);
   }
+}
+
+/**
+ * Logs in upstream with a token from the token provider. A refusal of a cached token may only mean the token went
+ * stale before its expiry (revoked early, permissions changed): it is dropped and the login tried once more with a
+ * fresh one, whose refusal is the verdict. The provider bounds the forced refreshes per mailbox, so a permanently
+ * refusing upstream costs no token request per login. Throws TokenError, UpstreamImapError, UpstreamImapAuthError.
+ */
+export async function loginUpstreamImapWithToken(
+  options: UpstreamImapOptions,
+  mailbox: string,
+  tokens: TokenProvider,
+  metrics?: UpstreamMetrics,
+): Promise<UpstreamImapSession> {
+  const token = await tokens.getAccessToken(mailbox);
+  try {
+    return await loginUpstreamImap(options, mailbox, token.token, metrics);
+  } catch (error) {
+    if (!(error instanceof UpstreamImapAuthError) || !token.cached) throw error;
+    if (!(await tokens.invalidateAccessToken(mailbox, token.token, 'imap-refused'))) throw error;
+  }
+  return loginUpstreamImap(options, mailbox, (await tokens.getAccessToken(mailbox)).token, metrics);
 }

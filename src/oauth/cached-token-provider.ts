@@ -2,11 +2,12 @@ import type { AuditLog } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
-import { TokenError, type AccessToken, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
+import { TokenError, type AccessToken, type TokenInvalidationReason, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
 import { classifyOAuthError, type ProviderFailure } from './oauth-error-classifier.js';
 import type { TokenGrant } from './oauth-client.js';
 import type { TokenCipher } from './token-cipher.js';
+import { backoffMs, connectedState, failedState, grantedState, withoutAccessToken } from './token-state-transitions.js';
 
 /** Where grants come from (OAuthClient in production). */
 export interface TokenSource {
@@ -23,6 +24,8 @@ export interface CachedTokenProviderOptions {
   lockTtlMs: number;
   /** How long to wait for another instance's refresh before answering "temporary". */
   peerWaitMs: number;
+  /** At most one forced refresh (a cached token the upstream refused) per key in this window. */
+  forcedRefreshIntervalMs: number;
 }
 
 export interface CachedTokenProviderDeps {
@@ -62,6 +65,8 @@ export class CachedTokenProvider implements TokenProvider {
   private readonly inflight = new Map<string, Promise<AccessToken>>();
   /** Rotated refresh tokens not yet persisted (store failure): used first, never dropped. */
   private readonly unsavedRefresh = new Map<string, string>();
+  /** When each key was last forced to refresh because the upstream refused its cached token. */
+  private readonly forcedAt = new Map<string, number>();
   private closed = false;
 
   constructor(
@@ -79,7 +84,7 @@ export class CachedTokenProvider implements TokenProvider {
     if (held && this.deps.clock() < held.expiresAt - this.options.marginMs) {
       held.used = true;
       this.deps.metrics.cacheHit();
-      return { token: held.token, expiresAt: held.expiresAt };
+      return { token: held.token, expiresAt: held.expiresAt, cached: true };
     }
     return this.singleFlight(key, () => this.obtain(key, mailbox, false));
   }
@@ -174,23 +179,18 @@ export class CachedTokenProvider implements TokenProvider {
     const obtainedAt = clock();
     const expiresAt = obtainedAt + grant.expiresInSeconds * 1000;
     const newRefresh = grant.refreshToken ?? refreshToken;
-    const next: StoredTokenState = {
-      key,
-      sealedRefreshToken: newRefresh && cipher ? cipher.seal(newRefresh, key) : null,
-      sealedAccessToken: cipher ? cipher.seal(grant.accessToken, key) : null,
-      accessExpiresAt: expiresAt,
-      accessObtainedAt: obtainedAt,
-      status: 'ok',
-      lastSuccessAt: obtainedAt,
-      failingSince: null,
-      failures: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      updatedAt: obtainedAt,
+    const sealed = {
+      refresh: newRefresh && cipher ? cipher.seal(newRefresh, key) : null,
+      access: cipher ? cipher.seal(grant.accessToken, key) : null,
     };
+    const next = grantedState(key, sealed, obtainedAt, expiresAt);
     // Persist before use: once the provider rotated the refresh token, the old one is dead (email-oauth2-proxy #50).
+    // Compare-and-set on the refresh token this request was based on: one an operator stored meanwhile (`oauth
+    // connect` from another process) is the newer intent and stays; this access token is still good to use.
     try {
-      await this.deps.store.put(next);
+      if (!(await this.deps.store.putIf(next, 'sealedRefreshToken', state?.sealedRefreshToken ?? null))) {
+        this.deps.log.warn({ key }, 'token obtained, but the grant was replaced meanwhile; the new one is kept');
+      }
       this.unsavedRefresh.delete(key);
     } catch (error) {
       if (newRefresh && this.options.mode === 'delegated') this.unsavedRefresh.set(key, newRefresh);
@@ -202,33 +202,19 @@ export class CachedTokenProvider implements TokenProvider {
     return this.hold(key, mailbox, { token: grant.accessToken, expiresAt, obtainedAt }, false);
   }
 
-  private backoffMs(failures: number): number {
-    const ceiling = Math.min(this.options.retryMaxMs, this.options.retryBaseMs * 2 ** Math.max(0, failures - 1));
-    return Math.round(ceiling * (0.5 + Math.random() * 0.5));
-  }
-
   private async recordFailure(key: string, mailbox: string, state: StoredTokenState | null, failure: ProviderFailure): Promise<void> {
     const now = this.deps.clock();
     const failures = (state?.failures ?? 0) + 1;
-    const lastError = `${failure.code}${failure.aadsts ? ` ${failure.aadsts}` : ''}: ${failure.description.slice(0, 300)}`;
-    const next: StoredTokenState = {
-      key,
-      sealedRefreshToken: failure.kind === 'grant-lost' ? null : (state?.sealedRefreshToken ?? null),
-      sealedAccessToken: state?.sealedAccessToken ?? null,
-      accessExpiresAt: state?.accessExpiresAt ?? null,
-      accessObtainedAt: state?.accessObtainedAt ?? null,
-      status: failure.kind === 'grant-lost' ? 'needs-connect' : 'failing',
-      lastSuccessAt: state?.lastSuccessAt ?? null,
-      failingSince: state?.failingSince ?? now,
-      failures,
-      // A lost grant waits for `oauth connect`; anything else is retried after a jittered exponential backoff.
-      nextAttemptAt: failure.kind === 'grant-lost' ? null : now + this.backoffMs(failures),
-      lastError,
-      updatedAt: now,
-    };
+    const next = failedState(key, state, failure, now, now + backoffMs(failures, this.options.retryBaseMs, this.options.retryMaxMs));
     if (failure.kind === 'grant-lost') this.unsavedRefresh.delete(key);
     try {
-      await this.deps.store.put(next);
+      // Compare-and-set on the refresh token this request was based on: if an operator stored a new one meanwhile
+      // (`oauth connect`, another process), this failure is about a grant that is already replaced, and writing it
+      // would drop the new refresh token or mark a freshly connected mailbox as needing a connect.
+      if (!(await this.deps.store.putIf(next, 'sealedRefreshToken', state?.sealedRefreshToken ?? null))) {
+        this.deps.log.warn({ key, kind: failure.kind, code: failure.code }, 'token request failed, but the grant was replaced meanwhile; the new one is kept');
+        return;
+      }
     } catch (error) {
       this.deps.log.error({ key, cause: (error as Error).message }, 'token failure state not persisted');
     }
@@ -245,7 +231,7 @@ export class CachedTokenProvider implements TokenProvider {
           appPasswordId: null,
           appPasswordName: null,
           reason: 'upstream-token-failed',
-          detail: `grant lost, run oauth connect: ${lastError}`,
+          detail: `grant lost, run oauth connect: ${next.lastError}`,
         })
         .catch((error: Error) => this.deps.log.error({ key, cause: error.message }, 'audit append failed'));
     }
@@ -262,7 +248,7 @@ export class CachedTokenProvider implements TokenProvider {
       held.timer = setTimeout(() => this.refreshAhead(key, held), delay);
       held.timer.unref();
     }
-    return { token: t.token, expiresAt: t.expiresAt };
+    return { token: t.token, expiresAt: t.expiresAt, cached };
   }
 
   private refreshAhead(key: string, held: Held): void {
@@ -273,25 +259,51 @@ export class CachedTokenProvider implements TokenProvider {
     );
   }
 
+  async invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason): Promise<boolean> {
+    const { store, cipher, clock, log } = this.deps;
+    const key = this.keyFor(mailbox);
+    const held = this.held.get(key);
+    let state: StoredTokenState | null = null;
+    try {
+      state = await store.get(key);
+    } catch (error) {
+      log.warn({ key, cause: (error as Error).message }, 'token state unavailable; dropping the refused token from memory only');
+    }
+    let stored: boolean;
+    try {
+      stored = !!state?.sealedAccessToken && !!cipher && cipher.open(state.sealedAccessToken, key) === token;
+    } catch {
+      stored = false; // sealed under another key: not the token the upstream refused
+    }
+    // Already replaced (a concurrent refresh, or another login's invalidation): the caller retries with the current one.
+    if (held?.token !== token && !stored) return true;
+    const now = clock();
+    for (const [k, at] of this.forcedAt) if (now - at >= this.options.forcedRefreshIntervalMs) this.forcedAt.delete(k);
+    if (this.forcedAt.has(key)) {
+      log.warn({ key, reason }, 'upstream refused a cached access token again; not forcing another refresh within the interval');
+      return false;
+    }
+    this.forcedAt.set(key, now);
+    if (held?.token === token) {
+      if (held.timer) clearTimeout(held.timer);
+      this.held.delete(key);
+    }
+    if (stored) {
+      // Compare-and-set: a token another instance stored meanwhile stays.
+      await store.putIf(withoutAccessToken(state!, now), 'sealedAccessToken', state!.sealedAccessToken).catch((error: Error) =>
+        log.warn({ key, cause: error.message }, 'refused token not cleared from the token state store'),
+      );
+    }
+    this.deps.metrics.invalidation(reason);
+    log.warn({ key, reason }, 'upstream refused a cached access token; dropped it to fetch a fresh one');
+    return true;
+  }
+
   /** Stores a refresh token obtained by `oauth connect` or imported, replacing any state of that mailbox. */
   async saveRefreshToken(mailbox: string, refreshToken: string): Promise<string> {
     const key = this.keyFor(mailbox);
     if (!this.deps.cipher) throw new TokenError('config', key, 'oauth.token_encryption_key: required to store refresh tokens');
-    const now = this.deps.clock();
-    await this.deps.store.put({
-      key,
-      sealedRefreshToken: this.deps.cipher.seal(refreshToken, key),
-      sealedAccessToken: null,
-      accessExpiresAt: null,
-      accessObtainedAt: null,
-      status: 'ok',
-      lastSuccessAt: now,
-      failingSince: null,
-      failures: 0,
-      nextAttemptAt: null,
-      lastError: null,
-      updatedAt: now,
-    });
+    await this.deps.store.put(connectedState(key, this.deps.cipher.seal(refreshToken, key), this.deps.clock()));
     this.dropHeld(key);
     return key;
   }

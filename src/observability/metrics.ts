@@ -57,6 +57,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly tokenInvalidations = new Counter({
+    name: 'passgate_token_invalidations_total',
+    help: 'Cached access tokens dropped before expiry because the upstream refused them, by reason (smtp-refused|imap-refused)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly smtpMessages = new Counter({
     name: 'passgate_smtp_messages_total',
     help: 'Messages submitted by clients, by result (accepted|refused|upstream-failed|too-big)',
@@ -324,6 +331,7 @@ export class Metrics {
         this.tokenRequestDuration.observe(seconds);
       },
       cacheHit: () => this.tokenCacheHits.inc(),
+      invalidation: (reason) => this.tokenInvalidations.inc({ reason }),
     };
   }
 

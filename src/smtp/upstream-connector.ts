@@ -34,8 +34,23 @@ export class UpstreamConnector {
     }
   }
 
+  /**
+   * A refusal of a cached token may only mean the token went stale before its expiry (revoked early, permissions
+   * changed): it is dropped and the login tried once more with a fresh one, whose refusal is the verdict. The token
+   * provider bounds the forced refreshes per mailbox, so a permanently refusing upstream costs no token per login.
+   */
   async open(mailbox: string): Promise<UpstreamSmtpSession> {
     const token = await this.tokens.getAccessToken(mailbox);
+    try {
+      return await this.login(mailbox, token.token);
+    } catch (error) {
+      if (!(error instanceof UpstreamAuthError) || !token.cached) throw error;
+      if (!(await this.tokens.invalidateAccessToken(mailbox, token.token, 'smtp-refused'))) throw error;
+    }
+    return this.login(mailbox, (await this.tokens.getAccessToken(mailbox)).token);
+  }
+
+  private async login(mailbox: string, accessToken: string): Promise<UpstreamSmtpSession> {
     const { metrics } = this;
     let started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
@@ -57,7 +72,7 @@ export class UpstreamConnector {
     metrics.connect('success', seconds());
     started = performance.now();
     try {
-      const reply = await session.authenticate(mailbox, token.token);
+      const reply = await session.authenticate(mailbox, accessToken);
       // RFC 4954 §6: a 4xx to AUTH (454 4.7.0 "temporary authentication failure") is the upstream's own trouble,
       // not a verdict on the token: the client gets a temporary reply, never "invalid credentials". (Counted as a
       // failure below, not as a rejection.)

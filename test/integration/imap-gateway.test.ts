@@ -225,7 +225,18 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
 
   it('answers NO [AUTHENTICATIONFAILED] when the upstream refuses the token, and audits upstream-rejected', async () => {
     const { password } = await h.app.admin.create({ username: 'other@example.com', name: 'Tablet', createdBy: 'test' });
-    // The provider forgets every token it issued: Dovecot's introspection now says inactive.
+    await h.directToken(); // passgate holds a cached token
+    // The provider forgets every token it issued: Dovecot's introspection now says inactive. passgate drops the
+    // refused cached token and logs in with a fresh one (test/integration/token-invalidation.test.ts)...
+    h.oauth.forgetAccessTokens();
+    const first = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
+    await first.until(/^\* OK/);
+    first.send(`a LOGIN other@example.com ${password}`);
+    await first.until(/^a OK/);
+    first.send('b LOGOUT');
+    await first.until(/^b OK/);
+    first.close();
+    // ...and when that one is refused too, within the forced-refresh window, the refusal is the verdict.
     h.oauth.forgetAccessTokens();
     const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
     await t.until(/^\* OK/);

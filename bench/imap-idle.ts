@@ -33,6 +33,8 @@ export async function runImapIdle(): Promise<{ markdown: string; json: unknown }
 mail_max_userip_connections = ${perMailbox + 10}
 default_process_limit = 200
 default_client_limit = 4000
+# Many clients per process need more than the 256 MB address-space default.
+default_vsz_limit = 4G
 service imap-login {
   service_count = 0
   client_limit = 2500
@@ -40,8 +42,8 @@ service imap-login {
 }
 service imap {
   service_count = 0
-  client_limit = 1000
-  process_limit = 50
+  client_limit = 250
+  process_limit = 100
 }
 service anvil {
   client_limit = 20000

@@ -165,6 +165,7 @@ export class ImapSessionRig {
         return { token: 'fuzz-token', expiresAt: Date.now() + 3_600_000 };
       },
       status: async () => [],
+      invalidateAccessToken: async () => false,
       close: async () => {},
     };
     const metrics: ImapMetrics = {

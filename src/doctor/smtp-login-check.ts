@@ -2,7 +2,7 @@ import type { SmtpConfig } from '../config/config-schema.js';
 import type { AccessToken, TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { UpstreamAuthError, UpstreamConnector } from '../smtp/upstream-connector.js';
-import { replyText } from '../smtp/upstream-smtp-session.js';
+import { replyText, UpstreamSmtpError } from '../smtp/upstream-smtp-session.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
 
@@ -37,6 +37,11 @@ export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token:
     if (error instanceof UpstreamAuthError) {
       const text = `${error.reply.code} ${replyText(error.reply)}`;
       return explained(NAME, 'smtp', `${upstream} refused the login as ${mailbox}: ${text.slice(0, 300)}`, text, 'Read the reply text; the mailbox may not use SMTP with this token.', { mailbox, clientId });
+    }
+    if (error instanceof UpstreamSmtpError && error.reply && error.reply.code >= 400 && error.reply.code < 500) {
+      // RFC 4954 §6: a 4xx to AUTH is the upstream's own temporary trouble, not a verdict on the token or the network.
+      const text = `${error.reply.code} ${replyText(error.reply)}`;
+      return fail(NAME, `${upstream} could not check the login right now: ${text.slice(0, 300)}`, 'A temporary refusal (4xx) by the upstream: run doctor again in a few minutes; if it persists, check the provider\'s service health.');
     }
     const message = (error as Error).message;
     return explained(NAME, 'connect', message, message, `Check smtp.upstream.host, port and tls (${upstream}).`);

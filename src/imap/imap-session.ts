@@ -231,9 +231,12 @@ export class ImapSession {
     const failed = () => this.summary.closing('tls-failed');
     secure.once('error', failed); // before attach(): its close would call this a client leaving
     this.attach(secure);
-    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000);
+    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000).unref();
+    // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too.
+    const closed = new Promise<never>((_, reject) => secure.once('close', () => reject(new Error('closed during the TLS handshake'))));
+    closed.catch(() => {});
     try {
-      await once(secure, 'secure');
+      await Promise.race([once(secure, 'secure'), closed]);
       secure.off('error', failed);
       this.secure = true;
     } catch {

@@ -169,7 +169,10 @@ export class SmtpListener {
       for (const connection of this.smtp.connections) {
         const c = connection as unknown as { id: string; session: SMTPServerSession; send(code: number, text: string): void };
         // send() with 421 closes the connection (smtp-server SMTPConnection#send).
-        if (c.id === id && !c.session.user) c.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
+        if (c.id === id && !c.session.user) {
+          this.deps.handler.summaries.closing(id, 'login-timeout');
+          c.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
+        }
       }
     }, Math.max(0, deadline - Date.now()));
     return timer.unref();

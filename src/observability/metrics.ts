@@ -9,6 +9,9 @@ import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
 
+/** Seconds: connecting to and logging in upstream (10 ms on a LAN to 30 s for a provider in trouble). */
+const UPSTREAM_LOGIN_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
 /**
  * Every metric passgate exposes is defined here, once. Names follow Prometheus conventions
  * (`passgate_..._total` for counters, base units in the name: `_seconds`, `_bytes`). docs/operations.md lists them.
@@ -111,7 +114,7 @@ export class Metrics {
     name: 'passgate_upstream_connect_duration_seconds',
     help: 'Connecting to the upstream mail server (TCP, TLS, greeting, EHLO/STARTTLS), by protocol and result',
     labelNames: ['protocol', 'result'] as const,
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: UPSTREAM_LOGIN_BUCKETS,
     registers: [this.registry],
   });
 
@@ -119,7 +122,7 @@ export class Metrics {
     name: 'passgate_upstream_auth_duration_seconds',
     help: 'The XOAUTH2 login upstream, by protocol and result (success|rejected|failure)',
     labelNames: ['protocol', 'result'] as const,
-    buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    buckets: UPSTREAM_LOGIN_BUCKETS,
     registers: [this.registry],
   });
 

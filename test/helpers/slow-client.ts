@@ -3,6 +3,7 @@ import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import type { App } from '../../src/app.js';
 
 /** A PROXY v1 line as a listed balancer sends it, naming `source` as the client (HAProxy proxy-protocol.txt §2.1). */
 export const proxyV1 = (source: string, port: number): string =>
@@ -59,4 +60,10 @@ function collector(): () => void {
     gcFunction = runInNewContext('gc') as () => void;
   }
   return gcFunction;
+}
+
+/** passgate_connections_refused_total of one protocol, by reason, read from the app's registry. */
+export async function refusedCounts(app: App, protocol: 'smtp' | 'imap'): Promise<Record<string, number>> {
+  const { values } = await app.metrics.connectionsRefused.get();
+  return Object.fromEntries(values.filter((v) => v.labels.protocol === protocol).map((v) => [String(v.labels.reason), v.value]));
 }

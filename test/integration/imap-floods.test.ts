@@ -5,14 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
-import { proxyV1, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
+import { proxyV1, refusedCounts, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
 
 const LOGIN_TIMEOUT_S = 5;
 
-async function refusedCounts(h: ImapHarness): Promise<Record<string, number>> {
-  const { values } = await h.app.metrics.connectionsRefused.get();
-  return Object.fromEntries(values.filter((v) => v.labels.protocol === 'imap').map((v) => [String(v.labels.reason), v.value]));
-}
 
 describe('IMAP floods (real sockets, real TLS, real Dovecot, PROXY headers from a listed balancer)', () => {
   let h: ImapHarness;
@@ -61,7 +57,7 @@ describe('IMAP floods (real sockets, real TLS, real Dovecot, PROXY headers from 
     const late = ImapTranscript.wrap(await viaBalancer(h.ports['behind-proxy']!, '203.0.113.99', { tls: true }));
     assert.equal(await late.until(/^\* /), '* BYE Too many connections, try again later\r\n');
     await late.waitClosed();
-    assert.deepEqual(await refusedCounts(h), { 'per-ip': 2, total: 1 });
+    assert.deepEqual(await refusedCounts(h.app, 'imap'), { 'per-ip': 2, total: 1 });
 
     // The flood ends: the slots are released when the sockets close, and 127.0.0.1 gets in twice again.
     for (const t of [...holders, other, ...trusted]) t.close();

@@ -5,14 +5,10 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
-import { proxyV1, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
+import { proxyV1, refusedCounts, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
 
 const LOGIN_TIMEOUT_S = 5;
 
-async function refusedCounts(h: SmtpHarness): Promise<Record<string, number>> {
-  const { values } = await h.app.metrics.connectionsRefused.get();
-  return Object.fromEntries(values.filter((v) => v.labels.protocol === 'smtp').map((v) => [String(v.labels.reason), v.value]));
-}
 
 describe('SMTP floods and slow clients (real sockets, real TLS, PROXY headers from a listed balancer)', () => {
   let h: SmtpHarness;
@@ -66,7 +62,7 @@ describe('SMTP floods and slow clients (real sockets, real TLS, PROXY headers fr
     const late = SmtpTranscript.wrap(await viaBalancer(h.ports['behind-proxy']!, '203.0.113.99'));
     await late.expect(/^421 4\.7\.0 Too many connections, try again later\r\n$/);
     await late.waitClosed();
-    assert.deepEqual(await refusedCounts(h), { 'per-ip': 2, total: 1 });
+    assert.deepEqual(await refusedCounts(h.app, 'smtp'), { 'per-ip': 2, total: 1 });
 
     // The flood ends: the slots are released when the sockets close, and 127.0.0.1 gets in twice again.
     for (const t of [...holders, other, ...trusted]) t.close();

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { startWorld } from './fixture/bench-world.js';
 import { compare, comparisonTable, envCount, pool, type Comparison } from './fixture/comparison.js';
+import { tlsPipeFloorKb } from './fixture/tls-pipe-floor.js';
 import { ImapWire, quoted, xoauth2 } from './fixture/imap-wire-client.js';
 import { fmt, invocation, machine, machineMarkdown } from './stats.js';
 
@@ -110,6 +111,9 @@ service auth {
     const direct = await round('direct', 1);
     const through = await round('passgate', 2);
     const perSessionKb = (through.rssKb - baselineKb) / sessions;
+    // The floor: what a bare Node process spends on an idle TLS-to-TLS pipe (no IMAP, no passgate), same run.
+    const floorPipes = Math.min(sessions, 2000);
+    const floorKb = await tlsPipeFloorKb(floorPipes);
     const rows: Comparison[] = [
       compare(`open ${sessions} sessions (LOGIN, SELECT, IDLE), ${OPEN_CONCURRENCY} at a time`, 'sessions/s', (sessions / direct.openMs) * 1000, (sessions / through.openMs) * 1000),
       compare('a new message reaches every session (time until the last is told)', 's', direct.notifyMs / 1000, through.notifyMs / 1000, undefined, `direct ${direct.reached}/${sessions}, through ${through.reached}/${sessions} told`),
@@ -120,6 +124,7 @@ service auth {
       command: invocation('bench/run.ts'),
       parameters: { requested, sessions, openFileLimit: limit, mailboxes, openConcurrency: OPEN_CONCURRENCY },
       passgate: { baselineKb, rssKb: through.rssKb, perSessionKb },
+      nodeTlsPipeFloor: { pipes: floorPipes, perPipeKb: floorKb },
       direct,
       through,
       rows,
@@ -131,6 +136,7 @@ service auth {
       machineMarkdown(json.machine, json.command),
       `- ${sessions} sessions${capped}, spread over ${mailboxes} mailboxes; TLS on both sides`,
       `- passgate RSS: ${fmt(baselineKb / 1024)} MiB before, ${fmt(through.rssKb / 1024)} MiB with ${sessions} sessions: **${fmt(perSessionKb)} KiB per session** (goal < 64 KB: ${perSessionKb * 1.024 < 64 ? 'met' : '**missed**'})`,
+      `- a bare Node TLS-to-TLS pipe (no IMAP, no passgate; ${floorPipes} pipes, RSS after a GC) costs **${fmt(floorKb)} KiB per pipe**: passgate's own share of a session is about ${fmt(perSessionKb - floorKb)} KiB`,
       `- every session told of the new message: direct ${direct.reached}/${sessions}, through passgate ${through.reached}/${sessions}`,
       '',
       comparisonTable(rows),

@@ -4,6 +4,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { encodeXoauth2 } from '../oauth/xoauth2.js';
+import { clientSecureContext } from '../tls/client-secure-context.js';
 
 export interface UpstreamImapOptions {
   host: string;
@@ -118,7 +119,7 @@ export async function loginUpstreamImap(
   const reader = new ResponseLineReader();
   let socket: Socket | TLSSocket =
     options.tls === 'implicit'
-      ? tlsConnect({ host: options.host, port: options.port, servername: options.servername, ca: options.ca })
+      ? tlsConnect({ host: options.host, port: options.port, servername: options.servername, secureContext: clientSecureContext(options.ca) })
       : netConnect({ host: options.host, port: options.port });
   socket.setNoDelay(true);
   reader.attach(socket);
@@ -137,7 +138,7 @@ export async function loginUpstreamImap(
       // RFC 3501 §6.2.1 / RFC 2595 §3.1: nothing received before the handshake may be read as protected.
       if (reader.buffered > 0) throw new UpstreamImapError('upstream sent data before the TLS handshake');
       reader.detach();
-      const secure = tlsConnect({ socket, servername: options.servername, ca: options.ca });
+      const secure = tlsConnect({ socket, servername: options.servername, secureContext: clientSecureContext(options.ca) });
       socket = secure;
       reader.attach(secure);
       await once(secure, 'secureConnect');

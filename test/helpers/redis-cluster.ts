@@ -1,13 +1,11 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { freePort } from './redis-server.js';
+import { freePort, redisCli, waitUntil } from './redis-server.js';
 
-const run = promisify(execFile);
 
 export interface TestRedisCluster {
   /** Seed nodes as "host:port" (the form of `redis.cluster_nodes`). */
@@ -20,19 +18,8 @@ export interface TestRedisCluster {
 
 const READY_TIMEOUT_MS = 30_000;
 
-async function cli(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 15_000 });
-  return stdout;
-}
 
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + READY_TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`redis cluster: ${what} not reached within ${READY_TIMEOUT_MS} ms`);
-}
+const waitFor = (what: string, check: () => Promise<boolean>) => waitUntil('redis cluster', what, check, READY_TIMEOUT_MS);
 
 /**
  * A real three-master Redis Cluster on 127.0.0.1 (no replicas, no persistence): three redis-server processes with
@@ -81,10 +68,10 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
       children.push(child);
       ports.push(port);
     }
-    for (const port of ports) await waitFor(`node ${port} answering`, async () => (await cli(port, 'PING')).trim() === 'PONG');
-    await cli(ports[0]!, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes');
+    for (const port of ports) await waitFor(`node ${port} answering`, async () => (await redisCli(port, 'PING')).trim() === 'PONG');
+    await redisCli(ports[0]!, '--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes');
     for (const port of ports) {
-      await waitFor(`cluster_state:ok on ${port}`, async () => (await cli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'));
+      await waitFor(`cluster_state:ok on ${port}`, async () => (await redisCli(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok'));
     }
   } catch (error) {
     await close();

@@ -1,13 +1,11 @@
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
-import { freePort } from './redis-server.js';
+import { freePort, redisCli, waitUntil } from './redis-server.js';
 
-const run = promisify(execFile);
 const TIMEOUT_MS = 30_000;
 
 export interface TestRedisSentinel {
@@ -24,18 +22,8 @@ export interface TestRedisSentinel {
   close(): Promise<void>;
 }
 
-async function cli(port: number, ...args: string[]): Promise<string> {
-  return (await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 })).stdout;
-}
 
-async function waitFor(what: string, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`redis sentinel: ${what} not reached within ${TIMEOUT_MS} ms`);
-}
+const waitFor = (what: string, check: () => Promise<boolean>) => waitUntil('redis sentinel', what, check, TIMEOUT_MS);
 
 /**
  * A real Sentinel deployment on 127.0.0.1: a master, one replica, and one sentinel (quorum 1) watching them, each
@@ -66,7 +54,7 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     const common = ['--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir];
     start(['--port', String(master), ...common, '--dbfilename', 'm.rdb']);
     start(['--port', String(replica), ...common, '--dbfilename', 'r.rdb', '--replicaof', '127.0.0.1', String(master)]);
-    await waitFor('replica in sync', async () => (await cli(replica, 'INFO', 'replication')).includes('master_link_status:up'));
+    await waitFor('replica in sync', async () => (await redisCli(replica, 'INFO', 'replication')).includes('master_link_status:up'));
     const conf = join(dir, 'sentinel.conf');
     writeFileSync(
       conf,
@@ -81,8 +69,8 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
       ].join('\n'),
     );
     start([conf, '--sentinel']);
-    const masterPort = async () => Number((await cli(sentinel, 'SENTINEL', 'get-master-addr-by-name', name)).split('\n')[1]);
-    await waitFor('sentinel knows the replica', async () => (await cli(sentinel, 'SENTINEL', 'replicas', name)).includes(String(replica)));
+    const masterPort = async () => Number((await redisCli(sentinel, 'SENTINEL', 'get-master-addr-by-name', name)).split('\n')[1]);
+    await waitFor('sentinel knows the replica', async () => (await redisCli(sentinel, 'SENTINEL', 'replicas', name)).includes(String(replica)));
     return {
       sentinels: [{ host: '127.0.0.1', port: sentinel }],
       name,
@@ -91,16 +79,16 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
       async synced() {
         const current = await masterPort();
         const other = current === master ? replica : master;
-        const offset = (port: number, field: string) => cli(port, 'INFO', 'replication').then((text) => Number(new RegExp(`${field}:(\\d+)`).exec(text)?.[1] ?? -1));
+        const offset = (port: number, field: string) => redisCli(port, 'INFO', 'replication').then((text) => Number(new RegExp(`${field}:(\\d+)`).exec(text)?.[1] ?? -1));
         const target = await offset(current, 'master_repl_offset');
         await waitFor('replica caught up', async () => (await offset(other, 'slave_repl_offset')) >= target);
       },
       async failover() {
         const before = await masterPort();
-        await cli(sentinel, 'SENTINEL', 'FAILOVER', name);
+        await redisCli(sentinel, 'SENTINEL', 'FAILOVER', name);
         let now = before;
         await waitFor('failover', async () => (now = await masterPort()) !== before);
-        await waitFor('new master writable', async () => (await cli(now, 'INFO', 'replication')).includes('role:master'));
+        await waitFor('new master writable', async () => (await redisCli(now, 'INFO', 'replication')).includes('role:master'));
         return now;
       },
       close,

@@ -1,7 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
+
+const runFile = promisify(execFile);
 
 /** A free TCP port on 127.0.0.1 (bound and released; the kernel will not hand it out again at once). */
 export async function freePort(): Promise<number> {
@@ -88,4 +91,19 @@ export async function startRedis(options: { own?: boolean; persistDir?: string }
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
   };
+}
+
+/** `redis-cli -h 127.0.0.1 -p <port> <args>`, its standard output. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  return (await runFile('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 15_000 })).stdout;
+}
+
+/** Polls `check` every 100 ms until it is true (a throw counts as false), or fails naming `label` and `what`. */
+export async function waitUntil(label: string, what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${label}: ${what} not reached within ${timeoutMs} ms`);
 }

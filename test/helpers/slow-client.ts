@@ -67,3 +67,15 @@ export async function refusedCounts(app: App, protocol: 'smtp' | 'imap'): Promis
   const { values } = await app.metrics.connectionsRefused.get();
   return Object.fromEntries(values.filter((v) => v.labels.protocol === protocol).map((v) => [String(v.labels.reason), v.value]));
 }
+
+/**
+ * Retained bytes once closed sockets are freed: they go over the next seconds (the close timers of smtp-server
+ * and of the IMAP session), so poll until less than `slack` is left over `base`, for at most 20 s.
+ */
+export async function retainedAfterClose(base: number, slack: number): Promise<number> {
+  let after = retainedBytes();
+  for (const until = Date.now() + 20_000; after - base >= slack && Date.now() < until; after = retainedBytes()) {
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return after;
+}

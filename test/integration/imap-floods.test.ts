@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { connect as tlsConnect } from 'node:tls';
 import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
-import { proxyV1, refusedCounts, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
+import { proxyV1, refusedCounts, retainedAfterClose, retainedBytes, trickleUntilClosed, viaBalancer } from '../helpers/slow-client.js';
 
 const LOGIN_TIMEOUT_S = 5;
 
@@ -152,11 +152,7 @@ describe('IMAP: many slow clients before login hold memory bounded by the line l
     clients.forEach((t) => t.write('y'.repeat(4 * 1024)));
     await Promise.all(clients.map((t) => t.waitClosed(30_000)));
     clients.length = 0; // the test's own ends of the connections are garbage too now
-    // Closed sockets are freed over the next seconds (the close timers of smtp-server and of the IMAP session): wait for it, bounded.
-    let after = retainedBytes();
-    for (const until = Date.now() + 20_000; after - base >= N * 4 * 1024 && Date.now() < until; after = retainedBytes()) {
-      await new Promise((r) => setTimeout(r, 1000));
-    }
+    const after = await retainedAfterClose(base, N * 4 * 1024);
     console.log(
       `# ${N} slow IMAP clients: connected +${((connected - base) / N / 1024).toFixed(1)} KiB/client (both ends), ` +
         `holding 6 KiB lines +${perClientKiB.toFixed(1)} KiB/client, after cut-off ${((after - base) / 1024).toFixed(0)} KiB over baseline`,

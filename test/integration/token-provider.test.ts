@@ -75,12 +75,24 @@ describe('OAuth token provider against a real OAuth server on loopback', () => {
     assert.ok(first.expiresAt - Date.now() > 1000);
     await sleep(500);
     await tokens(t.app).getAccessToken('a@example.com'); // in use: keep it fresh
-    await sleep(2300);
+    // Due at 2.25 s. No caller asks while we wait, so a second request can only come from the background timer. On a
+    // loaded CI machine that timer has fired more than 0.75 s late (past the margin), so the wait is generous: what
+    // is checked here is who asked, not how punctually; the punctual schedule is a unit test with a fake clock.
+    const deadline = first.expiresAt + 5000;
+    while (server.counts.client_credentials < 2 && Date.now() < deadline) await sleep(50);
     assert.equal(server.counts.client_credentials, 2, 'refreshed in the background without a caller waiting');
-    const started = Date.now();
-    const second = await tokens(t.app).getAccessToken('a@example.com');
-    assert.ok(Date.now() - started < 50, 'served from the cache');
+    // The refreshed token reaches the cache once the provider's answer is in (a moment after the request).
+    let second = await tokens(t.app).getAccessToken('a@example.com');
+    for (let i = 0; i < 20 && second.token === first.token; i++) {
+      await sleep(50);
+      second = await tokens(t.app).getAccessToken('a@example.com');
+    }
     assert.notEqual(second.token, first.token);
+    assert.equal(server.counts.client_credentials, 2, 'no request for a caller');
+    const started = Date.now();
+    const again = await tokens(t.app).getAccessToken('a@example.com');
+    assert.ok(Date.now() - started < 50, 'served from the cache');
+    assert.equal(again.token, second.token);
     assert.ok(second.expiresAt - Date.now() > 1000, 'outside the margin');
   });
 

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
-import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServerSession } from 'smtp-server';
 import type { ListenerConfig } from '../config/config-schema.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { NetworkList } from '../core/network-list.js';
@@ -8,6 +8,7 @@ import { acceptClient } from '../net/accept-client.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
 import { TcpListener } from '../net/tcp-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
+import { PromptSmtpServer } from './prompt-smtp-server.js';
 import { SMTP_REPLIES, smtpError } from './smtp-replies.js';
 import type { SmtpSessionHandler } from './smtp-session-handler.js';
 
@@ -35,7 +36,7 @@ const SOCKET_TIMEOUT_MS = 5 * 60_000;
  */
 export class SmtpListener {
   private readonly server: TcpListener;
-  private readonly smtp: SMTPServer;
+  private readonly smtp: PromptSmtpServer;
   private readonly proxies: NetworkList;
   private readonly plaintextAuth: NetworkList;
   private closing = false;
@@ -52,7 +53,8 @@ export class SmtpListener {
     this.plaintextAuth = new NetworkList(config.plaintext_auth_from);
     const { handler } = deps;
     const tlsOptions = config.tls === 'none' ? {} : deps.tls.serverOptions(config.min_tls_version);
-    this.smtp = new SMTPServer({
+    // Greets at once: no early-talker pause before the greeting (see PromptSmtpServer).
+    this.smtp = new PromptSmtpServer({
       ...tlsOptions,
       name: deps.hostname,
       banner: 'passgate ESMTP',

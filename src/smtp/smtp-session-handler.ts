@@ -1,4 +1,3 @@
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SMTPServerAddress, SMTPServerAuthentication, SMTPServerDataStream, SMTPServerSession } from 'smtp-server';
 import type { MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore } from '../core/credential-store.js';
@@ -8,6 +7,8 @@ import type { EventLogger } from '../core/event-logger.js';
 import { TokenError } from '../core/token-provider.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
+import { checkSender, loginStillValid } from './sender-policy.js';
+import { drain, SizeGuard } from './size-guard.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
 import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
 import { UpstreamAuthError } from './upstream-connector.js';
@@ -29,6 +30,13 @@ interface ConnectionState {
   failures: number;
   login: Login | null;
   upstream: UpstreamSmtpSession | null;
+  /**
+   * MAIL sent upstream and answered 250 to the client at once; the upstream's reply is read at the first RCPT,
+   * which goes out right behind it (RFC 2920 pipelining): one round trip to the provider per message saved.
+   */
+  pendingMail: Promise<SmtpReply> | null;
+  /** The upstream refused this transaction's MAIL: every RCPT of it gets that refusal. */
+  mailRefusal: SmtpReply | null;
   /** The client is gone: whatever arrives for it later (a pooled session, a reply) goes straight back. */
   closed: boolean;
 }
@@ -53,23 +61,12 @@ export interface SmtpSessionHandlerDeps {
 const upstreamError = (reply: SmtpReply): Error & { responseCode: number } =>
   Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
 
-/** Counts the message bytes and fails the stream past the limit, so an oversized message never reaches "." upstream. */
-class SizeGuard extends Transform {
-  bytes = 0;
-  constructor(private readonly limit: number) {
-    super();
-  }
-  override _transform(chunk: Buffer, _e: BufferEncoding, callback: TransformCallback): void {
-    this.bytes += chunk.length;
-    if (this.bytes > this.limit) callback(new Error('message exceeds the size limit'));
-    else callback(null, chunk);
-  }
-}
-
 /**
  * The SMTP submission session, hook by hook (smtp-server calls them in protocol order): AUTH goes to the one
  * authenticator, then proves the mailbox upstream; MAIL, each RCPT and DATA are relayed on a pooled upstream
- * session and answered with the upstream's own reply, so the client's 250 after DATA is the upstream's 250.
+ * session. Each RCPT and the end of DATA are answered with the upstream's own reply, so the client's 250 after
+ * DATA is the upstream's 250. MAIL is answered once passgate's own checks pass, and the upstream's verdict on it
+ * comes with the first RCPT (a refusal is that RCPT's answer): a message costs one round trip to the provider less.
  */
 export class SmtpSessionHandler {
   private readonly states = new WeakMap<SMTPServerSession, ConnectionState>();
@@ -86,7 +83,7 @@ export class SmtpSessionHandler {
   private state(session: SMTPServerSession): ConnectionState {
     let state = this.states.get(session);
     if (!state) {
-      state = { failures: 0, login: null, upstream: null, closed: false };
+      state = { failures: 0, login: null, upstream: null, pendingMail: null, mailRefusal: null, closed: false };
       this.states.set(session, state);
     }
     return state;
@@ -154,21 +151,26 @@ export class SmtpSessionHandler {
   async onMailFrom(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
     const state = this.state(session);
     const login = state.login!;
-    if (!(await this.stillValid(login))) {
+    if (!(await loginStillValid(this.deps.store, login.appPasswordId))) {
       this.deps.log.info({ session: session.id, user: login.username, appPasswordId: login.appPasswordId }, 'login no longer valid');
       this.summaries.closing(session.id, 'login-no-longer-valid');
       callback(smtpError(SMTP_REPLIES.loginNoLongerValid));
       setImmediate(() => this.deps.closeConnection(session));
       return;
     }
-    const refusal = await this.checkSender(login, address);
+    const refusal = await checkSender(this.deps.messages, login, address);
     if (refusal) {
       this.deps.log.warn({ session: session.id, user: login.username, appPasswordId: login.appPasswordId, refusal: refusal.text }, 'message refused by policy');
       return callback(smtpError(refusal));
     }
+    state.mailRefusal = null;
     try {
       if (state.upstream?.inTransaction) {
-        // The client reset or restarted its transaction (smtp-server handles RSET itself): reset upstream too.
+        // The client reset or restarted its transaction (smtp-server handles RSET itself): reset upstream too,
+        // once a MAIL still unanswered has its reply (an upstream without PIPELINING takes one command at a time).
+        const prior = state.pendingMail;
+        state.pendingMail = null;
+        await prior?.catch(() => undefined);
         await state.upstream.command('RSET');
         state.upstream.inTransaction = false;
       }
@@ -201,7 +203,10 @@ export class SmtpSessionHandler {
     }
     // Marked before the command goes out: a session with MAIL outstanding must never be reused.
     state.upstream.inTransaction = true;
-    await this.relay(state, login, `MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`, callback);
+    const pending = state.upstream.command(`MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`);
+    pending.catch(() => {}); // read at the first RCPT, or dropped with the session
+    state.pendingMail = pending;
+    callback();
   }
 
   async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
@@ -212,7 +217,35 @@ export class SmtpSessionHandler {
       this.deps.log.warn({ session: session.id, user: state.login!.username, domain }, 'recipient refused by policy');
       return callback(smtpError(SMTP_REPLIES.recipientDenied));
     }
-    await this.relay(state, state.login!, `RCPT TO:<${address.address}>${formatEsmtpParameters(address.args)}`, callback);
+    const login = state.login!;
+    if (state.mailRefusal) return callback(upstreamError(state.mailRefusal));
+    const line = `RCPT TO:<${address.address}>${formatEsmtpParameters(address.args)}`;
+    const mail = state.pendingMail;
+    const upstream = state.upstream;
+    if (!mail || !upstream) return this.relay(state, login, line, callback);
+    state.pendingMail = null;
+    // With PIPELINING the RCPT goes out now, behind the MAIL; without, after the MAIL's reply.
+    const pipelined = upstream.capabilities.has('PIPELINING') ? upstream.command(line) : null;
+    pipelined?.catch(() => {});
+    let mailReply: SmtpReply;
+    try {
+      mailReply = await mail;
+    } catch (error) {
+      this.dropUpstream(state, login, false, upstream);
+      this.deps.log.warn({ mailbox: login.mailbox, command: 'MAIL', cause: (error as Error).message }, 'upstream command failed');
+      return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+    }
+    if (mailReply.code < 200 || mailReply.code >= 300) {
+      // The upstream's verdict on MAIL is the client's verdict, given at this RCPT and every later one.
+      // The pipelined RCPT's reply (a 503) must be read before the session is reused; after a 421 it is not reused.
+      if (mailReply.code !== 421) await pipelined?.catch(() => undefined);
+      upstream.inTransaction = false;
+      state.mailRefusal = mailReply;
+      // 421: the upstream is closing this session; anything else leaves it fit for the next transaction.
+      this.dropUpstream(state, login, mailReply.code !== 421, upstream);
+      return callback(upstreamError(mailReply));
+    }
+    await this.relay(state, login, line, callback, pipelined ?? undefined);
   }
 
   /** Streams the message upstream and answers with the upstream's final reply; a broken upstream is a 4xx. */
@@ -270,35 +303,13 @@ export class SmtpSessionHandler {
     this.states.delete(session);
   }
 
-  /** The app password is still there, not revoked, not expired (a store outage keeps the session going). */
-  private async stillValid(login: Login): Promise<boolean> {
-    try {
-      const record = await this.deps.store.get(login.appPasswordId);
-      return record !== null && record.revokedAt === null && (record.expiresAt === null || record.expiresAt > Date.now());
-    } catch {
-      return true;
-    }
-  }
-
-  /**
-   * The password's policy for a new message: MAIL FROM is the mailbox or an allowed sender, a declared SIZE fits,
-   * and the hourly and daily message counts have room.
-   */
-  private async checkSender(login: Login, address: SMTPServerAddress): Promise<SmtpReplySpec | null> {
-    const sender = address.address.toLowerCase();
-    if (sender !== login.mailbox && !login.policy.allowedSenders.includes(sender)) return SMTP_REPLIES.senderDenied;
-    const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : 0;
-    if (login.policy.maxMessageBytes !== null && declared > login.policy.maxMessageBytes) return SMTP_REPLIES.messageTooBig;
-    if (!(await this.deps.messages.allows(login.appPasswordId, login.policy))) return SMTP_REPLIES.messageRateExceeded;
-    return null;
-  }
-
-  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback) {
+  /** Sends `line` (or reads the reply of `sent`, the same line already sent) and answers with the upstream's reply. */
+  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback, sent?: Promise<SmtpReply>) {
     const upstream = state.upstream;
     if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     let reply: SmtpReply;
     try {
-      reply = await upstream.command(line);
+      reply = await (sent ?? upstream.command(line));
     } catch (error) {
       this.dropUpstream(state, login, false, upstream);
       this.deps.log.warn({ mailbox: login.mailbox, command: line.slice(0, 4), cause: (error as Error).message }, 'upstream command failed');
@@ -306,11 +317,6 @@ export class SmtpSessionHandler {
     }
     if (reply.code >= 200 && reply.code < 300) return callback();
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
-    if (line.startsWith('MAIL')) {
-      upstream.inTransaction = false;
-      // 421: the upstream is closing this session; anything else leaves it fit for the next transaction.
-      this.dropUpstream(state, login, reply.code !== 421, upstream);
-    }
     callback(upstreamError(reply));
   }
 
@@ -328,14 +334,4 @@ export class SmtpSessionHandler {
     return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamUnavailable };
   }
 
-}
-
-async function drain(stream: Readable): Promise<void> {
-  if (stream.readableEnded || stream.destroyed) return;
-  stream.unpipe();
-  stream.resume();
-  await new Promise<void>((resolve) => {
-    stream.once('end', resolve);
-    stream.once('close', resolve);
-  });
 }

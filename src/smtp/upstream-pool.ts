@@ -18,6 +18,8 @@ interface Waiter {
   resolve: (session: UpstreamSmtpSession) => void;
   reject: (error: Error) => void;
   timer: NodeJS.Timeout;
+  /** Answered (a session, an error, or its wait ran out): later outcomes are not for it. */
+  settled: boolean;
 }
 
 interface MailboxPool {
@@ -80,14 +82,35 @@ export class UpstreamPool {
       const waiter: Waiter = {
         resolve,
         reject,
+        settled: false,
+        // The whole wait, a connection attempt made for this waiter included, is bounded by waitMs.
         timer: setTimeout(() => {
-          pool.waiting.splice(pool.waiting.indexOf(waiter), 1);
+          const index = pool.waiting.indexOf(waiter);
+          if (index >= 0) pool.waiting.splice(index, 1);
           this.options.onWaitTimeout?.();
-          reject(new UpstreamBusyError(mailbox));
+          settle(waiter, () => reject(new UpstreamBusyError(mailbox)));
         }, this.options.waitMs),
       };
       pool.waiting.push(waiter);
     });
+  }
+
+  /**
+   * Opens a session for a waiter whose turn came when a slot freed up. The waiter keeps its own deadline: if it
+   * gives up first, a session that opens later goes back to the pool (to the next waiter, or idle).
+   */
+  private openForWaiter(mailbox: string, pool: MailboxPool, waiter: Waiter): void {
+    this.openFor(mailbox, pool).then(
+      (session) => {
+        if (this.closed) {
+          // The pool closed while this attempt ran: the session is closed, and the waiter told.
+          this.release(mailbox, session, false);
+          settle(waiter, () => waiter.reject(new Error('upstream pool closed')));
+        } else if (waiter.settled) this.release(mailbox, session, true);
+        else settle(waiter, () => waiter.resolve(session));
+      },
+      (error: Error) => settle(waiter, () => waiter.reject(error)),
+    );
   }
 
   /** Gives a session back: reusable ones go to the next waiter or idle; others are closed and their slot freed. */
@@ -98,9 +121,8 @@ export class UpstreamPool {
     // A session with a transaction open or a reply outstanding is never reused, whatever the caller thinks.
     if (reusable && session.reusable && !this.closed) {
       if (waiter) {
-        clearTimeout(waiter.timer);
         this.lent.add(session);
-        waiter.resolve(session); // the slot passes on: busy stays the same
+        settle(waiter, () => waiter.resolve(session)); // the slot passes on: busy stays the same
         return;
       }
       pool.busy--;
@@ -111,10 +133,7 @@ export class UpstreamPool {
     }
     session.close();
     pool.busy--;
-    if (waiter) {
-      clearTimeout(waiter.timer);
-      this.openFor(mailbox, pool).then(waiter.resolve, waiter.reject);
-    }
+    if (waiter) this.openForWaiter(mailbox, pool, waiter);
   }
 
   private async openFor(mailbox: string, pool: MailboxPool): Promise<UpstreamSmtpSession> {
@@ -125,12 +144,9 @@ export class UpstreamPool {
       return session;
     } catch (error) {
       pool.busy--;
-      // Let the next waiter try: the failure may have been this attempt's alone.
+      // Let the next waiter try (within its own deadline): the failure may have been this attempt's alone.
       const waiter = pool.waiting.shift();
-      if (waiter) {
-        clearTimeout(waiter.timer);
-        this.openFor(mailbox, pool).then(waiter.resolve, waiter.reject);
-      }
+      if (waiter) this.openForWaiter(mailbox, pool, waiter);
       throw error;
     }
   }
@@ -164,10 +180,7 @@ export class UpstreamPool {
     this.closed = true;
     const quits: Promise<void>[] = [];
     for (const pool of this.pools.values()) {
-      for (const waiter of pool.waiting.splice(0)) {
-        clearTimeout(waiter.timer);
-        waiter.reject(new Error('upstream pool closed'));
-      }
+      for (const waiter of pool.waiting.splice(0)) settle(waiter, () => waiter.reject(new Error('upstream pool closed')));
       for (const { session, timer } of pool.idle.splice(0)) {
         clearTimeout(timer);
         quits.push(session.quit());
@@ -178,4 +191,12 @@ export class UpstreamPool {
     await Promise.all(quits);
     this.log.info({}, 'upstream pool closed');
   }
+}
+
+/** Answers a waiter once: stops its timer and runs `answer`, unless it was answered already. */
+function settle(waiter: Waiter, answer: () => void): void {
+  if (waiter.settled) return;
+  waiter.settled = true;
+  clearTimeout(waiter.timer);
+  answer();
 }

@@ -8,7 +8,7 @@ import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certifi
 import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
 import { makeTestConfig, type TestConfig } from './test-config.js';
-import { UpstreamSmtpServer } from './upstream-smtp-server.js';
+import { UpstreamSmtpServer, type UpstreamOptions } from './upstream-smtp-server.js';
 
 export interface SmtpHarness {
   oauth: TestOAuthServer;
@@ -37,13 +37,15 @@ export async function startSmtpHarness(
     tls?: Record<string, unknown>;
     rateLimit?: Record<string, unknown>;
     logger?: Logger;
+    /** Options of the upstream SMTP server itself (e.g. hidePipelining). */
+    upstreamServer?: Pick<UpstreamOptions, 'hidePipelining' | 'promptGreeting'>;
     /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
     config?: Record<string, unknown>;
   } = {},
 ): Promise<SmtpHarness> {
   const oauth = await new TestOAuthServer().start();
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
-  const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint }).start();
+  const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint, ...over.upstreamServer }).start();
   const certDir = mkdtempSync(join(tmpdir(), 'passgate-upstream-ca-'));
   writeFileSync(join(certDir, 'ca.pem'), pair.cert);
   const tc = makeTestConfig({

@@ -10,6 +10,17 @@ export class SmtpTranscript extends SocketTranscript {
     return new SmtpTranscript(await SocketTranscript.open(port, options.tls ?? false));
   }
 
+  /** Connects over implicit TLS, says EHLO and logs in with AUTH PLAIN (expects 235). */
+  static async loggedIn(port: number, user: string, password: string): Promise<SmtpTranscript> {
+    const t = await SmtpTranscript.connect(port, { tls: true });
+    await t.expect(/^220 /);
+    t.send('EHLO client.test');
+    await t.expect(/^250 /m);
+    t.send(`AUTH PLAIN ${plain(user, password)}`);
+    await t.expect(/^235 /);
+    return t;
+  }
+
   /** Wraps an already connected socket (e.g. one that first sent a PROXY header). */
   static wrap(socket: Socket): SmtpTranscript {
     return new SmtpTranscript(socket);

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import { PromptSmtpServer } from '../../src/smtp/prompt-smtp-server.js';
 
 export interface Delivery {
   /** The mailbox the XOAUTH2 login named. */
@@ -26,6 +27,14 @@ export interface UpstreamOptions {
    * stored; a rejection answers 451 4.3.0 and records nothing. Needs keepBodies (the default).
    */
   store?: (delivery: Delivery & { raw: Buffer }) => Promise<void>;
+  /**
+   * Greet a new connection at once (passgate's PromptSmtpServer) instead of after smtp-server's 100 ms
+   * early-talker pause (the default). The benchmarks run both: an upstream where every new connection has a fixed
+   * cost before the greeting, and one where it has none.
+   */
+  promptGreeting?: boolean;
+  /** Do not offer PIPELINING in EHLO (RFC 2920): passgate must then wait for each reply before the next command. */
+  hidePipelining?: boolean;
 }
 
 /**
@@ -37,6 +46,8 @@ export class UpstreamSmtpServer {
   readonly deliveries: Delivery[] = [];
   /** Recipient address → reply to RCPT. */
   readonly refuseRecipients = new Map<string, { code: number; text: string }>();
+  /** Sender address (MAIL FROM) → reply to MAIL. */
+  readonly refuseSenders = new Map<string, { code: number; text: string }>();
   /** Refuse every XOAUTH2 login with this reply (e.g. 535 5.7.139 SMTP AUTH disabled). */
   refuseLogins: { code: number; text: string } | null = null;
   /** Drop the connection after this many bytes of the next message. */
@@ -52,7 +63,7 @@ export class UpstreamSmtpServer {
   port = 0;
 
   constructor(private readonly options: UpstreamOptions) {
-    this.server = new SMTPServer({
+    this.server = new (options.promptGreeting ? PromptSmtpServer : SMTPServer)({
       key: options.key,
       cert: options.cert,
       name: 'upstream.test',
@@ -61,6 +72,9 @@ export class UpstreamSmtpServer {
       hideDSN: false,
       size: 157_286_400,
       logger: false,
+      hidePIPELINING: options.hidePipelining ?? false,
+      // No PTR lookup per connection: the machine's DNS setup must not shape what tests and benchmarks see.
+      disableReverseLookup: true,
       onConnect: (_session, callback) => {
         this.connections++;
         callback();
@@ -80,7 +94,9 @@ export class UpstreamSmtpServer {
           callback(Object.assign(error, { responseCode: 454 })),
         );
       },
-      onMailFrom: (_address, _session, callback) => {
+      onMailFrom: (address, _session, callback) => {
+        const refusal = this.refuseSenders.get(address.address.toLowerCase());
+        if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
         if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);
         else callback();
       },

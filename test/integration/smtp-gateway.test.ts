@@ -98,6 +98,61 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     t.close();
   });
 
+  it('answers MAIL at once and gives the upstream\'s refusal of MAIL at the first RCPT (and every later one)', async () => {
+    // passgate answers MAIL once its own checks pass and reads the upstream's verdict on it with the first RCPT,
+    // which it pipelines behind the MAIL: the refusal reaches the client one command later, unchanged.
+    h.upstream.refuseSenders.set('scanner@example.com', { code: 550, text: 'SendAsDenied; not allowed to send as this sender' });
+    const before = h.upstream.deliveries.length;
+    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
+    try {
+      t.send('MAIL FROM:<scanner@example.com>');
+      await t.expect(/^250 /);
+      t.send('RCPT TO:<boss@example.org>');
+      await t.expect(/^550 5\.1\.1 SendAsDenied; not allowed to send as this sender\r\n$/);
+      t.send('RCPT TO:<other@example.org>');
+      await t.expect(/^550 5\.1\.1 SendAsDenied; not allowed to send as this sender\r\n$/);
+      t.send('DATA');
+      await t.expect(/^503 /);
+      // The next transaction on the same connection is relayed normally once the upstream takes the sender.
+      h.upstream.refuseSenders.clear();
+      t.send('RSET');
+      await t.expect(/^250 /);
+      t.send('MAIL FROM:<scanner@example.com>');
+      await t.expect(/^250 /);
+      t.send('RCPT TO:<boss@example.org>');
+      await t.expect(/^250 /);
+      t.send('DATA');
+      await t.expect(/^354 /);
+      t.write('Subject: after a refusal\r\n\r\nhi\r\n.\r\n');
+      await t.expect(/^250 2\.6\.0 /);
+      assert.equal(h.upstream.deliveries.length, before + 1);
+      assert.deepEqual(h.upstream.deliveries.at(-1)!.to, ['boss@example.org']);
+      t.send('QUIT');
+    } finally {
+      h.upstream.refuseSenders.clear();
+      t.close();
+    }
+  });
+
+  it('pipelines many transactions on one connection, each delivered once with its own recipients', async () => {
+    const before = h.upstream.deliveries.length;
+    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
+    try {
+      // A client using PIPELINING sends MAIL, RCPT, RCPT and DATA in one go (RFC 2920).
+      for (let i = 0; i < 3; i++) {
+        t.write(`MAIL FROM:<scanner@example.com>\r\nRCPT TO:<a${i}@example.org>\r\nRCPT TO:<b${i}@example.org>\r\nDATA\r\n`);
+        for (const code of ['250', '250', '250', '354']) await t.expect(new RegExp(`^${code} `));
+        t.write(`Subject: pipelined ${i}\r\n\r\nhi\r\n.\r\n`);
+        await t.expect(/^250 2\.6\.0 /);
+      }
+      assert.equal(h.upstream.deliveries.length, before + 3);
+      assert.deepEqual(h.upstream.deliveries.slice(before).map((d) => d.to), [0, 1, 2].map((i) => [`a${i}@example.org`, `b${i}@example.org`]));
+      t.send('QUIT');
+    } finally {
+      t.close();
+    }
+  });
+
   it('answers 4xx, and delivers nothing, when the upstream drops the connection in the middle of DATA', async () => {
     const before = h.upstream.deliveries.length;
     h.upstream.dropDuringDataAfter = 1000;

@@ -1,0 +1,28 @@
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+
+/**
+ * smtp-server's SMTPServer, but a new connection is greeted at once. smtp-server (3.x, SMTPConnection#init) always
+ * waits 100 ms before the greeting, to catch spam bots that talk first on port 25. On a submission port every
+ * client must log in before it can send anything, so the pause guards nothing, and it costs every connection
+ * 100 ms: a scanner or script that opens a connection per message is held to ~10 messages a second. A client that
+ * still talks before the greeting is answered `421 You talk too soon` by smtp-server, as before.
+ *
+ * This is smtp-server's own connect() with init() replaced by what init() does minus the timer (the maxClients
+ * check is not needed: passgate's connection gate caps connections before a socket gets here).
+ */
+export class PromptSmtpServer extends SMTPServer {
+  constructor(options: SMTPServerOptions) {
+    super(options);
+  }
+
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+    const connection = new SMTPConnection(this, socket, socketOptions);
+    this.connections.add(connection);
+    connection.on('error', (error: Error) => this._onError(error));
+    connection.on('connect', (data) => this._onClientConnect(data));
+    connection._setListeners(() => connection.connectionReady());
+  }
+}

@@ -134,6 +134,16 @@ export class ImapLineReader {
   }
 
   /**
+   * pending(), and the reader closes: it holds no buffer from here on (push() returns nothing, pending() is empty).
+   * For the hand-over to the upstream, after which the session reads nothing itself.
+   */
+  release(): Buffer {
+    const rest = this.pending();
+    this.#close();
+    return rest;
+  }
+
+  /**
    * RFC 3501 §6.2.2: after the session sends a "+" continuation for AUTHENTICATE, the next line is a SASL response,
    * not a command: it is emitted as a `sasl` event. Call it between commands (normally while paused).
    */
@@ -288,6 +298,10 @@ export class ImapLineReader {
 
   #fail(events: ReaderEvent[], code: ReaderErrorCode, tag: string | null, reason: string): void {
     events.push({ type: 'error', code, tag, reason, fatal: true });
+    this.#close();
+  }
+
+  #close(): void {
     this.#mode = 'closed';
     this.#paused = false;
     this.#saslExpected = false;

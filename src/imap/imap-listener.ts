@@ -15,6 +15,8 @@ export class ImapListener {
   private readonly proxies: NetworkList;
   private readonly sessions = new Set<ImapSession>();
   private closing = false;
+  /** What every session of this listener shares (one per listener, not one held by each session). */
+  private readonly sessionOptions: Omit<ImapSessionOptions, 'loginTimeoutMs'>;
 
   constructor(
     readonly config: ListenerConfig,
@@ -25,6 +27,13 @@ export class ImapListener {
     private readonly gate: ConnectionGate,
   ) {
     this.proxies = new NetworkList(config.proxy_protocol_from);
+    this.sessionOptions = {
+      ...options,
+      listener: config.name,
+      tlsMode: config.tls,
+      tlsOptions: () => this.tls.serverOptions(this.config.min_tls_version),
+      plaintextAuth: new NetworkList(config.plaintext_auth_from),
+    };
     this.server = new TcpListener(config, 'imap', deps.log, (socket) => void this.accept(socket));
   }
 
@@ -61,15 +70,8 @@ export class ImapListener {
       accepted.socket,
       { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url'), wire: raw },
       this.deps,
-      {
-        ...this.options,
-        // The login deadline runs from the TCP accept: the PROXY header and the TLS handshake have used part of it.
-        loginTimeoutMs: Math.max(0, deadline - Date.now()),
-        listener: this.config.name,
-        tlsMode: this.config.tls,
-        tlsOptions: () => this.tls.serverOptions(this.config.min_tls_version),
-        plaintextAuth: new NetworkList(this.config.plaintext_auth_from),
-      },
+      // The login deadline runs from the TCP accept: the PROXY header and the TLS handshake have used part of it.
+      { ...this.sessionOptions, loginTimeoutMs: Math.max(0, deadline - Date.now()) },
     );
     this.sessions.add(session);
     accepted.socket.once('close', () => this.sessions.delete(session));

@@ -54,7 +54,8 @@ export class ImapSession {
   private queue: ReaderEvent[] = [];
   private running = false;
   private saslWaiter: ((line: string | null) => void) | null = null;
-  private readonly loginTimer: NodeJS.Timeout;
+  /** Cleared (and dropped) once the session is logged in or closed. */
+  private loginTimer: NodeJS.Timeout | undefined;
   private readonly onData = (chunk: Buffer) => this.dispatch(this.reader.push(chunk));
   private readonly summary: SessionSummary;
 
@@ -233,7 +234,11 @@ export class ImapSession {
     this.attach(secure);
     const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000).unref();
     // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too.
-    const closed = new Promise<never>((_, reject) => secure.once('close', () => reject(new Error('closed during the TLS handshake'))));
+    let onClose = () => {};
+    const closed = new Promise<never>((_, reject) => {
+      onClose = () => reject(new Error('closed during the TLS handshake'));
+      secure.once('close', onClose);
+    });
     closed.catch(() => {});
     try {
       await Promise.race([once(secure, 'secure'), closed]);
@@ -243,6 +248,7 @@ export class ImapSession {
       this.close('tls-failed');
     } finally {
       clearTimeout(timer);
+      secure.off('close', onClose); // or it would hold this handshake's closures for the session's life
     }
   }
 
@@ -323,11 +329,14 @@ export class ImapSession {
   ): void {
     this.handedOver = true;
     clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
     const client = this.socket;
     client.off('data', this.onData);
     this.write(`${tag} ${imapLoginOk(upstream.capabilities)}`);
     if (upstream.leftover.length > 0) client.write(upstream.leftover);
-    const pipelined = this.reader.pending();
+    // What the client pipelined behind LOGIN goes upstream; the reader lets go of its buffer (the session object
+    // lives as long as the connection, for the shutdown's BYE).
+    const pipelined = this.reader.release();
     if (pipelined.length > 0) upstream.socket.write(pipelined);
     const { metrics, registry } = this.deps;
     const { username, mailbox, appPasswordId, appPasswordName } = outcome;
@@ -363,6 +372,7 @@ export class ImapSession {
     this.summary.closing(reason);
     this.closed = true;
     clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
     this.saslWaiter?.(null);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), 1000).unref();

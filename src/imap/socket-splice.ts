@@ -15,9 +15,12 @@ export interface Splice {
 }
 
 /**
- * After login passgate is a byte pipe (RFC 3501 leaves nothing to translate): client and upstream are piped both
- * ways with stream backpressure, no parsing, no buffering beyond the sockets' own. Every end — either side
- * closing or failing, the idle timer, a revocation, shutdown — funnels into one close that ends both sockets.
+ * After login passgate is a byte pipe (RFC 3501 leaves nothing to translate): each side's chunks are written to
+ * the other with backpressure (a side whose peer cannot take more is paused until the peer drains), no parsing,
+ * no buffering beyond the sockets' own. One 'data' listener per side does the counting and the forwarding:
+ * `Readable.pipe` would add a dozen listeners and closures per pipe, held by every idle session. Every end —
+ * either side closing or failing, the idle timer, a revocation, shutdown — funnels into one close that ends both
+ * sockets.
  */
 export function spliceSockets(client: Socket, upstream: Socket, options: SpliceOptions): Splice {
   let closed = false;
@@ -27,8 +30,6 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     if (closed) return;
     closed = true;
     clearInterval(idleTimer);
-    client.unpipe(upstream);
-    upstream.unpipe(client);
     if (farewell && client.writable) client.end(farewell);
     else client.end();
     upstream.end();
@@ -40,24 +41,38 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
     options.onEnd(reason, totals);
   };
 
-  client.on('data', (chunk: Buffer) => {
-    totals.fromClient += chunk.length;
-    lastActivity = Date.now();
-    options.onBytes?.('client-to-upstream', chunk.length);
-  });
-  upstream.on('data', (chunk: Buffer) => {
-    totals.fromUpstream += chunk.length;
-    lastActivity = Date.now();
-    options.onBytes?.('upstream-to-client', chunk.length);
-  });
-  client.pipe(upstream, { end: false });
-  upstream.pipe(client, { end: false });
-  client.on('end', () => close('client-closed'));
-  client.on('close', () => close('client-closed'));
-  upstream.on('end', () => close('upstream-closed'));
-  upstream.on('close', () => close('upstream-closed'));
-  client.on('error', () => close('error'));
-  upstream.on('error', () => close('error'));
+  const forward = (from: Socket, to: Socket, direction: 'client-to-upstream' | 'upstream-to-client') => {
+    let draining = false;
+    const resume = () => {
+      draining = false;
+      from.resume();
+    };
+    from.on('data', (chunk: Buffer) => {
+      if (closed) return; // nothing crosses once the splice is closing
+      if (direction === 'client-to-upstream') totals.fromClient += chunk.length;
+      else totals.fromUpstream += chunk.length;
+      lastActivity = Date.now();
+      options.onBytes?.(direction, chunk.length);
+      if (!to.write(chunk) && !draining) {
+        draining = true;
+        from.pause();
+        to.once('drain', resume);
+      }
+    });
+    // The client's socket was paused while passgate answered the login: both sides flow from here.
+    from.resume();
+  };
+  forward(client, upstream, 'client-to-upstream');
+  forward(upstream, client, 'upstream-to-client');
+  const clientClosed = () => close('client-closed');
+  const upstreamClosed = () => close('upstream-closed');
+  const failed = () => close('error');
+  client.on('end', clientClosed);
+  client.on('close', clientClosed);
+  upstream.on('end', upstreamClosed);
+  upstream.on('close', upstreamClosed);
+  client.on('error', failed);
+  upstream.on('error', failed);
   client.setTimeout(0);
   upstream.setTimeout(0);
   const idleTimer = setInterval(() => {

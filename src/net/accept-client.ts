@@ -82,12 +82,18 @@ async function handshake(socket: Socket, tls: TlsOptions, timeoutMs: number): Pr
   const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), timeoutMs);
   // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too, or the timer
   // (and the process, at shutdown) would wait out the timeout for a connection that is gone.
-  const closed = new Promise<never>((_, reject) => secure.once('close', () => reject(new Error('closed during the TLS handshake'))));
+  // Its listener goes once the handshake is done: a session must not hold it (and its promise) for its whole life.
+  let onClose = () => {};
+  const closed = new Promise<never>((_, reject) => {
+    onClose = () => reject(new Error('closed during the TLS handshake'));
+    secure.once('close', onClose);
+  });
   closed.catch(() => {});
   try {
     await Promise.race([once(secure, 'secure'), closed]);
   } finally {
     clearTimeout(timer);
+    secure.off('close', onClose);
   }
   return secure;
 }

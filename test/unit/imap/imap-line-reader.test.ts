@@ -205,6 +205,19 @@ describe('ImapLineReader pause, resume and pending()', () => {
     assert.equal(reader.pending().toString(), next);
   });
 
+  it('release() gives what pending() would and closes the reader, holding no buffer', () => {
+    const reader = new ImapLineReader();
+    const next = 'c APPEND INBOX {10+}\r\n01234';
+    assert.equal(reader.push(Buffer.from(`b LOGIN u p\r\n${next}`)).length, 1);
+    assert.ok(reader.retainedBytes > 0);
+    assert.equal(reader.release().toString(), next);
+    assert.equal(reader.closed, true);
+    assert.equal(reader.retainedBytes, 0);
+    assert.deepEqual(reader.push(Buffer.from('d NOOP\r\n')), []);
+    assert.deepEqual(reader.resume(), []);
+    assert.deepEqual(reader.pending(), Buffer.alloc(0));
+  });
+
   it('resume() without a pause, and pending() when empty', () => {
     const reader = new ImapLineReader();
     assert.deepEqual(reader.resume(), []);

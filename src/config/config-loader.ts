@@ -201,6 +201,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     },
     smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
     imap: { ...raw.imap, upstream: { ...raw.imap.upstream, ca_file: resolveFile(raw.imap.upstream.ca_file) } },
+    redis: { ...raw.redis, ca_file: resolveFile(raw.redis.ca_file) },
     data_dir: dataDir,
     sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
     security: { ...raw.security, pepper },

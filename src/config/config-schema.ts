@@ -9,7 +9,7 @@ import { parseCidr } from '../core/network-list.js';
  * Secrets (SECRET_KEYS) may instead be given as `<key>_file` (a path whose content is the secret) or through
  * the environment (`PASSGATE_SECURITY__PEPPER`); the loader resolves them before this schema runs.
  */
-export const SECRET_KEYS = ['security.pepper', 'redis.password', 'oauth.client_secret', 'oauth.token_encryption_key'] as const;
+export const SECRET_KEYS = ['security.pepper', 'redis.password', 'redis.sentinel_password', 'oauth.client_secret', 'oauth.token_encryption_key'] as const;
 
 const positiveInt = () => z.number().int().positive();
 
@@ -49,9 +49,15 @@ const sentinelSchema = z.object({ host: z.string().min(1), port: z.number().int(
 const redisSchema = z
   .object({
     url: z.string().url().nullable().default(null).describe('redis://[user@]host:port/db or rediss:// (TLS); null: no Redis'),
-    password: z.string().optional().describe('Redis password (or password_file); overrides one in the URL'),
+    username: z.string().min(1).nullable().default(null).describe('Redis ACL user (Redis 6+), every topology; overrides one in the URL; null: the URL\'s, else default'),
+    password: z.string().optional().describe('Redis password (or password_file), every topology; overrides one in the URL'),
+    tls: z.boolean().default(false).describe('TLS to every Redis node: url (as rediss://), cluster_nodes, and with sentinels both the sentinels and the master'),
+    ca_file: z.string().nullable().default(null).describe('CA bundle trusted for Redis TLS in addition to the public roots (private or managed CAs); null: the public roots only'),
+    servername: z.string().nullable().default(null).describe('name every Redis certificate must carry; null: the host connected to'),
     sentinels: z.array(sentinelSchema).default([]).describe('Sentinel nodes; with sentinel_name, used instead of url'),
     sentinel_name: z.string().default('mymaster').describe('the Sentinel master group name'),
+    sentinel_username: z.string().min(1).nullable().default(null).describe('ACL user on the sentinels themselves; null: none'),
+    sentinel_password: z.string().optional().describe('password of the sentinels themselves (or sentinel_password_file); unset: none'),
     cluster_nodes: z
       .array(z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):\d{1,5}$/, 'expected host:port, such as 10.0.0.5:6379 or [fd00::5]:6379'))
       .default([])
@@ -62,6 +68,16 @@ const redisSchema = z
   .strict()
   .refine((r) => [r.url !== null, r.sentinels.length > 0, r.cluster_nodes.length > 0].filter(Boolean).length <= 1, {
     message: 'set one of url, sentinels or cluster_nodes, not several',
+  })
+  .superRefine((r, ctx) => {
+    const tls = r.tls || (r.url?.startsWith('rediss://') ?? false);
+    for (const key of ['ca_file', 'servername'] as const) {
+      if (r[key] !== null && !tls) ctx.addIssue({ code: 'custom', path: [key], message: 'only with TLS: set redis.tls: true (or use a rediss:// url)' });
+    }
+    if (r.sentinels.length === 0) {
+      if (r.sentinel_username !== null) ctx.addIssue({ code: 'custom', path: ['sentinel_username'], message: 'only with sentinels' });
+      if (r.sentinel_password !== undefined) ctx.addIssue({ code: 'custom', path: ['sentinel_password'], message: 'only with sentinels' });
+    }
   });
 
 const sqliteSchema = z
@@ -148,7 +164,7 @@ const smtpUpstreamSchema = z
     host: z.string().min(1).default('smtp.office365.com').describe('the provider\'s SMTP submission host'),
     port: z.number().int().min(1).max(65535).default(587).describe('its port'),
     tls: z.enum(['starttls', 'implicit']).default('starttls').describe('how passgate reaches it: STARTTLS on 587, implicit TLS on 465'),
-    ca_file: z.string().nullable().default(null).describe('extra CA bundle to trust (private or test upstreams); null: the system CAs'),
+    ca_file: z.string().nullable().default(null).describe('CA bundle trusted in addition to the public roots (private upstreams, TLS-inspecting proxies); null: the public roots only'),
     servername: z.string().nullable().default(null).describe('name the upstream certificate must carry; null: host'),
     connect_timeout_seconds: positiveInt().default(15).describe('connecting, TLS and login upstream'),
     command_timeout_seconds: positiveInt().default(60).describe('an upstream reply to a command (MAIL, RCPT, DATA)'),
@@ -184,7 +200,7 @@ const imapUpstreamSchema = z
     host: z.string().min(1).default('outlook.office365.com').describe('the provider\'s IMAP host'),
     port: z.number().int().min(1).max(65535).default(993).describe('its port'),
     tls: z.enum(['implicit', 'starttls']).default('implicit').describe('implicit TLS (993) or STARTTLS (143)'),
-    ca_file: z.string().nullable().default(null).describe('extra CA bundle to trust; null: the system CAs'),
+    ca_file: z.string().nullable().default(null).describe('CA bundle trusted in addition to the public roots; null: the public roots only'),
     servername: z.string().nullable().default(null).describe('name the upstream certificate must carry; null: host'),
     connect_timeout_seconds: positiveInt().default(15).describe('connecting, TLS and AUTHENTICATE XOAUTH2 upstream'),
   })

@@ -1,6 +1,10 @@
 import { once } from 'node:events';
-import { Cluster, Redis, type RedisOptions } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import type { ConnectionOptions } from 'node:tls';
+import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/config-schema.js';
+import { trustedCas } from '../tls/client-secure-context.js';
+import { GatewayError } from '../core/gateway-error.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -15,32 +19,107 @@ export function parseHostPort(node: string): { host: string; port: number } | nu
   return { host: (match[1] ?? match[2])!, port };
 }
 
+/** What `createRedisClient` builds, as plain options (unit-tested without a Redis). */
+export type RedisClientPlan =
+  | { kind: 'standalone'; url: string; options: RedisOptions }
+  | { kind: 'sentinel'; options: RedisOptions }
+  | { kind: 'cluster'; nodes: { host: string; port: number }[]; options: ClusterOptions };
+
+/** True when passgate speaks TLS to Redis: `redis.tls`, or a rediss:// url. */
+export function redisUsesTls(config: RedisConfig): boolean {
+  return config.tls || (config.url?.startsWith('rediss://') ?? false);
+}
+
+/** Node TLS options for every Redis connection: the extra CAs (besides Node's bundled roots) and the name to check. */
+function tlsOptions(config: RedisConfig, readFile: (path: string) => string): ConnectionOptions {
+  let ca: string | undefined;
+  try {
+    ca = config.ca_file === null ? undefined : readFile(config.ca_file);
+  } catch (cause) {
+    throw new GatewayError('PG_CONFIG_INVALID', `redis.ca_file: cannot read ${config.ca_file}: ${(cause as Error).message}`, { cause });
+  }
+  return { ...(ca !== undefined ? { ca: trustedCas(ca) } : {}), ...(config.servername !== null ? { servername: config.servername } : {}) };
+}
+
 /**
- * Builds the one shared ioredis client from `redis.*`: a URL, Sentinel, or Cluster. Commands fail after
- * `command_timeout_ms` instead of queueing forever, so a lost Redis becomes a temporary outcome quickly.
+ * `redis.url` without its user and password, which become options: ioredis reads a URL's credentials before the
+ * options object and never lets the options replace them, so `redis://app@host` with `redis.password` would log
+ * in as `app` with an empty password (ioredis parseOptions: lodash `defaults`, first value wins, and parseURL sets
+ * password '' when the URL has only a user). Here `redis.username` and `redis.password` override the URL's.
  */
-export function createRedisClient(config: RedisConfig, name = 'passgate'): RedisClient {
+function splitCredentials(url: string): { url: string; username?: string; password?: string } {
+  const parsed = new URL(url);
+  const username = decodeURIComponent(parsed.username);
+  const password = decodeURIComponent(parsed.password);
+  parsed.username = '';
+  parsed.password = '';
+  return { url: parsed.href, ...(username !== '' ? { username } : {}), ...(password !== '' ? { password } : {}) };
+}
+
+/**
+ * The ioredis options for `redis.*`: a URL, Sentinel, or Cluster, each with the same ACL user, password and TLS.
+ * Commands fail after `command_timeout_ms` instead of queueing forever, so a lost Redis becomes a temporary outcome
+ * quickly. `readFile` reads `redis.ca_file` (tests pass their own).
+ */
+export function redisClientPlan(
+  config: RedisConfig,
+  name = 'passgate',
+  readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+): RedisClientPlan {
+  const fromUrl = config.url !== null && config.cluster_nodes.length === 0 && config.sentinels.length === 0 ? splitCredentials(config.url) : null;
+  const username = config.username ?? fromUrl?.username;
+  const password = config.password ?? fromUrl?.password;
+  const tls = redisUsesTls(config) ? tlsOptions(config, readFile) : null;
   const common: RedisOptions = {
     connectionName: name,
     commandTimeout: config.command_timeout_ms,
     maxRetriesPerRequest: 1,
-    ...(config.password !== undefined ? { password: config.password } : {}),
+    ...(username !== undefined ? { username } : {}),
+    ...(password !== undefined ? { password } : {}),
+    ...(tls ? { tls } : {}),
   };
   if (config.cluster_nodes.length > 0) {
     const nodes = config.cluster_nodes.map((node) => parseHostPort(node) ?? { host: node, port: 6379 });
-    return new Cluster(nodes, {
-      redisOptions: common,
-      clusterRetryStrategy: backoff,
-      // A Cluster queues commands sent while no node is reachable without any timeout (commandTimeout starts only
-      // once a node takes the command): refuse them at once instead, so an unreachable cluster is a temporary
-      // outcome, not a login that hangs. openApp waits for "ready" before serving (waitForRedisReady).
-      enableOfflineQueue: false,
-    });
+    return {
+      kind: 'cluster',
+      nodes,
+      options: {
+        redisOptions: common,
+        clusterRetryStrategy: backoff,
+        // A Cluster queues commands sent while no node is reachable without any timeout (commandTimeout starts only
+        // once a node takes the command): refuse them at once instead, so an unreachable cluster is a temporary
+        // outcome, not a login that hangs. openApp waits for "ready" before serving (waitForRedisReady).
+        enableOfflineQueue: false,
+        // With TLS, connect to a seed by the name given, not the address it resolves to, so its certificate is
+        // checked against that name (ioredis resolves seed names first by default).
+        ...(tls ? { dnsLookup: (address: string, callback: (error: null, address: string) => void) => callback(null, address) } : {}),
+      },
+    };
   }
   if (config.sentinels.length > 0) {
-    return new Redis({ ...common, retryStrategy: backoff, sentinels: config.sentinels, name: config.sentinel_name });
+    return {
+      kind: 'sentinel',
+      options: {
+        ...common,
+        retryStrategy: backoff,
+        sentinels: config.sentinels,
+        name: config.sentinel_name,
+        ...(config.sentinel_username !== null ? { sentinelUsername: config.sentinel_username } : {}),
+        ...(config.sentinel_password !== undefined ? { sentinelPassword: config.sentinel_password } : {}),
+        // TLS to the sentinels (sentinelTLS) and to the master they name (enableTLSForSentinelMode + tls).
+        ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
+      },
+    };
   }
-  return new Redis(config.url!, { ...common, retryStrategy: backoff });
+  return { kind: 'standalone', url: fromUrl!.url, options: { ...common, retryStrategy: backoff } };
+}
+
+/** Builds the one shared ioredis client from `redis.*` (see redisClientPlan). */
+export function createRedisClient(config: RedisConfig, name = 'passgate'): RedisClient {
+  const plan = redisClientPlan(config, name);
+  if (plan.kind === 'cluster') return new Cluster(plan.nodes, plan.options);
+  if (plan.kind === 'sentinel') return new Redis(plan.options);
+  return new Redis(plan.url, plan.options);
 }
 
 /**

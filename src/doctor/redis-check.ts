@@ -26,6 +26,25 @@ const EVICTION_HINT =
   'counters vanish silently. Set maxmemory-policy noeviction (CONFIG SET and redis.conf, or the managed service\'s parameter group).';
 const PERSISTENCE_HINT = 'A Redis restart then loses every app password and mailbox connection. Turn on AOF (appendonly yes) or RDB snapshots (save).';
 
+/** What to check for the error a Redis connection ended with (never the password itself). */
+export function redisFailureHint(message: string): string {
+  if (/WRONGPASS|invalid username-password/i.test(message) && /sentinel/i.test(message)) {
+    return 'A sentinel refused the user and password: check redis.sentinel_username and redis.sentinel_password (the master\'s are redis.username and redis.password).';
+  }
+  if (/WRONGPASS|invalid username-password/i.test(message)) {
+    return 'Redis refused the user and password: check redis.username and redis.password (or the user and password in redis.url), and that the ACL user is enabled (ACL LIST).';
+  }
+  if (/NOAUTH|Authentication required/i.test(message)) return 'Redis requires a password: set redis.password (and redis.username for an ACL user).';
+  if (/NOPERM/.test(message)) return 'The ACL user lacks a permission passgate needs: see docs/scaling.md, "What Redis must be configured with".';
+  if (/certificate|self[- ]signed|altnames|unable to verify|issuer/i.test(message)) {
+    return 'The Redis certificate is not trusted: set redis.ca_file to the CA bundle that signed it, and redis.servername when the certificate names another host than the one connected to.';
+  }
+  if (/wrong version number|packet length too long|ECONNRESET|socket hang up|Connection is closed/i.test(message)) {
+    return 'A TLS mismatch looks like this: use TLS (redis.tls: true or a rediss:// url) exactly when the Redis port expects it. Otherwise check that Redis runs and is reachable from here.';
+  }
+  return 'Check redis.url (or sentinels / cluster_nodes), redis.username, redis.password, redis.tls and that Redis runs and is reachable from here.';
+}
+
 /**
  * Redis answers, must never evict (`maxmemory-policy noeviction`) and should persist (AOF or RDB). Managed Redis
  * services often refuse CONFIG: then the policy and AOF are read from INFO, and whether RDB snapshots are
@@ -40,7 +59,7 @@ export async function checkRedis(config: RedisConfig): Promise<CheckResult[]> {
       await client.ping();
     } catch (error) {
       const why = lastError || (error as Error).message;
-      return [fail('redis', `no answer from Redis: ${why}`, 'Check redis.url (or sentinels / cluster_nodes), redis.password and that Redis runs and is reachable from here.')];
+      return [fail('redis', `no answer from Redis: ${why}`, redisFailureHint(why))];
     }
     const node = client instanceof Cluster ? client.nodes('master')[0] : client;
     if (!node) return [fail('redis', 'the cluster has no reachable master', 'Check redis.cluster_nodes.')];

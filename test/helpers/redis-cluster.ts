@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { freePort, redisCli, waitUntil } from './redis-server.js';
+import { freePort, killAll, redisCli, waitUntil } from './redis-server.js';
 
 
 export interface TestRedisCluster {
@@ -32,14 +31,7 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
   const children: ChildProcess[] = [];
   const ports: number[] = [];
   const close = async () => {
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }),
-    );
+    await killAll(children);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

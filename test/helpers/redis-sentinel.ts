@@ -1,10 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, redisCli, waitUntil } from './redis-server.js';
+import { freePort, killAll, redisCli, waitUntil } from './redis-server.js';
 
 const TIMEOUT_MS = 30_000;
 
@@ -39,14 +38,7 @@ export async function startRedisSentinel(): Promise<TestRedisSentinel> {
     children.push(child);
   };
   const close = async () => {
-    await Promise.all(
-      children.map(async (child) => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
-        const exited = once(child, 'exit');
-        child.kill('SIGKILL');
-        await exited;
-      }),
-    );
+    await killAll(children);
     rmSync(dir, { recursive: true, force: true });
   };
   try {

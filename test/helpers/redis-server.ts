@@ -52,9 +52,18 @@ export interface TestRedis {
  * without persistence unless persistDir is given, that the harness starts and stops (needed by tests that take
  * Redis away mid-run).
  */
-export async function startRedis(options: { own?: boolean; persistDir?: string } = {}): Promise<TestRedis> {
+export interface StartRedisOptions {
+  own?: boolean;
+  persistDir?: string;
+  /** TLS only (the plain port is off): PEM files; clients need no certificate. The url is then rediss://. */
+  tls?: { certFile: string; keyFile: string; caFile: string };
+  /** More redis-server arguments, e.g. ['--user', 'app on >secret ~* +@all'] for an ACL user. */
+  args?: string[];
+}
+
+export async function startRedis(options: StartRedisOptions = {}): Promise<TestRedis> {
   const prefix = `pgtest:${randomBytes(4).toString('hex')}:`;
-  if (process.env.REDIS_URL && !options.own && !options.persistDir) {
+  if (process.env.REDIS_URL && !options.own && !options.persistDir && !options.tls && !options.args) {
     const none = async () => {};
     return { url: process.env.REDIS_URL, prefix, owned: false, stop: none, start: none, close: none, pause() {}, resume() {} };
   }
@@ -66,7 +75,11 @@ export async function startRedis(options: { own?: boolean; persistDir?: string }
     ? ['--dir', options.persistDir, '--save', '', '--appendonly', 'yes', '--appendfsync', 'always']
     : ['--save', '', '--appendonly', 'no'];
   const start = async () => {
-    child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', ...persistence], {
+    const listen = options.tls
+      ? ['--port', '0', '--tls-port', String(port), '--tls-cert-file', options.tls.certFile, '--tls-key-file', options.tls.keyFile,
+          '--tls-ca-cert-file', options.tls.caFile, '--tls-auth-clients', 'no']
+      : ['--port', String(port)];
+    child = spawn('redis-server', [...listen, '--bind', '127.0.0.1', ...persistence, ...(options.args ?? [])], {
       stdio: 'ignore',
     });
     child.once('error', () => {});
@@ -82,7 +95,7 @@ export async function startRedis(options: { own?: boolean; persistDir?: string }
   };
   await start();
   return {
-    url: `redis://127.0.0.1:${port}`,
+    url: `${options.tls ? 'rediss' : 'redis'}://127.0.0.1:${port}`,
     prefix,
     owned: true,
     start,
@@ -91,6 +104,19 @@ export async function startRedis(options: { own?: boolean; persistDir?: string }
     pause: () => void child?.kill('SIGSTOP'),
     resume: () => void child?.kill('SIGCONT'),
   };
+}
+
+/** Kills every child still running (SIGKILL) and waits for each to exit (the Cluster and Sentinel helpers). */
+export async function killAll(children: readonly ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(async (child) => {
+      // A child killed by a signal has exitCode null and signalCode set: either means it is gone.
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const exited = once(child, 'exit');
+      child.kill('SIGKILL');
+      await exited;
+    }),
+  );
 }
 
 /** `redis-cli -h 127.0.0.1 -p <port> <args>`, its standard output. */

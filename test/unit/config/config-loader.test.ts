@@ -140,4 +140,24 @@ describe('config loader', () => {
     assert.equal(config.sqlite.path, join(config.data_dir, 'x.db'));
     assert.equal(config.redisEnabled, false);
   });
+
+  it('reads the Redis TLS and ACL keys: ca_file against the config file, passwords from *_file or the environment as strings', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'sentinel-pw.txt'), 'sentinel-secret\n');
+    const yaml =
+      'security:\n  pepper: aaaaaaaaaaaaaaaaaaaa\nredis:\n  sentinels: [{host: 10.0.0.11, port: 26379}]\n  username: app\n  tls: true\n' +
+      '  ca_file: redis-ca.pem\n  servername: redis.internal\n  sentinel_username: watcher\n  sentinel_password_file: sentinel-pw.txt\n';
+    writeFileSync(join(dir, 'passgate.yaml'), yaml);
+    const { config } = loadConfig({ path: 'passgate.yaml', env: { PASSGATE_REDIS__PASSWORD: '0123', PASSGATE_REDIS__USERNAME: 'from-env' }, cwd: dir });
+    assert.equal(config.redis.ca_file, join(dir, 'redis-ca.pem'));
+    assert.equal(config.redis.password, '0123', 'a secret stays a string, not the number 123');
+    assert.equal(config.redis.username, 'from-env');
+    assert.equal(config.redis.sentinel_password, 'sentinel-secret');
+    assert.equal(config.redis.sentinel_username, 'watcher');
+    failsWith(
+      () => load('security:\n  pepper: aaaaaaaaaaaaaaaaaaaa\nredis:\n  url: redis://h:6379\n  ca_file: ca.pem\n'),
+      /redis\.ca_file: only with TLS: set redis\.tls: true \(or use a rediss:\/\/ url\)/,
+    );
+    failsWith(() => load('redis:\n  tls: yes please\n'), /redis\.tls: /);
+  });
 });

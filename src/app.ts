@@ -22,7 +22,7 @@ import type { RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
-import { openSqliteDatabase } from './credentials/sqlite-database.js';
+import { openSqliteDatabase, openSqliteDatabaseReadOnly } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
 import { RedisTokenStateStore } from './credentials/redis-token-state-store.js';
 import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js';
@@ -57,6 +57,9 @@ export interface App {
   revocations: RevocationHints | null;
   /** null when OAuth is not configured (oauth.client_id). */
   oauth: { client: OAuthClient; tokens: CachedTokenProvider } | null;
+  /** Where token state is kept (`store export`/`import` move it), and the cipher that seals its tokens. */
+  tokenStates: TokenStateStore;
+  tokenCipher: TokenCipher | null;
   metrics: Metrics;
   /** Closes everything it opened, once, in reverse order. Idempotent. */
   close(): Promise<void>;
@@ -69,6 +72,11 @@ export interface OpenAppOptions {
   decorateHasher?: (hasher: PasswordHasher) => PasswordHasher;
   /** Collect process metrics too (the long-running server does; CLI commands do not). */
   defaultMetrics?: boolean;
+  /**
+   * `passgate doctor`: the embedded store is never created, migrated or written (openSqliteDatabaseReadOnly);
+   * writes fail. Redis is unaffected.
+   */
+  readOnlyStore?: boolean;
 }
 
 /** The composition root: the only place that builds concrete classes. */
@@ -102,6 +110,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let tokenStates: TokenStateStore;
   let revocations: RedisRevocationFeed | null = null;
   let oauth: App['oauth'] = null;
+  const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
   try {
     if (config.redisEnabled) {
       const redis: RedisClient = createRedisClient(config.redis);
@@ -124,7 +133,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
     } else {
-      const db = openSqliteDatabase(config.sqlite.path);
+      const db = options.readOnlyStore ? openSqliteDatabaseReadOnly(config.sqlite.path) : openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
       audit = new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries);
@@ -133,7 +142,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
     if (config.oauth.client_id !== null) {
-      const opened = await openOAuth(config, { tokenStates, audit, metrics, logger, clock });
+      const opened = await openOAuth(config, { tokenStates, cipher: tokenCipher, audit, metrics, logger, clock });
       closers.push(() => opened.tokens.close());
       metrics.observeTokens(() => opened.tokens.status());
       oauth = opened;
@@ -183,6 +192,8 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     authenticator,
     metrics,
     revocations,
+    tokenStates,
+    tokenCipher,
     oauth,
     close() {
       closing ??= (async () => {
@@ -202,11 +213,11 @@ const FORCED_REFRESH_INTERVAL_MS = 30_000;
 
 async function openOAuth(
   config: Config,
-  deps: { tokenStates: TokenStateStore; audit: AuditLog; metrics: Metrics; logger: Logger; clock: Clock },
+  deps: { tokenStates: TokenStateStore; cipher: TokenCipher | null; audit: AuditLog; metrics: Metrics; logger: Logger; clock: Clock },
 ): Promise<{ client: OAuthClient; tokens: CachedTokenProvider }> {
   const o = config.oauth;
   const client = await OAuthClient.create(o, config.data_dir);
-  const cipher = o.token_encryption_key === undefined ? null : TokenCipher.fromConfig(o.token_encryption_key);
+  const { cipher } = deps;
   const timeoutMs = o.request_timeout_seconds * 1000;
   const tokens = new CachedTokenProvider(
     { source: client, store: deps.tokenStates, cipher, audit: deps.audit, metrics: deps.metrics.tokens(), log: deps.logger, clock: deps.clock },

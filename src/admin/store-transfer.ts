@@ -4,6 +4,8 @@ import { parseCidr } from '../core/network-list.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
 import { PROTOCOLS } from '../core/protocol.js';
+import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
+import type { TokenCipher } from '../oauth/token-cipher.js';
 
 /** One exported line: the whole record, hash included (never a password), so a move keeps every credential. */
 const address = () =>
@@ -43,19 +45,62 @@ const recordSchema = z
   })
   .strict();
 
-/** Writes every record as one JSON line. */
-export async function exportRecords(store: CredentialStore, write: (line: string) => void): Promise<number> {
-  const records = await store.list();
-  for (const record of records) write(`${JSON.stringify(record)}\n`);
-  return records.length;
+/**
+ * One exported token line: `{"tokenState": {...}}`, the state of one token key as stored. Its tokens stay sealed
+ * (AES-256-GCM under oauth.token_encryption_key, bound to the key): a file never holds a token in clear.
+ */
+const sealed = () => z.string().regex(/^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/, { message: 'expected a sealed token' }).nullable();
+const when = () => z.number().int().nullable();
+const tokenLineSchema = z
+  .object({
+    tokenState: z
+      .object({
+        key: z.string().regex(/^(app|mailbox:[^\s]+)$/, { message: 'expected app or mailbox:<address>' }),
+        sealedRefreshToken: sealed(),
+        sealedAccessToken: sealed(),
+        accessExpiresAt: when(),
+        accessObtainedAt: when(),
+        status: z.enum(['ok', 'needs-connect', 'failing', 'unknown']),
+        lastSuccessAt: when(),
+        failingSince: when(),
+        failures: z.number().int().min(0),
+        nextAttemptAt: when(),
+        lastError: z.string().nullable(),
+        updatedAt: z.number().int(),
+      })
+      .strict(),
+  })
+  .strict();
+
+export interface Transferred {
+  records: number;
+  tokens: number;
 }
 
 /**
- * Reads JSON lines written by exportRecords and puts each record into the store (same id: replaced).
- * Every line is validated before anything is written, so a bad file changes nothing.
+ * Writes every app password record as one JSON line, then (with `tokenStates`) the state of every token key:
+ * refresh and access tokens sealed as stored, so a delegated setup moves without connecting each mailbox again.
  */
-export async function importRecords(store: CredentialStore, lines: AsyncIterable<string> | Iterable<string>): Promise<number> {
+export async function exportStore(store: CredentialStore, tokenStates: TokenStateStore | null, write: (line: string) => void): Promise<Transferred> {
+  const records = await store.list();
+  for (const record of records) write(`${JSON.stringify(record)}\n`);
+  const states = tokenStates ? await tokenStates.list() : [];
+  for (const tokenState of states) write(`${JSON.stringify({ tokenState })}\n`);
+  return { records: records.length, tokens: states.length };
+}
+
+/**
+ * Reads JSON lines written by exportStore and puts each record into the store (same id: replaced) and each token
+ * state into `tokenStates` (same key: replaced). Every line is validated before anything is written, so a bad file
+ * changes nothing; so is every sealed token, against `cipher` (this configuration's oauth.token_encryption_key):
+ * tokens sealed under another key could never be used here.
+ */
+export async function importStore(
+  target: { store: CredentialStore; tokenStates: TokenStateStore; cipher: TokenCipher | null },
+  lines: AsyncIterable<string> | Iterable<string>,
+): Promise<Transferred> {
   const records: AppPasswordRecord[] = [];
+  const states: StoredTokenState[] = [];
   let lineNo = 0;
   for await (const line of lines) {
     lineNo++;
@@ -66,13 +111,36 @@ export async function importRecords(store: CredentialStore, lines: AsyncIterable
     } catch {
       throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: not JSON`);
     }
-    const parsed = recordSchema.safeParse(json);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0]!;
-      throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: ${issue.path.join('.') || 'record'}: ${issue.message}`);
+    if (typeof json === 'object' && json !== null && 'tokenState' in json) {
+      const parsed = tokenLineSchema.safeParse(json);
+      if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
+      checkSealed(target.cipher, parsed.data.tokenState, lineNo);
+      states.push(parsed.data.tokenState);
+      continue;
     }
+    const parsed = recordSchema.safeParse(json);
+    if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
     records.push(parsed.data);
   }
-  for (const record of records) await store.put(record);
-  return records.length;
+  for (const record of records) await target.store.put(record);
+  for (const state of states) await target.tokenStates.put(state);
+  return { records: records.length, tokens: states.length };
+}
+
+function invalidLine(lineNo: number, issue: { path: PropertyKey[]; message: string }): GatewayError {
+  return new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: ${issue.path.map(String).join('.') || 'record'}: ${issue.message}`);
+}
+
+/** A sealed token must open under this configuration's key (it is bound to its token key as well). */
+function checkSealed(cipher: TokenCipher | null, state: StoredTokenState, lineNo: number): void {
+  for (const field of ['sealedRefreshToken', 'sealedAccessToken'] as const) {
+    const value = state[field];
+    if (value === null) continue;
+    if (!cipher) throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: ${state.key} holds sealed tokens, but oauth.token_encryption_key is not set here: set it to the key the exporting configuration used`);
+    try {
+      cipher.open(value, state.key);
+    } catch {
+      throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: ${state.key}: its ${field === 'sealedRefreshToken' ? 'refresh' : 'access'} token does not open with this configuration's oauth.token_encryption_key: use the key the exporting configuration used`);
+    }
+  }
 }

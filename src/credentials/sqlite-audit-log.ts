@@ -37,7 +37,8 @@ export class SqliteAuditLog implements AuditLog {
        VALUES (@at, @action, @protocol, @username, @client_ip, @app_password_id, @app_password_name, @reason, @detail)`,
     );
     this.pruneStmt = db.prepare<[number]>('DELETE FROM audit_log WHERE at < ?');
-    this.pruneStmt.run(this.clock() - this.retentionMs);
+    // A read-only store (passgate doctor) is read as it is.
+    if (!db.readonly) this.pruneStmt.run(this.clock() - this.retentionMs);
   }
 
   async append(e: AuditEvent): Promise<void> {

@@ -50,8 +50,8 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
 
   let app: App;
   try {
-    // Silent: everything worth saying becomes a check result.
-    app = await openApp(config, { logger: createLogger('silent') });
+    // Silent: everything worth saying becomes a check result. Read-only: doctor never changes the store.
+    app = await openApp(config, { logger: createLogger('silent'), readOnlyStore: true });
   } catch (error) {
     checks.push(fail('token', (error as Error).message, 'Fix the key named; passgate serve would stop with the same message.'));
     checks.push(...logins('passgate could not start'));

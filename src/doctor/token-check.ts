@@ -1,5 +1,5 @@
 import type { App } from '../app.js';
-import type { AccessToken } from '../core/token-provider.js';
+import type { AccessToken, TokenStatus } from '../core/token-provider.js';
 import { classifyOAuthError } from '../oauth/oauth-error-classifier.js';
 import { fail, pass, skip, warn, type CheckResult } from './doctor-report.js';
 import { explainedFailure } from './microsoft-failures.js';
@@ -71,6 +71,10 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
   }
 
   if (mailbox === null) return { results: await connectedMailboxes(app), token: null };
+  if (!app.config.redisEnabled) {
+    const unredeemed = await withoutRedeeming(app, mailbox);
+    if (unredeemed) return { results: [unredeemed], token: null };
+  }
   try {
     const token = await oauth.tokens.getAccessToken(mailbox);
     return { results: [describe(app, `token ${mailbox}`, token)], token };
@@ -79,7 +83,44 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
   }
 }
 
+/**
+ * The embedded store is opened read-only (doctor never changes it: a running `serve` may be another version), so
+ * a refresh token is never redeemed there: the provider may rotate it, and the rotated one could not be stored.
+ * Returns the result to report instead, or null when getAccessToken needs no write (a stored access token still
+ * valid, or nothing to redeem: it then fails before asking the provider).
+ */
+async function withoutRedeeming(app: App, mailbox: string): Promise<CheckResult | null> {
+  const name = `token ${mailbox}`;
+  let status;
+  try {
+    status = (await app.oauth!.tokens.status()).find((s) => s.mailbox === mailbox);
+  } catch (error) {
+    return fail(name, `cannot read the stored token state: ${(error as Error).message}`);
+  }
+  if (!status || status.state === 'needs-connect') return null;
+  const marginMs = app.config.oauth.refresh_margin_seconds * 1000;
+  if (status.accessExpiresAt !== null && app.clock() < status.accessExpiresAt - marginMs) return null;
+  if (status.state === 'failing') return storedState(status, 'passgate serve retries it with backoff; on the embedded store doctor reads the stored state only.');
+  const access = status.accessExpiresAt === null ? 'no access token stored yet' : `the stored access token is due for refresh (valid until ${time(status.accessExpiresAt)})`;
+  return warn(
+    name,
+    `connected, but ${access}; doctor opens the embedded store read-only and does not redeem the refresh token`,
+    'passgate serve redeems it at the mailbox\'s next login and stores the rotated refresh token. After a login through passgate, doctor --mailbox uses that fresh token to test the upstream logins.',
+  );
+}
+
 const time = (ms: number | null) => (ms === null ? 'never' : `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')}Z`);
+
+/** One connected mailbox's stored state, as read (no provider asked). */
+function storedState(s: TokenStatus, fallbackHint = `Run passgate doctor --mailbox ${s.mailbox} to try it now.`): CheckResult {
+  const name = `token ${s.mailbox}`;
+  if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
+  if (s.state === 'unknown') return skip(name, 'no token requested yet');
+  const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
+  const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, fallbackHint, { mailbox: s.mailbox });
+  // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
+  return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
+}
 
 /**
  * Delegated mode without --mailbox: each connected mailbox's stored state, read only. Redeeming every refresh
@@ -96,15 +137,7 @@ async function connectedMailboxes(app: App): Promise<CheckResult[]> {
   if (statuses.length === 0) {
     return [warn('token', 'delegated mode: no mailbox connected yet', 'Connect each mailbox once: passgate oauth connect --mailbox user@example.com')];
   }
-  const results = statuses.slice(0, MAX_MAILBOXES).map((s): CheckResult => {
-    const name = `token ${s.mailbox}`;
-    if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
-    if (s.state === 'unknown') return skip(name, 'no token requested yet');
-    const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
-    const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, `Run passgate doctor --mailbox ${s.mailbox} to try it now.`, { mailbox: s.mailbox });
-    // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
-    return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
-  });
+  const results = statuses.slice(0, MAX_MAILBOXES).map((s) => storedState(s));
   if (statuses.length > MAX_MAILBOXES) {
     results.push(warn('token', `showed ${MAX_MAILBOXES} of ${statuses.length} connected mailboxes`, 'passgate oauth status lists them all.'));
   }

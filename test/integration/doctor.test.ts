@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { openSqliteDatabase, SQLITE_SCHEMA_VERSION } from '../../src/credentials/sqlite-database.js';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { DovecotServer } from '../helpers/dovecot-server.js';
 import { TestOAuthServer } from '../helpers/oauth-server.js';
@@ -73,7 +75,7 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
   });
 
   /** A configuration that passes every check; `over` replaces whole sections or upstream blocks. */
-  function config(over: { oauth?: Record<string, unknown>; tls?: string; smtpUpstream?: Record<string, unknown>; imapUpstream?: Record<string, unknown>; redis?: Record<string, unknown> } = {}): TestConfig {
+  function config(over: { oauth?: Record<string, unknown>; tls?: string; smtpUpstream?: Record<string, unknown>; imapUpstream?: Record<string, unknown>; redis?: Record<string, unknown>; store?: boolean } = {}): TestConfig {
     const tc = makeTestConfig({
       oauth: oauthSection(oauth, over.oauth),
       tls: { certificates: [{ cert_file: files(`${over.tls ?? 'valid'}.crt`), key_file: files(`${over.tls ?? 'valid'}.key`) }] },
@@ -86,6 +88,8 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       ...(over.redis ? { redis: over.redis } : {}),
     });
     configs.push(tc);
+    // The embedded store as serve leaves it (doctor never creates it); store: false for a fresh install.
+    if (!over.redis && over.store !== false) openSqliteDatabase(tc.config.sqlite.path).close();
     return tc;
   }
 
@@ -157,15 +161,72 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.match(strict.stdout, /not ready \(exit 1\)$/m);
   });
 
-  it('warns when the store file was readable by other users', async () => {
+  it('warns when the store file is readable by other users, and leaves its mode alone', async () => {
     const tc = config();
-    assert.equal((await doctor(tc)).code, 0);
     chmodSync(tc.config.sqlite.path, 0o644);
     const { result, check } = await doctorJson(tc);
     assert.equal(result.code, 0);
     assert.equal(check('store').status, 'warn');
-    assert.match(check('store').detail, /was readable by other users \(mode 644\); opening it made it 0600/);
-    assert.equal(statSync(tc.config.sqlite.path).mode & 0o777, 0o600);
+    assert.match(check('store').detail, /is readable by other users \(mode 644\)$/);
+    assert.match(check('store').hint!, /chmod 600 /);
+    assert.equal(statSync(tc.config.sqlite.path).mode & 0o777, 0o644, 'doctor changes nothing');
+  });
+
+  describe('the embedded store, read-only', () => {
+    it('leaves the file byte for byte as it was (and its modification time)', async () => {
+      const tc = config();
+      const path = tc.config.sqlite.path;
+      const bytes = readFileSync(path);
+      const mtime = statSync(path).mtimeMs;
+      const { result, check } = await doctorJson(tc, '--strict');
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(check('store').status, 'pass');
+      assert.match(check('store').detail, new RegExp(`schema version ${SQLITE_SCHEMA_VERSION} is current, 0 active app passwords$`));
+      assert.ok(readFileSync(path).equals(bytes), 'the store file changed');
+      assert.equal(statSync(path).mtimeMs, mtime);
+    });
+
+    it('reports an older schema and does not upgrade it; the token check still runs', async () => {
+      const tc = config();
+      const path = tc.config.sqlite.path;
+      // Schema 2: the store as the passgate before app-password policies left it (migration 3 added the column).
+      const old = new Database(path);
+      old.exec('ALTER TABLE app_passwords DROP COLUMN policy');
+      old.pragma('user_version = 2');
+      old.close();
+      const bytes = readFileSync(path);
+      const { result, check } = await doctorJson(tc);
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(check('store').status, 'warn');
+      assert.equal(check('store').detail, `${path}: schema version 2, this passgate expects ${SQLITE_SCHEMA_VERSION}; serve will upgrade it`);
+      assert.equal(check('token').status, 'pass');
+      assert.ok(readFileSync(path).equals(bytes), 'the store file changed');
+      const reread = new Database(path, { readonly: true });
+      assert.equal(reread.pragma('user_version', { simple: true }), 2);
+      reread.close();
+    });
+
+    it('reports a missing file as a warning, and does not create it', async () => {
+      const tc = config({ store: false });
+      const path = tc.config.sqlite.path;
+      const { result, check } = await doctorJson(tc);
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(check('store').status, 'warn');
+      assert.equal(check('store').detail, `no store yet at ${path}; \`passgate serve\` creates it`);
+      assert.equal(check('token').status, 'pass', 'app mode needs no store');
+      assert.equal(existsSync(path), false);
+      assert.equal((await doctor(tc, '--strict')).code, 1, 'a warning: --strict fails on it');
+    });
+
+    it('fails on a file that is not a passgate store', async () => {
+      const tc = config({ store: false });
+      mkdirSync(dirname(tc.config.sqlite.path), { recursive: true });
+      writeFileSync(tc.config.sqlite.path, 'not a database at all, just text that is long enough to have a header of sorts');
+      const { result, check } = await doctorJson(tc);
+      assert.equal(result.code, 1);
+      assert.equal(check('store').status, 'fail');
+      assert.match(check('store').detail, /not a database/);
+    });
   });
 
   it('with Microsoft, shows what an app token may do and warns when a permission is missing', async () => {
@@ -306,7 +367,7 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.match(check('imap login').hint!, /set ca_file/);
   });
 
-  it('delegated mode: reports the connected mailboxes read-only, then redeems the refresh token of --mailbox and logs in as it', async () => {
+  it('delegated mode: reports the connected mailboxes read-only, then logs in as --mailbox with its stored access token', async () => {
     const tc = config({ oauth: { mode: 'delegated' } });
     const none = await doctorJson(tc);
     assert.equal(none.result.code, 0, none.result.stdout);
@@ -335,6 +396,19 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.match(connected.stdout, /^PASS {2}smtp login /m);
     assert.match(connected.stdout, /^PASS {2}imap login /m);
     for (const rt of oauth.currentRefreshTokens()) assert.ok(!connected.stdout.includes(rt), 'a refresh token was printed');
+    assert.equal(oauth.counts.refresh_token, refreshes, 'the stored access token was used, no refresh token redeemed');
+
+    // An access token due for refresh: on the (read-only) embedded store doctor does not redeem the refresh token,
+    // whose rotated successor it could not store; it says so and skips the logins.
+    const db = new Database(tc.config.sqlite.path);
+    db.prepare("UPDATE oauth_tokens SET state = json_set(state, '$.accessExpiresAt', ?) WHERE key = ?").run(Date.now() - 60_000, `mailbox:${MAILBOX}`);
+    db.close();
+    const stale = await doctorJson(tc, '--mailbox', MAILBOX);
+    assert.equal(oauth.counts.refresh_token, refreshes, 'no refresh token was redeemed');
+    assert.equal(stale.result.code, 0, stale.result.stdout);
+    assert.equal(stale.check(`token ${MAILBOX}`).status, 'warn');
+    assert.match(stale.check(`token ${MAILBOX}`).detail, /stored access token is due for refresh .*does not redeem the refresh token/);
+    assert.equal(stale.check('smtp login').status, 'skip');
 
     const other = await doctorJson(tc, '--mailbox', 'nobody@example.com');
     assert.equal(other.result.code, 1);

@@ -11,7 +11,7 @@ import { runBruteForce } from './brute-force.js';
 import { runImapIdle } from './imap-idle.js';
 import { runImapThroughput } from './imap-throughput.js';
 import { runLoginLatency } from './login-latency.js';
-import { runSmtpThroughput } from './smtp-throughput.js';
+import { runSmtpThroughput, runSmtpWan } from './smtp-throughput.js';
 import { invocation, machine, machineMarkdown } from './stats.js';
 
 interface Scenario {
@@ -23,6 +23,7 @@ interface Scenario {
 const ALL: readonly Scenario[] = [
   { name: 'login-latency', run: runLoginLatency },
   { name: 'smtp-throughput', run: runSmtpThroughput },
+  { name: 'smtp-wan', run: runSmtpWan },
   { name: 'imap-throughput', run: runImapThroughput },
   { name: 'imap-idle', run: runImapIdle },
   { name: 'brute-force', run: runBruteForce },
@@ -33,7 +34,8 @@ const only = (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean);
 for (const name of only) if (!ALL.some((s) => s.name === name)) throw new Error(`BENCH_ONLY: no scenario "${name}" (have ${ALL.map((s) => s.name).join(', ')})`);
 const SCENARIOS = only.length > 0 ? ALL.filter((s) => only.includes(s.name)) : ALL;
 
-const RESULTS = join(dirname(fileURLToPath(import.meta.url)), 'results');
+/** BENCH_RESULTS_DIR writes the results elsewhere (the smoke test does, so a test never overwrites bench/results). */
+const RESULTS = process.env.BENCH_RESULTS_DIR || join(dirname(fileURLToPath(import.meta.url)), 'results');
 
 async function main(): Promise<void> {
   mkdirSync(RESULTS, { recursive: true });

@@ -5,44 +5,65 @@
  * scanner pattern: connect, STARTTLS, AUTH, send, QUIT). Goal: throughput ratio >= 0.9; with the scanner pattern
  * passgate's upstream pool should put it ahead of direct (ratio > 1).
  *
+ * The scanner pattern runs against two upstreams (bench/fixture/upstream-process.ts): one that greets a new
+ * connection after smtp-server's 100 ms early-talker pause (its default; it stands for what a new connection to a
+ * remote provider costs before it can be used), and one that greets at once (loopback with no connection cost: the
+ * case least favourable to passgate). passgate itself greets at once (src/smtp/prompt-smtp-server.ts).
+ *
+ * A second scenario, smtp-wan, puts the upstream 10 ms away each way (bench/fixture/delay-proxy.ts), as Exchange
+ * Online is from a site, with the client next to passgate: the same rows with BENCH_WAN_MESSAGES (100) and
+ * BENCH_WAN_MESSAGES_PER_CONNECTION (60) messages, 1 and 4 clients.
+ *
  * Clients are nodemailer transports over STARTTLS: direct with XOAUTH2 and an access token from the same OAuth
  * server, through passgate with AUTH PLAIN and an app password (warm credential cache after the first login).
  */
 import { readFileSync } from 'node:fs';
 import nodemailer from 'nodemailer';
-import { startWorld } from './fixture/bench-world.js';
+import { startWorld, type PassgateProcess } from './fixture/bench-world.js';
 import { compare, comparisonTable, envCount, pool, type Comparison } from './fixture/comparison.js';
 import { fmt, invocation, machine, machineMarkdown } from './stats.js';
 
-const CONCURRENCIES = [1, 4, 16] as const;
-const MODES = ['connection per client', 'connection per message'] as const;
-type Mode = (typeof MODES)[number];
+type Mode = 'connection per client' | 'connection per message';
+/** Which upstream (bench/fixture/upstream-process.ts): pauses 100 ms before greeting, greets at once, or 10 ms away. */
+type Upstream = 'pause' | 'prompt' | 'wan';
+type Path = 'direct' | 'passgate';
 
 function body(bytes: number): string {
   const line = `${'The quick brown fox jumps over the lazy dog 0123456789'.padEnd(76, '.')}\r\n`;
   return line.repeat(Math.ceil(bytes / line.length)).slice(0, bytes);
 }
 
-export async function runSmtpThroughput(): Promise<{ markdown: string; json: unknown }> {
-  const perClient = envCount('BENCH_SMTP_MESSAGES', 1000);
-  // A new connection per message costs ~100 ms of smtp-server's early-talker pause before each greeting (upstream
-  // and passgate alike), so one client manages ~9 messages a second: fewer messages keep the row near 2 minutes.
-  const perMessage = envCount('BENCH_SMTP_MESSAGES_PER_CONNECTION', 250);
+interface Plan {
+  scenario: string;
+  title: string;
+  /** Rows: a mode against an upstream, with its message count and client counts. */
+  rows: { mode: Mode; upstream: Upstream; messages: number; concurrencies: readonly number[] }[];
+  lines: (counts: { delivered: number; oneWayMs: number; messageKiB: number }) => string[];
+}
+
+async function runSmtp(plan: Plan): Promise<{ markdown: string; json: unknown }> {
   const world = await startWorld({ dovecot: false });
   try {
     const users = Array.from({ length: 16 }, (_, i) => `scanner${i}@bench.example`);
     const passwords = await world.createPasswords(users);
-    const passgate = await world.startPassgate();
+    const upstreams = [...new Set(plan.rows.map((r) => r.upstream))];
+    const upstreamPort: Record<Upstream, number> = { pause: world.upstream.smtpPort, prompt: world.upstream.smtpPromptPort, wan: world.upstream.smtpWanPort };
+    const oneWayMs = world.upstream.wanOneWayMs;
+    const label: Record<Upstream, string> = { pause: 'upstream greets after 100 ms', prompt: 'upstream greets at once', wan: `upstream ${oneWayMs} ms away` };
+    // One passgate per upstream, the same config otherwise.
+    const upstreamBase = { host: '127.0.0.1', tls: 'starttls', ca_file: world.upstreamCaFile, servername: 'upstream.test' };
+    const passgates = new Map<Upstream, PassgateProcess>();
+    for (const u of upstreams) passgates.set(u, await world.startPassgate({ smtp: { upstream: { ...upstreamBase, port: upstreamPort[u] } } }));
+    const through = (u: Upstream) => passgates.get(u)!;
     const token = await world.token();
     const upstreamCa = readFileSync(world.upstreamCaFile, 'utf8');
     const passgateCa = readFileSync(world.passgateCaFile, 'utf8');
     const text = body(20 * 1024);
 
-    type Path = 'direct' | 'passgate';
-    const transport = (path: Path, user: string, pooled: boolean) =>
+    const transport = (path: Path, upstream: Upstream, user: string, pooled: boolean) =>
       nodemailer.createTransport({
         host: '127.0.0.1',
-        port: path === 'direct' ? world.upstream.smtpPort : passgate.ports.smtp.submission!,
+        port: path === 'direct' ? upstreamPort[upstream] : through(upstream).ports.smtp.submission!,
         secure: false,
         requireTLS: true,
         tls: { ca: path === 'direct' ? upstreamCa : passgateCa, servername: path === 'direct' ? 'upstream.test' : 'passgate.test' },
@@ -52,15 +73,15 @@ export async function runSmtpThroughput(): Promise<{ markdown: string; json: unk
 
     /** passgate's CPU time (ms) spent in the runs through it, per row. */
     let passgateCpu = 0;
-    const run = async (path: Path, mode: Mode, concurrency: number, n: number) => {
-      const cpu = passgate.cpuMs();
-      const rate = await runOnce(path, mode, concurrency, n);
-      if (path === 'passgate') passgateCpu += passgate.cpuMs() - cpu;
+    const run = async (path: Path, upstream: Upstream, mode: Mode, concurrency: number, n: number) => {
+      const cpu = through(upstream).cpuMs();
+      const rate = await runOnce(path, upstream, mode, concurrency, n);
+      if (path === 'passgate') passgateCpu += through(upstream).cpuMs() - cpu;
       return rate;
     };
-    const runOnce = async (path: Path, mode: Mode, concurrency: number, n: number) => {
+    const runOnce = async (path: Path, upstream: Upstream, mode: Mode, concurrency: number, n: number) => {
       const pooled = mode === 'connection per client';
-      const transports = users.slice(0, concurrency).map((user) => ({ user, t: transport(path, user, pooled) }));
+      const transports = users.slice(0, concurrency).map((user) => ({ user, t: transport(path, upstream, user, pooled) }));
       const wall = await pool(n, concurrency, async (_i, w) => {
         const client = transports[w]!; // each worker is one client with its own mailbox
         await client.t.sendMail({ from: client.user, to: 'someone@elsewhere.example', subject: 'bench', text });
@@ -70,39 +91,42 @@ export async function runSmtpThroughput(): Promise<{ markdown: string; json: unk
     };
 
     const before = await world.upstream.deliveries();
-    // Warm-up: credential cache, JIT, the upstream pool's first connections.
-    for (const path of ['direct', 'passgate'] as const) await run(path, 'connection per client', 16, 64);
+    // Warm-up: credential cache, JIT, the upstream pool's first connections (each upstream).
+    let sent = 0;
+    for (const upstream of upstreams) {
+      for (const path of ['direct', 'passgate'] as const) await run(path, upstream, 'connection per client', 16, 64);
+      sent += 128;
+    }
     const rows: Comparison[] = [];
     const samples: Record<string, { direct: number; passgate: number; passgateCpuMs: number; capacity: number }> = {};
-    let sent = 128;
-    for (const mode of MODES) {
-      const messages = mode === 'connection per client' ? perClient : perMessage;
-      for (const concurrency of CONCURRENCIES) {
+    for (const { mode, upstream, messages, concurrencies } of plan.rows) {
+      for (const concurrency of concurrencies) {
         // Interleaved halves (direct, passgate, passgate, direct) so a drift of the machine touches both alike.
         const half = Math.ceil(messages / 2);
         passgateCpu = 0;
-        const d1 = await run('direct', mode, concurrency, half);
-        const p1 = await run('passgate', mode, concurrency, half);
-        const p2 = await run('passgate', mode, concurrency, messages - half);
-        const d2 = await run('direct', mode, concurrency, messages - half);
+        const d1 = await run('direct', upstream, mode, concurrency, half);
+        const p1 = await run('passgate', upstream, mode, concurrency, half);
+        const p2 = await run('passgate', upstream, mode, concurrency, messages - half);
+        const d2 = await run('direct', upstream, mode, concurrency, messages - half);
         sent += 2 * messages;
         const direct = (d1 + d2) / 2;
-        const through = (p1 + p2) / 2;
+        const via = (p1 + p2) / 2;
         const capacity = (messages / passgateCpu) * 1000;
-        samples[`${mode}, ${concurrency}`] = { direct, passgate: through, passgateCpuMs: passgateCpu, capacity };
+        const what = `${mode}, ${concurrency} client${concurrency > 1 ? 's' : ''}, ${label[upstream]}`;
+        samples[what] = { direct, passgate: via, passgateCpuMs: passgateCpu, capacity };
         const goal = mode === 'connection per message' ? { atLeast: 1 } : { atLeast: 0.9 };
         const note = `passgate used ${fmt(passgateCpu / messages)} ms CPU per message: ${fmt(capacity)} msg/s with a core of its own`;
-        rows.push(compare(`${mode}, ${concurrency} client${concurrency > 1 ? 's' : ''}`, 'msg/s', direct, through, goal, note));
+        rows.push(compare(what, 'msg/s', direct, via, goal, note));
       }
     }
     const delivered = (await world.upstream.deliveries()) - before;
     if (delivered !== sent) throw new Error(`the upstream accepted ${delivered} messages, ${sent} were sent`);
-    const json = { scenario: 'smtp-throughput', machine: machine(), command: invocation('bench/run.ts'), parameters: { perClient, perMessage, messageBytes: text.length }, samples, rows, delivered };
+    const json = { scenario: plan.scenario, machine: machine(), command: invocation('bench/run.ts'), parameters: { rows: plan.rows, messageBytes: text.length, wanOneWayMs: oneWayMs }, samples, rows, delivered };
     const markdown = [
-      '## SMTP submission: through passgate vs direct (STARTTLS both ways)',
+      `## ${plan.title}`,
       '',
       machineMarkdown(json.machine, json.command),
-      `- ${perClient} messages of ${fmt(text.length / 1024)} KiB per row and path with a connection per client, ${perMessage} with a connection per message; every one accepted upstream (${delivered} in all, checked)`,
+      ...plan.lines({ delivered, oneWayMs, messageKiB: text.length / 1024 }),
       '- Goal: ratio >= 0.9 with one connection per client; > 1 with one connection per message (upstream pooling)',
       '',
       comparisonTable(rows),
@@ -112,6 +136,46 @@ export async function runSmtpThroughput(): Promise<{ markdown: string; json: unk
   } finally {
     await world.close();
   }
+}
+
+export function runSmtpThroughput(): Promise<{ markdown: string; json: unknown }> {
+  const perClient = envCount('BENCH_SMTP_MESSAGES', 1000);
+  // Directly against the pausing upstream a new connection per message waits ~100 ms before the greeting, so one
+  // client manages ~9 messages a second: fewer messages keep the scenario under 2 minutes.
+  const perMessage = envCount('BENCH_SMTP_MESSAGES_PER_CONNECTION', 250);
+  const all = [1, 4, 16];
+  return runSmtp({
+    scenario: 'smtp-throughput',
+    title: 'SMTP submission: through passgate vs direct (STARTTLS both ways)',
+    // A connection per client against the pausing upstream (the pause is paid once per connection either way);
+    // a connection per message against both loopback upstreams.
+    rows: [
+      { mode: 'connection per client', upstream: 'pause', messages: perClient, concurrencies: all },
+      { mode: 'connection per message', upstream: 'pause', messages: perMessage, concurrencies: all },
+      { mode: 'connection per message', upstream: 'prompt', messages: perMessage, concurrencies: all },
+    ],
+    lines: ({ delivered, messageKiB }) => [
+      `- ${perClient} messages of ${fmt(messageKiB)} KiB per row and path with a connection per client, ${perMessage} with a connection per message; every one accepted upstream (${delivered} in all, checked)`,
+      "- A connection per message runs against two upstreams: one that greets a new connection after smtp-server's 100 ms early-talker pause (what a new connection to a remote provider costs before use, here as a fixed wait), and one that greets at once (no connection cost: least favourable to passgate). passgate greets at once.",
+    ],
+  });
+}
+
+export function runSmtpWan(): Promise<{ markdown: string; json: unknown }> {
+  const perClient = envCount('BENCH_WAN_MESSAGES', 100);
+  const perMessage = envCount('BENCH_WAN_MESSAGES_PER_CONNECTION', 60);
+  return runSmtp({
+    scenario: 'smtp-wan',
+    title: 'SMTP submission with the upstream across a WAN: through passgate vs direct',
+    rows: [
+      { mode: 'connection per client', upstream: 'wan', messages: perClient, concurrencies: [1, 4] },
+      { mode: 'connection per message', upstream: 'wan', messages: perMessage, concurrencies: [1, 4] },
+    ],
+    lines: ({ delivered, oneWayMs, messageKiB }) => [
+      `- The upstream (the greet-at-once server) sits behind a proxy that holds every chunk ${oneWayMs} ms each way (${2 * oneWayMs} ms round trip, bench/fixture/delay-proxy.ts), as a provider does from a site; the clients reach passgate on loopback, as a scanner reaches a gateway on its LAN. Direct clients cross the same delay.`,
+      `- ${perClient} messages of ${fmt(messageKiB)} KiB per row and path with a connection per client, ${perMessage} with a connection per message; every one accepted upstream (${delivered} in all, checked)`,
+    ],
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

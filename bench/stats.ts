@@ -2,6 +2,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuPlacement } from './fixture/cpu-placement.js';
 
 /** Latency summary of one scenario, in milliseconds. */
 export interface Summary {
@@ -57,6 +58,8 @@ export interface Machine {
   date: string;
   /** The commit measured, and whether src/ had uncommitted changes. */
   revision: string;
+  /** Which cores the protocol scenarios give the endpoints and passgate (fixture/cpu-placement.ts). */
+  placement: string;
 }
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -71,7 +74,8 @@ function revision(): string {
   }
 }
 
-export function machine(): Machine {
+/** `placement`: the one the scenario used, when it chose its own (default: cpuPlacement()). */
+export function machine(placement = cpuPlacement()): Machine {
   const list = cpus();
   return {
     cpu: list[0]?.model.trim() ?? 'unknown',
@@ -81,6 +85,7 @@ export function machine(): Machine {
     node: process.version,
     date: new Date().toISOString(),
     revision: revision(),
+    placement: placement.describe,
   };
 }
 
@@ -89,6 +94,7 @@ export function machineMarkdown(m: Machine, command: string): string {
     `- Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGiB} GiB RAM, ${m.os}`,
     `- Node: ${m.node}; passgate ${m.revision}`,
     `- Date: ${m.date}`,
+    `- CPU placement (protocol scenarios): ${m.placement}`,
     `- Command: \`${command}\``,
   ].join('\n');
 }

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import type { RedisConfig } from '../config/config-schema.js';
-import { trustedCas } from '../tls/client-secure-context.js';
+import { clientSecureContext } from '../tls/client-secure-context.js';
 import { GatewayError } from '../core/gateway-error.js';
 
 export type RedisClient = Redis | Cluster;
@@ -30,7 +30,11 @@ export function redisUsesTls(config: RedisConfig): boolean {
   return config.tls || (config.url?.startsWith('rediss://') ?? false);
 }
 
-/** Node TLS options for every Redis connection: the extra CAs (besides Node's bundled roots) and the name to check. */
+/**
+ * Node TLS options for every Redis connection: with a ca_file, one shared context trusting Node's bundled roots plus
+ * its CAs (ioredis copies these options into each tls.connect, so a reconnect or a new Cluster node builds no new
+ * context); without, Node's default roots. And the name to check.
+ */
 function tlsOptions(config: RedisConfig, readFile: (path: string) => string): ConnectionOptions {
   let ca: string | undefined;
   try {
@@ -38,7 +42,7 @@ function tlsOptions(config: RedisConfig, readFile: (path: string) => string): Co
   } catch (cause) {
     throw new GatewayError('PG_CONFIG_INVALID', `redis.ca_file: cannot read ${config.ca_file}: ${(cause as Error).message}`, { cause });
   }
-  return { ...(ca !== undefined ? { ca: trustedCas(ca) } : {}), ...(config.servername !== null ? { servername: config.servername } : {}) };
+  return { ...(ca !== undefined ? { secureContext: clientSecureContext(ca) } : {}), ...(config.servername !== null ? { servername: config.servername } : {}) };
 }
 
 /**

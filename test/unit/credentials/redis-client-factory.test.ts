@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { configSchema } from '../../../src/config/config-schema.js';
 import type { RedisOptions } from 'ioredis';
 import { parseHostPort, redisClientPlan, type RedisClientPlan } from '../../../src/credentials/redis-client-factory.js';
-import { trustedCas } from '../../../src/tls/client-secure-context.js';
+import { clientSecureContext } from '../../../src/tls/client-secure-context.js';
 
 describe('redis.* for Sentinel and Cluster', () => {
   it('reads cluster seed nodes as host:port, IPv6 in brackets', () => {
@@ -62,7 +62,7 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     const implied = single(redisClientPlan(redis({ url: 'rediss://h:6380' }), 'passgate', files));
     assert.deepEqual(implied.tls, {}, 'the system CAs');
     const plan = single(redisClientPlan(redis({ url: 'redis://h:6380', tls: true, username: 'app', password: 'pw', ...tls }), 'passgate', files));
-    assert.deepEqual(plan.tls, { ca: trustedCas('PEM CA'), servername: 'redis.internal' });
+    assert.deepEqual(plan.tls, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
     assert.deepEqual([plan.username, plan.password], ['app', 'pw']);
   });
 
@@ -72,7 +72,7 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     if (plan.kind !== 'cluster') return;
     assert.deepEqual(plan.nodes, [{ host: 'redis-a.internal', port: 6379 }]);
     const node = plan.options.redisOptions!;
-    assert.deepEqual([node.username, node.password, node.tls], ['app', 'pw', { ca: trustedCas('PEM CA'), servername: 'redis.internal' }]);
+    assert.deepEqual([node.username, node.password, node.tls], ['app', 'pw', { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' }]);
     let looked: string | undefined;
     plan.options.dnsLookup!('redis-a.internal', (_e, address) => (looked = address));
     assert.equal(looked, 'redis-a.internal');
@@ -95,8 +95,8 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     assert.deepEqual([o.name, o.username, o.password, o.sentinelUsername, o.sentinelPassword], ['main', 'app', 'pw', 'watcher', 'spw']);
     assert.deepEqual(o.sentinels, sentinels);
     assert.equal(o.enableTLSForSentinelMode, true);
-    assert.deepEqual(o.tls, { ca: trustedCas('PEM CA'), servername: 'redis.internal' });
-    assert.deepEqual(o.sentinelTLS, { ca: trustedCas('PEM CA'), servername: 'redis.internal' });
+    assert.deepEqual(o.tls, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
+    assert.deepEqual(o.sentinelTLS, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
 
     const plain = single(redisClientPlan(redis({ sentinels }), 'passgate', files));
     assert.deepEqual([plain.tls, plain.sentinelTLS, plain.enableTLSForSentinelMode, plain.sentinelPassword], [undefined, undefined, undefined, undefined]);

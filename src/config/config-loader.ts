@@ -14,6 +14,11 @@ export interface LoadConfigOptions {
   path?: string | undefined;
   env: Record<string, string | undefined>;
   cwd: string;
+  /**
+   * false (`passgate doctor`): a missing embedded pepper is not created; a throwaway one stands in, with a warning,
+   * so checking a fresh install writes nothing. Default true: `serve` and the CLI create it on first use.
+   */
+  createPepper?: boolean;
 }
 
 export interface LoadedConfig {
@@ -127,8 +132,15 @@ function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): str
 }
 
 /** Reads the pepper from data_dir/pepper, creating it (0600) on first start: the embedded default only. */
-function embeddedPepper(dataDir: string, warnings: string[], source: string): string {
+function embeddedPepper(dataDir: string, warnings: string[], source: string, create: boolean): string {
   const file = resolve(dataDir, 'pepper');
+  if (!create && !existsSync(file)) {
+    warnings.push(
+      `no pepper at ${file} yet: passgate serve creates it on first start (back it up with the database). ` +
+        'If app passwords were already created here, the pepper is lost and none of them verifies: restore it from the backup',
+    );
+    return randomBytes(32).toString('base64url');
+  }
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const pepper = randomBytes(32).toString('base64url');
@@ -178,7 +190,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
         source,
       );
     }
-    pepper = embeddedPepper(dataDir, warnings, source);
+    pepper = embeddedPepper(dataDir, warnings, source, options.createPepper ?? true);
   }
 
   const oauth = raw.oauth;

@@ -4,12 +4,13 @@ import { isGatewayError } from '../core/gateway-error.js';
 import { fail, pass, warn, type CheckResult } from './doctor-report.js';
 
 /**
- * Loads the configuration exactly as `serve` does. An invalid one is a failed check whose hint lists each key at
+ * Loads the configuration as `serve` does, but never creates the embedded pepper. An invalid one is a failed check whose hint lists each key at
  * fault (the loader names them); the loader's warnings (a generated pepper, a pepper file others can read) warn.
  */
 export function checkConfig(options: LoadConfigOptions): { result: CheckResult; config: Config | null } {
   try {
-    const { config, warnings } = loadConfig(options);
+    // Doctor writes nothing: a fresh install's pepper is left for serve to create.
+    const { config, warnings } = loadConfig({ ...options, createPepper: false });
     if (warnings.length > 0) return { config, result: warn('config', `loaded ${config.source}`, warnings.join('\n')) };
     return { config, result: pass('config', `loaded ${config.source}`) };
   } catch (error) {

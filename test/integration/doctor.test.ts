@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { Redis } from 'ioredis';
+import { parse, stringify } from 'yaml';
 import { openSqliteDatabase, SQLITE_SCHEMA_VERSION } from '../../src/credentials/sqlite-database.js';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { DovecotServer } from '../helpers/dovecot-server.js';
@@ -216,6 +217,21 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       assert.equal(check('token').status, 'pass', 'app mode needs no store');
       assert.equal(existsSync(path), false);
       assert.equal((await doctor(tc, '--strict')).code, 1, 'a warning: --strict fails on it');
+    });
+
+    it('checks a fresh install without writing to it: no store, no pepper, no data_dir created', async () => {
+      const tc = config({ store: false });
+      const tree = parse(readFileSync(tc.file, 'utf8')) as { security: Record<string, unknown>; data_dir?: string };
+      delete tree.security.pepper;
+      tree.data_dir = 'fresh-state';
+      writeFileSync(tc.file, stringify(tree));
+      const dataDir = join(tc.dir, 'fresh-state');
+      const { result, check } = await doctorJson(tc);
+      assert.equal(result.code, 0, result.stdout);
+      assert.equal(check('config').status, 'warn');
+      assert.match(check('config').hint ?? check('config').detail, /no pepper at .*fresh-state\/pepper yet: passgate serve creates it/);
+      assert.equal(check('store').status, 'warn');
+      assert.equal(existsSync(dataDir), false, 'doctor created data_dir');
     });
 
     it('fails on a file that is not a passgate store', async () => {

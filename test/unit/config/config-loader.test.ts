@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -131,6 +131,19 @@ describe('config loader', () => {
     assert.equal(statSync(file).mode & 0o777, 0o600);
     const again = loadConfig({ path: first.config.source, env: {}, cwd: '/' });
     assert.equal(again.config.security.pepper, first.config.security.pepper);
+    assert.deepEqual(again.warnings, []);
+  });
+
+  it('createPepper: false (doctor) leaves a fresh install untouched and says serve will create the pepper', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'passgate.yaml'), 'data_dir: state\n');
+    const checked = loadConfig({ path: join(dir, 'passgate.yaml'), env: {}, cwd: dir, createPepper: false });
+    assert.match(checked.warnings.join('\n'), /no pepper at .*state\/pepper yet: passgate serve creates it on first start/);
+    assert.equal(existsSync(join(dir, 'state')), false, 'nothing written');
+    // Once serve made it, the check reads it like serve does, without a warning.
+    const served = loadConfig({ path: join(dir, 'passgate.yaml'), env: {}, cwd: dir });
+    const again = loadConfig({ path: join(dir, 'passgate.yaml'), env: {}, cwd: dir, createPepper: false });
+    assert.equal(again.config.security.pepper, served.config.security.pepper);
     assert.deepEqual(again.warnings, []);
   });
 

@@ -72,8 +72,8 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
 
   if (mailbox === null) return { results: await connectedMailboxes(app), token: null };
   if (!app.config.redisEnabled) {
-    const unredeemed = await withoutRedeeming(app, mailbox);
-    if (unredeemed) return { results: [unredeemed], token: null };
+    const stored = await withoutRedeeming(app, mailbox);
+    if (stored) return stored;
   }
   try {
     const token = await oauth.tokens.getAccessToken(mailbox);
@@ -86,26 +86,41 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
 /**
  * The embedded store is opened read-only (doctor never changes it: a running `serve` may be another version), so
  * a refresh token is never redeemed there: the provider may rotate it, and the rotated one could not be stored.
- * Returns the result to report instead, or null when getAccessToken needs no write (a stored access token still
- * valid, or nothing to redeem: it then fails before asking the provider).
+ * A stored access token still outside the refresh margin is opened here, straight from the store, never through
+ * the token provider (which would redeem the refresh token if the access token expired in between). Returns the
+ * outcome, or null when there is nothing to redeem (no state, or it needs a connect): the provider then fails with
+ * its own message before asking anyone.
  */
-async function withoutRedeeming(app: App, mailbox: string): Promise<CheckResult | null> {
+async function withoutRedeeming(app: App, mailbox: string): Promise<TokenCheckOutcome | null> {
   const name = `token ${mailbox}`;
-  let status;
+  const only = (result: CheckResult): TokenCheckOutcome => ({ results: [result], token: null });
+  const key = app.oauth!.tokens.keyFor(mailbox);
+  let state;
   try {
-    status = (await app.oauth!.tokens.status()).find((s) => s.mailbox === mailbox);
+    state = await app.tokenStates.get(key);
   } catch (error) {
-    return fail(name, `cannot read the stored token state: ${(error as Error).message}`);
+    return only(fail(name, `cannot read the stored token state: ${(error as Error).message}`));
   }
-  if (!status || status.state === 'needs-connect') return null;
+  if (!state || state.status === 'needs-connect') return null;
   const marginMs = app.config.oauth.refresh_margin_seconds * 1000;
-  if (status.accessExpiresAt !== null && app.clock() < status.accessExpiresAt - marginMs) return null;
-  if (status.state === 'failing') return storedState(status, 'passgate serve retries it with backoff; on the embedded store doctor reads the stored state only.');
-  const access = status.accessExpiresAt === null ? 'no access token stored yet' : `the stored access token is due for refresh (valid until ${time(status.accessExpiresAt)})`;
-  return warn(
-    name,
-    `connected, but ${access}; doctor opens the embedded store read-only and does not redeem the refresh token`,
-    'passgate serve redeems it at the mailbox\'s next login and stores the rotated refresh token. After a login through passgate, doctor --mailbox uses that fresh token to test the upstream logins.',
+  const expiresAt = state.accessExpiresAt;
+  if (expiresAt !== null && state.sealedAccessToken !== null && app.tokenCipher && app.clock() < expiresAt - marginMs) {
+    try {
+      const token: AccessToken = { token: app.tokenCipher.open(state.sealedAccessToken, key), expiresAt, cached: true };
+      return { results: [describe(app, name, token)], token };
+    } catch (error) {
+      return only(fail(name, `the stored access token does not open: ${(error as Error).message}`, 'Check oauth.token_encryption_key: it must be the key passgate serve uses.'));
+    }
+  }
+  const status = (await app.oauth!.tokens.status()).find((s) => s.key === key);
+  if (status?.state === 'failing') return only(storedState(status, 'passgate serve retries it with backoff; on the embedded store doctor reads the stored state only.'));
+  const access = expiresAt === null ? 'no access token stored yet' : `the stored access token is due for refresh (valid until ${time(expiresAt)})`;
+  return only(
+    warn(
+      name,
+      `connected, but ${access}; doctor opens the embedded store read-only and does not redeem the refresh token`,
+      'passgate serve redeems it at the mailbox\'s next login and stores the rotated refresh token. After a login through passgate, doctor --mailbox uses that fresh token to test the upstream logins.',
+    ),
   );
 }
 

@@ -7,6 +7,7 @@ import { oauthCommand } from './cli/oauth-command.js';
 import { serveCommand } from './cli/serve-command.js';
 import { storeCommand } from './cli/store-command.js';
 import { isGatewayError } from './core/gateway-error.js';
+import { PASSGATE_VERSION } from './version.js';
 
 const processIo: CliIo = {
   stdout: (text) => process.stdout.write(text),
@@ -21,6 +22,7 @@ export async function main(argv: string[], io: CliIo = processIo): Promise<numbe
   const program = new Command('passgate')
     .description('legacy-auth mail gateway: app passwords in, OAuth 2.0 upstream out')
     .option('-c, --config <file>', 'configuration file (default: $PASSGATE_CONFIG, else ./passgate.yaml)')
+    .version(PASSGATE_VERSION, '-V, --version', 'print the version')
     .exitOverride()
     .configureOutput({ writeOut: io.stdout, writeErr: io.stderr })
     .showHelpAfterError('(run with --help for usage)');

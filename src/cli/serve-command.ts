@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { startServices } from '../app.js';
+import { PASSGATE_VERSION } from '../version.js';
 import type { CliContext } from './cli-context.js';
 
 /** Past the grace period, what closing may still take: half-closed sockets (smtp-server: 5 s), TLS handshakes. */
@@ -17,7 +18,10 @@ export function serveCommand(ctx: CliContext): Command {
       async (app) => {
         const { logger } = app;
         const services = await startServices(app);
-        logger.info({ smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null }, 'passgate started');
+        logger.info(
+          { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null },
+          'passgate started',
+        );
         const onHup = () => void services.tls.reload().then((ok) => logger.info({ ok }, 'certificates reloaded'));
         process.on('SIGHUP', onHup);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { stringify } from 'yaml';
@@ -85,6 +85,14 @@ describe('passgate CLI', () => {
     assert.match((await cli('app-password', 'list', '--all')).stdout, /revoked[\s\S]*revoked/);
     const actions = JSON.parse((await cli('audit', '--json')).stdout).map((e: { action: string }) => e.action);
     assert.deepEqual(actions.slice(0, 2), ['app-password.revoke-all', 'app-password.revoke']);
+  });
+
+  it('--version prints the package version and exits 0', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    for (const flag of ['--version', '-V']) {
+      const result = await runCli([flag], { cwd: tc.dir });
+      assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, '']);
+    }
   });
 
   it('fails with a message on stderr and a non-zero exit code', async () => {

@@ -42,7 +42,8 @@ async function startServe(tc: TestConfig): Promise<Serve> {
     child.once('exit', (code, signal) => r({ code, signal, at: Date.now() })),
   );
   const line = await waitFor(() => out.split('\n').find((l) => l.includes('"msg":"passgate started"')), 60_000, () => `serve did not start: ${out}`);
-  const started = JSON.parse(line) as { smtp: Record<string, number>; imap: Record<string, number>; ops: number };
+  const started = JSON.parse(line) as { version: string; node: string; smtp: Record<string, number>; imap: Record<string, number>; ops: number };
+  assert.match(`${started.version} ${started.node}`, /^\d+\.\d+\.\d+\S* v\d+\./, 'the start line names passgate\'s and Node\'s versions');
   return { child, out: () => out, ports: { smtp: started.smtp.submissions!, imap: started.imap.imaps!, ops: started.ops }, exited };
 }
 

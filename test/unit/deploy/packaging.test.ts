@@ -152,6 +152,18 @@ describe('docker-compose.yml', () => {
   });
 });
 
+describe('open-file limits', () => {
+  it('compose and the systemd unit allow two descriptors per session at the default connection caps, and agree', () => {
+    const compose = parse(read('docker-compose.yml')) as Tree;
+    const nofile = (compose.services.passgate as Tree).ulimits.nofile as { soft: number; hard: number };
+    const unit = Number(/^LimitNOFILE=(\d+)$/m.exec(read('deploy/systemd/passgate.service'))![1]);
+    assert.deepEqual([nofile.soft, nofile.hard], [unit, unit]);
+    const defaults = parse(read('config/passgate.example.yaml')) as Tree;
+    const sessions = (defaults.smtp.max_connections as number) + (defaults.imap.max_connections as number);
+    assert.ok(unit > 2 * sessions + 1000, `${unit} descriptors for ${sessions} sessions`);
+  });
+});
+
 describe('deploy/systemd', () => {
   const unit = read('deploy/systemd/passgate.service');
   const directives = new Map<string, string[]>();

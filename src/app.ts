@@ -29,6 +29,7 @@ import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js
 import type { TokenStateStore } from './core/token-state-store.js';
 import { CachedTokenProvider } from './oauth/cached-token-provider.js';
 import { OAuthClient } from './oauth/oauth-client.js';
+import { GrantsOnlyTokenStates } from './oauth/grants-only-token-states.js';
 import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
@@ -74,7 +75,8 @@ export interface OpenAppOptions {
   defaultMetrics?: boolean;
   /**
    * `passgate doctor`: the embedded store is never created, migrated or written (openSqliteDatabaseReadOnly);
-   * writes fail. Redis is unaffected.
+   * writes fail. On Redis, token state is written only for a successful grant (GrantsOnlyTokenStates): a rotated
+   * refresh token is saved, a failure is not.
    */
   readOnlyStore?: boolean;
 }
@@ -122,7 +124,8 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
-      tokenStates = new RedisTokenStateStore(redis, config.redis.key_prefix);
+      const shared = new RedisTokenStateStore(redis, config.redis.key_prefix);
+      tokenStates = options.readOnlyStore ? new GrantsOnlyTokenStates(shared) : shared;
       const feed = new RedisRevocationFeed(redis, config.redis.key_prefix, (error) =>
         logger.warn({ err: error.message }, 'redis revocation subscription error'),
       );

@@ -298,6 +298,42 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       assert.match(result.stdout, /^PASS {2}redis persistence +RDB snapshots are scheduled/m);
     });
 
+    it('delegated --mailbox on Redis: a provider failure is reported, never stored; a successful grant is', async () => {
+      const delegated = config({ oauth: { mode: 'delegated' }, redis: { url: redis.url, key_prefix: `${redis.prefix}delegated:` } });
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      const mailbox = 'shared-state@example.com';
+      const cli = (args: string[], input?: string) => runCli(['--config', delegated.file, ...args], { cwd: delegated.dir, ...(input === undefined ? {} : { input }) });
+      const state = async () => (JSON.parse((await cli(['oauth', 'status', '--json'])).stdout) as { mailbox: string; state: string; failures?: number }[]).find((s) => s.mailbox === mailbox);
+      // An access token that is due for refresh at once (1 s lifetime, inside any margin): doctor must redeem.
+      oauth.tokenLifetime = 1;
+      try {
+        const imported = await cli(['oauth', 'import', '--mailbox', mailbox], oauth.mintRefreshToken(mailbox));
+        assert.equal(imported.code, 0, imported.stderr);
+      } finally {
+        oauth.tokenLifetime = 3600;
+      }
+      const before = await state();
+      assert.equal(before?.state, 'ok');
+
+      oauth.failNext(1, TestOAuthServer.oauthError(503, 'temporarily_unavailable', 'try later'));
+      const temporary = await doctorJson(delegated, '--mailbox', mailbox);
+      assert.equal(temporary.check(`token ${mailbox}`).status, 'fail');
+      assert.equal((await state())?.state, 'ok', 'no failing state or backoff stored for the serving instances');
+
+      oauth.failNext(1, TestOAuthServer.oauthError(400, 'invalid_grant', 'AADSTS70000: a client id that is not the one the grant was made for'));
+      const refused = await doctorJson(delegated, '--mailbox', mailbox);
+      assert.equal(refused.check(`token ${mailbox}`).status, 'fail');
+      assert.equal((await state())?.state, 'ok', 'the grant was not dropped: no needs-connect stored');
+
+      const refreshes = oauth.counts.refresh_token;
+      const granted = await doctorJson(delegated, '--mailbox', mailbox);
+      assert.equal(granted.check(`token ${mailbox}`).status, 'pass', granted.result.stdout);
+      assert.equal(oauth.counts.refresh_token, refreshes + 1, 'the refresh token was redeemed');
+      const again = await doctorJson(delegated, '--mailbox', mailbox);
+      assert.equal(again.check(`token ${mailbox}`).status, 'pass');
+      assert.equal(oauth.counts.refresh_token, refreshes + 1, 'the rotated grant and its access token were stored and used');
+    });
+
     it('reads the policy from INFO when CONFIG is refused (as on managed Redis), and says so', async () => {
       await admin.call('ACL', 'SETUSER', 'doctor', 'on', '>doctor-password-1', '~*', '&*', '+@all', '-config');
       const url = new URL(redis.url);

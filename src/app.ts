@@ -4,6 +4,7 @@ import { AppPasswordFormat } from './core/app-password-format.js';
 import { AppPasswordVerifier } from './core/app-password-verifier.js';
 import type { AuditLog } from './core/audit-log.js';
 import { Authenticator } from './core/authenticator.js';
+import { BufferedAuditLog } from './core/buffered-audit-log.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
@@ -107,6 +108,13 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
 
   let store: CredentialStore;
   let audit: AuditLog;
+  // The sign-in log outlives a store outage in memory (bounded); closed before the store it writes to.
+  const buffered = (inner: AuditLog): BufferedAuditLog => {
+    const log = new BufferedAuditLog(inner, logger, metrics.audit(), { maxQueued: config.audit.outage_buffer });
+    metrics.observeAuditQueue(() => log.queued);
+    closers.push(() => log.close());
+    return log;
+  };
   let limiter: LoginLimiter;
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
@@ -123,7 +131,10 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
-      audit = new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
+      const redisAudit = buffered(new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries));
+      // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
+      redis.on('ready', () => redisAudit.retryNow());
+      audit = redisAudit;
       const shared = new RedisTokenStateStore(redis, config.redis.key_prefix);
       tokenStates = options.readOnlyStore ? new GrantsOnlyTokenStates(shared) : shared;
       const feed = new RedisRevocationFeed(redis, config.redis.key_prefix, (error) =>
@@ -139,7 +150,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       const db = options.readOnlyStore ? openSqliteDatabaseReadOnly(config.sqlite.path) : openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
-      audit = new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries);
+      audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);

@@ -90,6 +90,13 @@ const auditSchema = z
   .object({
     retention_days: positiveInt().max(3650).default(30).describe('sign-in log entries older than this are deleted'),
     max_entries: positiveInt().default(1_000_000).describe('the sign-in log keeps at most about this many entries, oldest dropped first'),
+    outage_buffer: z
+      .number()
+      .int()
+      .min(0)
+      .max(1_000_000)
+      .default(10_000)
+      .describe('while the store cannot be written, up to this many sign-in records wait in memory (oldest dropped past it); 0: none'),
   })
   .strict();
 

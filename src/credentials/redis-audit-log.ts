@@ -59,7 +59,9 @@ export class RedisAuditLog implements AuditLog {
     } catch (cause) {
       throw new GatewayError('PG_STORE_UNAVAILABLE', `redis audit log: query failed: ${(cause as Error).message}`, { cause });
     }
-    return out;
+    // Stream ids are the time of writing: a record held through an outage (BufferedAuditLog) is written later
+    // than its `at`. Newest first means by `at` (the page is still the last `limit` records written).
+    return out.sort((a, b) => b.at - a.at);
   }
 
   async prune(): Promise<number> {

@@ -1,4 +1,5 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { AuditMetrics } from '../core/audit-metrics.js';
 import type { AuthMetrics } from '../core/auth-metrics.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
@@ -203,6 +204,21 @@ export class Metrics {
     collect: (): void => this.hashQueueLength.set(this.hashQueueSource()),
   });
 
+  private auditQueueSource: () => number = () => 0;
+
+  readonly auditQueued: Gauge = new Gauge({
+    name: 'passgate_audit_queued',
+    help: 'Sign-in (audit) records held in memory because the store could not be written; written in order once it can',
+    registers: [this.registry],
+    collect: (): void => this.auditQueued.set(this.auditQueueSource()),
+  });
+
+  readonly auditDropped = new Counter({
+    name: 'passgate_audit_dropped_total',
+    help: 'Sign-in (audit) records never written: the outage buffer was full (oldest dropped), or records were still held at shutdown; each is logged at error level',
+    registers: [this.registry],
+  });
+
   private tokenSource: (() => Promise<{ state: string }[]>) | null = null;
 
   readonly tokenStates: Gauge<'state'> = new Gauge({
@@ -247,6 +263,11 @@ export class Metrics {
   /** Where the argon2 queue gauge reads its value at scrape time. */
   observeHashQueue(source: () => number): void {
     this.hashQueueSource = source;
+  }
+
+  /** Where the audit-queue gauge reads the records held during a store outage at scrape time. */
+  observeAuditQueue(source: () => number): void {
+    this.auditQueueSource = source;
   }
 
   /** Where the OAuth grant gauge reads the token states at scrape time. */
@@ -336,6 +357,11 @@ export class Metrics {
       cacheHit: () => this.tokenCacheHits.inc(),
       invalidation: (reason) => this.tokenInvalidations.inc({ reason }),
     };
+  }
+
+  /** The sign-in log buffer's view of these metrics (a core port). */
+  audit(): AuditMetrics {
+    return { dropped: () => this.auditDropped.inc() };
   }
 
   /** The authenticator's view of these metrics (a core port). */

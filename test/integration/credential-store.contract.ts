@@ -160,6 +160,17 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
         assert.equal((await t.audit.query({ limit: 1 })).length, 1);
       });
 
+      it('orders by each record\'s time, not by when it was written (records held through an outage are written late)', async () => {
+        const base = t.clock.now;
+        await t.audit.append(event({ at: base - 100, username: 'late@example.com', reason: 'ok' }));
+        await t.audit.append(event({ at: base - 900, username: 'late@example.com', reason: 'unavailable' }));
+        const found = await t.audit.query({ username: 'late@example.com', limit: 10 });
+        assert.deepEqual(found.map((e) => [e.at, e.reason]), [
+          [base - 100, 'ok'],
+          [base - 900, 'unavailable'],
+        ]);
+      });
+
       it('escapes nothing itself but stores control characters as given (the CLI escapes them)', async () => {
         await t.audit.append(event({ username: 'esc\u001b]52;c;x\u0007@example.com' }));
         assert.equal((await t.audit.query({ username: 'esc\u001b]52;c;x\u0007@example.com', limit: 1 })).length, 1);

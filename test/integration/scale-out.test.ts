@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { BufferedAuditLog } from '../../src/core/buffered-audit-log.js';
+import { waitUntil } from '../helpers/redis-server.js';
 import { plain } from '../helpers/smtp-transcript.js';
 import { startDeployment, startPeers, type Deployment, type Instance, type Peers } from '../helpers/scale-out-harness.js';
 
@@ -167,6 +169,13 @@ for (const backend of ['standalone', 'cluster'] as const) {
         again.t.close();
       }
       live.t.close();
+      // Each instance held the sign-in records of the outage and writes them once Redis answers (a frozen Redis
+      // sends no reconnect: at the flusher's next retry). The refused logins are there once each: the audit write
+      // that timed out ran when Redis woke, and the flusher found it rather than writing it again.
+      const held = () => d.instances.reduce((n, i) => n + (i.app.audit as BufferedAuditLog).queued, 0);
+      await waitUntil('audit', 'sign-in records held through the outage written', async () => held() === 0, 10_000);
+      const records = await a.app.audit.query({ username: 'outage@example.com', limit: 20 });
+      assert.deepEqual(records.filter((e) => e.action === 'login').map((e) => e.reason), ['ok', 'ok', 'unavailable', 'unavailable', 'ok']);
     });
 
     it('losing an instance loses nothing: sessions on the other go on, and new clients are served from Redis', async () => {

@@ -9,6 +9,7 @@ import type { SessionMetrics } from '../core/session-metrics.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
+import { PASSGATE_VERSION } from '../version.js';
 
 /** Seconds: connecting to and logging in upstream (10 ms on a LAN to 30 s for a provider in trouble). */
 const UPSTREAM_LOGIN_BUCKETS = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -249,8 +250,17 @@ export class Metrics {
     },
   });
 
+  /** Always 1; its labels say which passgate and Node run (joined onto other series, or to see a rollout's progress). */
+  readonly buildInfo = new Gauge({
+    name: 'passgate_build_info',
+    help: 'Always 1: the passgate version and Node.js version of this process',
+    labelNames: ['version', 'node'] as const,
+    registers: [this.registry],
+  });
+
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'passgate_' });
+    this.buildInfo.set({ version: PASSGATE_VERSION, node: process.version }, 1);
     // Every protocol and state shows 0 from the start, so a dashboard draws a line rather than "no data".
     for (const protocol of PROTOCOLS) for (const state of ['unauthenticated', 'authenticated']) this.sessions.set({ protocol, state }, 0);
   }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { CredentialStore } from '../../../src/core/credential-store.js';
 import { silentEventLogger } from '../../../src/core/event-logger.js';
@@ -54,5 +55,13 @@ describe('OpsServer /readyz and passgate_ready', () => {
       await broken.ops.close();
       await silent.ops.close();
     }
+  });
+});
+
+describe('passgate_build_info', () => {
+  it('names the package version and the Node.js version, with the value 1', async () => {
+    const { version } = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const text = await new Metrics().registry.metrics();
+    assert.match(text, new RegExp(`^passgate_build_info\\{version="${version.replace(/\./g, '\\.')}",node="${process.version.replace(/\./g, '\\.')}"\\} 1$`, 'm'));
   });
 });

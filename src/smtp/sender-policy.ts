@@ -2,6 +2,7 @@ import type { SMTPServerAddress } from 'smtp-server';
 import type { MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
+import { envelopeAddress } from './envelope-address.js';
 import { SMTP_REPLIES, type SmtpReplySpec } from './smtp-replies.js';
 
 /** The app password is still there, not revoked, not expired (a store outage keeps the session going). */
@@ -15,7 +16,8 @@ export async function loginStillValid(store: CredentialStore, appPasswordId: str
 }
 
 /**
- * The password's policy for a new message: MAIL FROM is the mailbox or an allowed sender, a declared SIZE fits,
+ * The password's policy for a new message: MAIL FROM is the mailbox or an allowed sender (domains compared in
+ * their ASCII form, so an IDN matches whichever form the policy or the client used), a declared SIZE fits,
  * and the hourly and daily message counts have room. null: the message may start.
  */
 export async function checkSender(
@@ -23,8 +25,9 @@ export async function checkSender(
   login: { mailbox: string; appPasswordId: string; policy: MessagePolicy },
   address: SMTPServerAddress,
 ): Promise<SmtpReplySpec | null> {
-  const sender = address.address.toLowerCase();
-  if (sender !== login.mailbox && !login.policy.allowedSenders.includes(sender)) return SMTP_REPLIES.senderDenied;
+  const sender = envelopeAddress(address.address).toLowerCase();
+  const allowed = (candidate: string) => envelopeAddress(candidate).toLowerCase() === sender;
+  if (!allowed(login.mailbox) && !login.policy.allowedSenders.some(allowed)) return SMTP_REPLIES.senderDenied;
   const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : 0;
   if (login.policy.maxMessageBytes !== null && declared > login.policy.maxMessageBytes) return SMTP_REPLIES.messageTooBig;
   if (!(await messages.allows(login.appPasswordId, login.policy))) return SMTP_REPLIES.messageRateExceeded;

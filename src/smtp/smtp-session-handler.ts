@@ -6,6 +6,7 @@ import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { TokenError } from '../core/token-provider.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
@@ -171,9 +172,13 @@ export class SmtpSessionHandler {
         const prior = state.pendingMail;
         state.pendingMail = null;
         await prior?.catch(() => undefined);
-        await state.upstream.command('RSET');
-        state.upstream.inTransaction = false;
+        const reset = state.upstream.usable ? await state.upstream.command('RSET').catch(() => null) : null;
+        // A session that does not confirm the reset is not trusted with the next transaction: a fresh one is.
+        if (reset?.code === 250) state.upstream.inTransaction = false;
+        else this.dropUpstream(state, login, false);
       }
+      // Died since the last transaction (closed, 421), or logged in with a token that has since expired: replace it.
+      if (state.upstream && !state.upstream.current) this.dropUpstream(state, login, false);
       if (!state.upstream) {
         const upstream = await this.deps.pool.acquire(login.mailbox);
         // The client may have left while it waited for a slot: give the session straight back.
@@ -203,7 +208,7 @@ export class SmtpSessionHandler {
     }
     // Marked before the command goes out: a session with MAIL outstanding must never be reused.
     state.upstream.inTransaction = true;
-    const pending = state.upstream.command(`MAIL FROM:<${address.address}>${formatEsmtpParameters(address.args)}`);
+    const pending = state.upstream.command(`MAIL FROM:<${envelopeAddress(address.address)}>${formatEsmtpParameters(address.args)}`);
     pending.catch(() => {}); // read at the first RCPT, or dropped with the session
     state.pendingMail = pending;
     callback();
@@ -212,14 +217,15 @@ export class SmtpSessionHandler {
   async onRcptTo(address: SMTPServerAddress, session: SMTPServerSession, callback: Callback) {
     const state = this.state(session);
     const domains = state.login!.policy.allowedRecipientDomains;
-    const domain = address.address.slice(address.address.lastIndexOf('@') + 1).toLowerCase();
-    if (domains.length > 0 && !domains.includes(domain)) {
+    const recipient = envelopeAddress(address.address);
+    const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
+    if (domains.length > 0 && !domains.some((allowed) => asciiDomain(allowed) === domain)) {
       this.deps.log.warn({ session: session.id, user: state.login!.username, domain }, 'recipient refused by policy');
       return callback(smtpError(SMTP_REPLIES.recipientDenied));
     }
     const login = state.login!;
     if (state.mailRefusal) return callback(upstreamError(state.mailRefusal));
-    const line = `RCPT TO:<${address.address}>${formatEsmtpParameters(address.args)}`;
+    const line = `RCPT TO:<${recipient}>${formatEsmtpParameters(address.args)}`;
     const mail = state.pendingMail;
     const upstream = state.upstream;
     if (!mail || !upstream) return this.relay(state, login, line, callback);

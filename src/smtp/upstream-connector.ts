@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { SmtpUpstreamConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
-import type { TokenProvider } from '../core/token-provider.js';
+import type { AccessToken, TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import { replyText, UpstreamSmtpError, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
 
@@ -42,15 +42,15 @@ export class UpstreamConnector {
   async open(mailbox: string): Promise<UpstreamSmtpSession> {
     const token = await this.tokens.getAccessToken(mailbox);
     try {
-      return await this.login(mailbox, token.token);
+      return await this.login(mailbox, token);
     } catch (error) {
       if (!(error instanceof UpstreamAuthError) || !token.cached) throw error;
       if (!(await this.tokens.invalidateAccessToken(mailbox, token.token, 'smtp-refused'))) throw error;
     }
-    return this.login(mailbox, (await this.tokens.getAccessToken(mailbox)).token);
+    return this.login(mailbox, await this.tokens.getAccessToken(mailbox));
   }
 
-  private async login(mailbox: string, accessToken: string): Promise<UpstreamSmtpSession> {
+  private async login(mailbox: string, { token: accessToken, expiresAt }: AccessToken): Promise<UpstreamSmtpSession> {
     const { metrics } = this;
     let started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;
@@ -79,6 +79,7 @@ export class UpstreamConnector {
       if (reply.code >= 400 && reply.code < 500) throw new UpstreamSmtpError(`upstream could not check the login: ${reply.code} ${replyText(reply)}`, reply);
       metrics.auth(reply.code === 235 ? 'success' : 'rejected', seconds());
       if (reply.code !== 235) throw new UpstreamAuthError(reply);
+      session.authorizedUntil = expiresAt;
       return session;
     } catch (error) {
       if (!(error instanceof UpstreamAuthError)) metrics.auth('failure', seconds());

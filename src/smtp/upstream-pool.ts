@@ -75,7 +75,7 @@ export class UpstreamPool {
         this.lent.add(session);
         return session;
       }
-      session.close();
+      void session.quit(); // its token expired while idle (a dead one just closes)
     }
     if (pool.busy < this.options.maxPerMailbox) return this.openFor(mailbox, pool);
     return new Promise((resolve, reject) => {

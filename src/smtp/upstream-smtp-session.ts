@@ -68,6 +68,8 @@ export class UpstreamSmtpSession {
   private rejectFailed!: (error: Error) => void;
   /** The session is in a mail transaction (MAIL sent, DATA not finished). */
   inTransaction = false;
+  /** When the token this session logged in with expires (ms since the epoch). */
+  authorizedUntil = Infinity;
 
   private constructor(
     socket: Socket | TLSSocket,
@@ -109,9 +111,18 @@ export class UpstreamSmtpSession {
     return this.failure === null && !this.socket.destroyed;
   }
 
-  /** Usable, no transaction open and no reply outstanding: the only state in which a session may be reused. */
+  /**
+   * Usable and its login still good: the connector sets `authorizedUntil` to the expiry of the token it logged in
+   * with. A provider may stop honouring a session past its token's life; passgate does not find out with a client's
+   * message, it opens a fresh session instead.
+   */
+  get current(): boolean {
+    return this.usable && Date.now() < this.authorizedUntil;
+  }
+
+  /** Current, no transaction open and no reply outstanding: the only state in which a session may be reused. */
   get reusable(): boolean {
-    return this.usable && !this.inTransaction && this.waiters.length === 0;
+    return this.current && !this.inTransaction && this.waiters.length === 0;
   }
 
   /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
@@ -128,7 +139,7 @@ export class UpstreamSmtpSession {
 
   private send(line: string): Promise<SmtpReply> {
     const reply = this.read();
-    this.socket.write(`${line}\r\n`);
+    if (!this.failure) this.socket.write(`${line}\r\n`); // a failed session (closed, 421) is sent nothing more
     return reply;
   }
 
@@ -248,6 +259,9 @@ export class UpstreamSmtpSession {
     if (!waiter) return this.fail(new UpstreamSmtpError(`upstream sent a reply nobody asked for: ${reply.code}`));
     clearTimeout(waiter.timer);
     waiter.resolve(reply);
+    // RFC 5321 §3.8: 421 means the server is closing the channel. No later command may go out on this session, and
+    // it must not look reusable in the moment before the close arrives.
+    if (reply.code === 421) this.fail(new UpstreamSmtpError(`upstream is closing the session: 421 ${replyText(reply)}`, reply));
   }
 
   private read(timeoutMs = this.options.commandTimeoutMs): Promise<SmtpReply> {

@@ -3,6 +3,7 @@ import { isValidUsername, NO_MESSAGE_LIMITS, normalizeUsername, type AppPassword
 import { parseCidr } from '../core/network-list.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
+import type { ImportCounts } from '../core/imported-record.js';
 import { PROTOCOLS } from '../core/protocol.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
 import type { TokenCipher } from '../oauth/token-cipher.js';
@@ -77,6 +78,14 @@ export interface Transferred {
   tokens: number;
 }
 
+/** What an import did: records in the file, and how each met the store (new, replaced, kept revoked). */
+export type Imported = Transferred & ImportCounts;
+
+/** "imported 3 app passwords (1 new, 1 replaced, 1 kept revoked), 2 token states" */
+export function describeImport(n: Imported): string {
+  return `${n.records} app passwords (${n.added} new, ${n.replaced} replaced, ${n.keptRevoked} kept revoked), ${n.tokens} token states`;
+}
+
 /**
  * Writes every app password record as one JSON line, then (with `tokenStates`) the state of every token key:
  * refresh and access tokens sealed as stored, so a delegated setup moves without connecting each mailbox again.
@@ -90,15 +99,16 @@ export async function exportStore(store: CredentialStore, tokenStates: TokenStat
 }
 
 /**
- * Reads JSON lines written by exportStore and puts each record into the store (same id: replaced) and each token
- * state into `tokenStates` (same key: replaced). Every line is validated before anything is written, so a bad file
- * changes nothing; so is every sealed token, against `cipher` (this configuration's oauth.token_encryption_key):
- * tokens sealed under another key could never be used here.
+ * Reads JSON lines written by exportStore and imports the records into the store (same id: replaced, except that a
+ * record revoked here stays revoked: `mergeImportedRecord`) and each token state into `tokenStates` (same key:
+ * replaced). Every line is validated before anything is written, so a bad file changes nothing; so is every sealed
+ * token, against `cipher` (this configuration's oauth.token_encryption_key): tokens sealed under another key could
+ * never be used here.
  */
 export async function importStore(
   target: { store: CredentialStore; tokenStates: TokenStateStore; cipher: TokenCipher | null },
   lines: AsyncIterable<string> | Iterable<string>,
-): Promise<Transferred> {
+): Promise<Imported> {
   const records: AppPasswordRecord[] = [];
   const states: StoredTokenState[] = [];
   let lineNo = 0;
@@ -122,9 +132,9 @@ export async function importStore(
     if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
     records.push(parsed.data);
   }
-  for (const record of records) await target.store.put(record);
+  const counts = await target.store.importRecords(records);
   for (const state of states) await target.tokenStates.put(state);
-  return { records: records.length, tokens: states.length };
+  return { records: records.length, tokens: states.length, ...counts };
 }
 
 function invalidLine(lineNo: number, issue: { path: PropertyKey[]; message: string }): GatewayError {

@@ -2,12 +2,12 @@ import { createReadStream, createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Readable } from 'node:stream';
 import { Command } from 'commander';
-import { exportStore, importStore, type Transferred } from '../admin/store-transfer.js';
+import { describeImport, exportStore, importStore, type Transferred } from '../admin/store-transfer.js';
 import type { CliContext } from './cli-context.js';
 
 export function storeCommand(ctx: CliContext): Command {
   const cmd = new Command('store').description('move app passwords and token state between stores (JSON lines; hashes and sealed tokens only)');
-  const counts = (n: Transferred) => `${n.records} records and ${n.tokens} token states`;
+  const counts = (n: Transferred) => `${n.records} app passwords and ${n.tokens} token states`;
 
   cmd
     .command('export')
@@ -31,13 +31,13 @@ export function storeCommand(ctx: CliContext): Command {
 
   cmd
     .command('import')
-    .description('read JSON lines from `store export` into the configured store (same id or token key: replaced)')
+    .description('read JSON lines from `store export` into the configured store (same id or token key: replaced; a password revoked here stays revoked)')
     .option('--in <file>', 'read this file instead of stdin')
     .action(async (opts: { in?: string }) => {
       const input = opts.in === undefined ? Readable.from(ctx.io.stdin) : createReadStream(opts.in);
       await ctx.withApp(async (app) => {
         const n = await importStore({ store: app.store, tokenStates: app.tokenStates, cipher: app.tokenCipher }, createInterface({ input, crlfDelay: Infinity }));
-        ctx.io.stderr(`imported ${counts(n)}\n`);
+        ctx.io.stderr(`imported ${describeImport(n)}\n`);
       });
     });
 

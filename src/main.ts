@@ -15,6 +15,7 @@ const processIo: CliIo = {
   env: process.env,
   cwd: process.cwd(),
   stdin: process.stdin,
+  stdoutIsTty: process.stdout.isTTY === true,
 };
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line, configuration or input is wrong. */

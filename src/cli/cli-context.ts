@@ -10,6 +10,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   cwd: string;
   stdin: AsyncIterable<string | Buffer>;
+  /** stdout is a terminal (commands that write secrets' hashes refuse it); absent: not a terminal. */
+  stdoutIsTty?: boolean;
 }
 
 export class CliContext {

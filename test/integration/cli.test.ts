@@ -154,7 +154,7 @@ describe('passgate CLI', () => {
       const broken = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: '{"id":"nope"}\n' });
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /line 1: id: /);
-      const line = JSON.parse(exported.stdout.split('\n')[0]!);
+      const line = JSON.parse(exported.stdout.split('\n')[1]!);
       const badNetwork = JSON.stringify({ ...line, allowedNetworks: ['10.0.0.0/99'] });
       const refused = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: `${badNetwork}\n` });
       assert.match(refused.stderr, /line 1: allowedNetworks\.0: expected an address or CIDR/);

@@ -88,7 +88,7 @@ describe('store export / import with token state', () => {
     const file = redisConfig('other-key.yaml', OTHER_KEY);
     const refused = await runCli(['--config', file, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /line 2: mailbox:boss@example\.com: its refresh token does not open with this configuration's oauth\.token_encryption_key/);
+    assert.match(refused.stderr, /line 3: mailbox:boss@example\.com: its refresh token does not open with this configuration's oauth\.token_encryption_key/);
     const { config } = loadConfig({ path: file, env: {}, cwd: tc.dir });
     const app = await openApp(config, { logger: createLogger('silent') });
     try {

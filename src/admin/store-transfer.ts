@@ -120,10 +120,12 @@ export class StoreTransfer {
    * mailbox again. `destination` (a file, or "stdout") goes into the audit record with `by`.
    */
   async export(options: { tokens: boolean; by: string; destination: string }, write: (line: string) => void | Promise<void>): Promise<Transferred> {
-    await write(`${JSON.stringify({ pepperCheck: this.deps.pepperCheck })}\n`);
+    // Everything is read before the first line goes out: a store failing part way must not leave a pipe's reader
+    // (`store export | ssh host passgate store import`) a truncated stream that imports cleanly.
     const records = await this.deps.store.list();
-    for (const record of records) await write(`${JSON.stringify(record)}\n`);
     const states = options.tokens ? await this.deps.tokenStates.list() : [];
+    await write(`${JSON.stringify({ pepperCheck: this.deps.pepperCheck })}\n`);
+    for (const record of records) await write(`${JSON.stringify(record)}\n`);
     for (const tokenState of states) await write(`${JSON.stringify({ tokenState })}\n`);
     const n = { records: records.length, tokens: states.length };
     await this.audit('store.export', 'ok', `by ${options.by}: ${n.records} app passwords, ${n.tokens} token states to ${options.destination}`);

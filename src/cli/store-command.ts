@@ -20,7 +20,7 @@ export function storeCommand(ctx: CliContext): Command {
       if (opts.out === undefined) {
         refuseTerminal(ctx.io.stdoutIsTty === true);
         await ctx.withApp(async (app) => {
-          const n = await app.transfer.export({ tokens: opts.tokens, by, destination: 'stdout' }, (line) => ctx.io.stdout(line));
+          const n = await app.transfer.export({ tokens: opts.tokens, by, destination: 'stdout' }, (line) => writeStdout(ctx, line));
           ctx.io.stderr(`exported ${counts(n)}\n`);
         });
         return;
@@ -92,6 +92,16 @@ async function openImportFile(path: string): Promise<FileHandle> {
   } catch (cause) {
     if ((cause as NodeJS.ErrnoException).code === 'ENOENT') throw new GatewayError('PG_INVALID_INPUT', `--in ${path}: no such file`, { cause });
     throw fileError(`cannot read ${path}`, cause);
+  }
+}
+
+/** A closed pipe (the importing side gone) fails the export, exit 1, rather than report lines nobody read. */
+async function writeStdout(ctx: CliContext, line: string): Promise<void> {
+  if (!ctx.io.writeStdout) return ctx.io.stdout(line);
+  try {
+    await ctx.io.writeStdout(line);
+  } catch (cause) {
+    throw fileError('cannot write the export to stdout (did the reading end of the pipe close?)', cause);
   }
 }
 

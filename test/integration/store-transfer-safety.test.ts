@@ -221,4 +221,11 @@ describe('store export / import: safety', () => {
     assert.equal(piped.code, 0, piped.stderr);
     assert.equal(piped.stdout.trim().split('\n').length, 3);
   });
+
+  it('fails, never reporting success, when the reading end of the pipe is gone', async () => {
+    // `true` exits before the CLI writes its first line: every write gets EPIPE.
+    const gone = await cli(['store', 'export'], { wrap: ['bash', '-c', 'set -o pipefail; "$@" | true', 'bash'] });
+    assert.equal(gone.code, 1, gone.stderr);
+    assert.equal(gone.stderr, 'passgate: cannot write the export to stdout (did the reading end of the pipe close?): EPIPE\n');
+  });
 });

@@ -8,13 +8,14 @@ import { BufferedAuditLog } from './core/buffered-audit-log.js';
 import { systemClock, type Clock } from './core/clock.js';
 import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
-import { derivePepperKeys } from './core/pepper-keys.js';
+import { derivePepperKeys, pepperCheck } from './core/pepper-keys.js';
 import type { LoginLimiter } from './core/login-limiter.js';
 import type { MessageLimiter } from './core/message-limiter.js';
 import { FlexibleMessageLimiter } from './rate-limit/flexible-message-limiter.js';
 import type { PasswordHasher } from './core/password-hasher.js';
 import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
+import { StoreTransfer } from './admin/store-transfer.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './credentials/redis-client-factory.js';
@@ -52,6 +53,8 @@ export interface App {
   format: AppPasswordFormat;
   verifier: AppPasswordVerifier;
   admin: AppPasswordAdmin;
+  /** `store export` / `store import`, audited, with this configuration's pepper check. */
+  transfer: StoreTransfer;
   limiter: LoginLimiter;
   messages: MessageLimiter;
   authenticator: Authenticator;
@@ -170,6 +173,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const cache = new VerifiedCredentialCache(auth.cache_ttl_seconds * 1000, auth.cache_max_entries, clock);
   const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock, cache });
   const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger });
+  const transfer = new StoreTransfer({ store, tokenStates, cipher: tokenCipher, audit, clock, log: logger, pepperCheck: pepperCheck(keys) });
 
   const authenticator = new Authenticator(
     {
@@ -201,6 +205,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     format,
     verifier,
     admin,
+    transfer,
     limiter,
     messages,
     authenticator,

@@ -15,6 +15,18 @@ const processIo: CliIo = {
   env: process.env,
   cwd: process.cwd(),
   stdin: process.stdin,
+  stdoutIsTty: process.stdout.isTTY === true,
+  writeStdout: (text) =>
+    new Promise((resolve, reject) => {
+      // A failed write also emits 'error' on the stream, after the callback: the listener stays to take it.
+      const onError = (error: Error) => reject(error);
+      process.stdout.once('error', onError);
+      process.stdout.write(text, (error) => {
+        if (error) return reject(error);
+        process.stdout.off('error', onError);
+        resolve();
+      });
+    }),
 };
 
 /** Exit codes: 0 success, 1 the operation failed, 2 the command line, configuration or input is wrong. */

@@ -1,8 +1,13 @@
 import { z } from 'zod';
 import { isValidUsername, NO_MESSAGE_LIMITS, normalizeUsername, type AppPasswordRecord } from '../core/app-password-record.js';
 import { parseCidr } from '../core/network-list.js';
+import type { AuditEvent, AuditLog } from '../core/audit-log.js';
+import type { Clock } from '../core/clock.js';
 import type { CredentialStore } from '../core/credential-store.js';
+import type { EventLogger } from '../core/event-logger.js';
 import { GatewayError } from '../core/gateway-error.js';
+import type { ImportCounts } from '../core/imported-record.js';
+import { samePepperCheck } from '../core/pepper-keys.js';
 import { PROTOCOLS } from '../core/protocol.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
 import type { TokenCipher } from '../oauth/token-cipher.js';
@@ -72,59 +77,134 @@ const tokenLineSchema = z
   })
   .strict();
 
+/**
+ * The first exported line: `{"pepperCheck": "v1.<hex>"}` (core/pepper-keys.ts), so an import under another pepper,
+ * where no imported password would verify, is refused before anything is written. Files from before it have none.
+ */
+const pepperLineSchema = z
+  .object({ pepperCheck: z.string().regex(/^v1\.[0-9a-f]{64}$/, { message: 'expected v1.<64 hex digits> (a file from a newer passgate?)' }) })
+  .strict();
+
 export interface Transferred {
   records: number;
   tokens: number;
 }
 
-/**
- * Writes every app password record as one JSON line, then (with `tokenStates`) the state of every token key:
- * refresh and access tokens sealed as stored, so a delegated setup moves without connecting each mailbox again.
- */
-export async function exportStore(store: CredentialStore, tokenStates: TokenStateStore | null, write: (line: string) => void): Promise<Transferred> {
-  const records = await store.list();
-  for (const record of records) write(`${JSON.stringify(record)}\n`);
-  const states = tokenStates ? await tokenStates.list() : [];
-  for (const tokenState of states) write(`${JSON.stringify({ tokenState })}\n`);
-  return { records: records.length, tokens: states.length };
+/** What an import did: records in the file and how each met the store; whether the file carried a pepper check. */
+export type Imported = Transferred & ImportCounts & { pepperChecked: boolean };
+
+/** "3 app passwords (1 new, 1 replaced, 1 kept revoked), 2 token states" */
+export function describeImport(n: Transferred & ImportCounts): string {
+  return `${n.records} app passwords (${n.added} new, ${n.replaced} replaced, ${n.keptRevoked} kept revoked), ${n.tokens} token states`;
 }
 
-/**
- * Reads JSON lines written by exportStore and puts each record into the store (same id: replaced) and each token
- * state into `tokenStates` (same key: replaced). Every line is validated before anything is written, so a bad file
- * changes nothing; so is every sealed token, against `cipher` (this configuration's oauth.token_encryption_key):
- * tokens sealed under another key could never be used here.
- */
-export async function importStore(
-  target: { store: CredentialStore; tokenStates: TokenStateStore; cipher: TokenCipher | null },
-  lines: AsyncIterable<string> | Iterable<string>,
-): Promise<Transferred> {
-  const records: AppPasswordRecord[] = [];
-  const states: StoredTokenState[] = [];
-  let lineNo = 0;
-  for await (const line of lines) {
-    lineNo++;
-    if (line.trim() === '') continue;
-    let json: unknown;
-    try {
-      json = JSON.parse(line);
-    } catch {
-      throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: not JSON`);
-    }
-    if (typeof json === 'object' && json !== null && 'tokenState' in json) {
-      const parsed = tokenLineSchema.safeParse(json);
-      if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
-      checkSealed(target.cipher, parsed.data.tokenState, lineNo);
-      states.push(parsed.data.tokenState);
-      continue;
-    }
-    const parsed = recordSchema.safeParse(json);
-    if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
-    records.push(parsed.data);
+export interface StoreTransferDeps {
+  store: CredentialStore;
+  tokenStates: TokenStateStore;
+  /** Opens sealed tokens (oauth.token_encryption_key); null when not configured. */
+  cipher: TokenCipher | null;
+  audit: AuditLog;
+  clock: Clock;
+  log: EventLogger;
+  /** This configuration's pepper check (core/pepper-keys.ts `pepperCheck`). */
+  pepperCheck: string;
+}
+
+/** `passgate store export` / `import`: every app password record and token state as JSON lines, audited. */
+export class StoreTransfer {
+  constructor(private readonly deps: StoreTransferDeps) {}
+
+  /**
+   * Writes the pepper check, every app password record as one JSON line, then (with `tokens`) the state of every
+   * token key: refresh and access tokens sealed as stored, so a delegated setup moves without connecting each
+   * mailbox again. `destination` (a file, or "stdout") goes into the audit record with `by`.
+   */
+  async export(options: { tokens: boolean; by: string; destination: string }, write: (line: string) => void | Promise<void>): Promise<Transferred> {
+    // Everything is read before the first line goes out: a store failing part way must not leave a pipe's reader
+    // (`store export | ssh host passgate store import`) a truncated stream that imports cleanly.
+    const records = await this.deps.store.list();
+    const states = options.tokens ? await this.deps.tokenStates.list() : [];
+    await write(`${JSON.stringify({ pepperCheck: this.deps.pepperCheck })}\n`);
+    for (const record of records) await write(`${JSON.stringify(record)}\n`);
+    for (const tokenState of states) await write(`${JSON.stringify({ tokenState })}\n`);
+    const n = { records: records.length, tokens: states.length };
+    await this.audit('store.export', 'ok', `by ${options.by}: ${n.records} app passwords, ${n.tokens} token states to ${options.destination}`);
+    return n;
   }
-  for (const record of records) await target.store.put(record);
-  for (const state of states) await target.tokenStates.put(state);
-  return { records: records.length, tokens: states.length };
+
+  /**
+   * Reads JSON lines written by `export` and imports the records into the store (same id: replaced, except that a
+   * record revoked here stays revoked: `mergeImportedRecord`) and each token state into `tokenStates` (same key:
+   * replaced). Every line is checked before anything is written, so a bad file changes nothing: the pepper check
+   * against this configuration's (a file without one, from an older passgate, is taken as is), and every sealed
+   * token against `cipher` (this configuration's oauth.token_encryption_key): tokens sealed under another key could
+   * never be used here.
+   */
+  async import(options: { by: string }, lines: AsyncIterable<string> | Iterable<string>): Promise<Imported> {
+    const { records, states, pepperChecked } = await this.read(lines);
+    let counts: ImportCounts;
+    try {
+      counts = await this.deps.store.importRecords(records);
+      for (const state of states) await this.deps.tokenStates.put(state);
+    } catch (error) {
+      await this.audit('store.import', 'unavailable', `by ${options.by}: failed: ${(error as Error).message}`);
+      throw error;
+    }
+    const n = { records: records.length, tokens: states.length, ...counts, pepperChecked };
+    await this.audit('store.import', 'ok', `by ${options.by}: ${describeImport(n)}${pepperChecked ? '' : ' (no pepper check in the file)'}`);
+    return n;
+  }
+
+  private async read(lines: AsyncIterable<string> | Iterable<string>): Promise<{ records: AppPasswordRecord[]; states: StoredTokenState[]; pepperChecked: boolean }> {
+    const records: AppPasswordRecord[] = [];
+    const states: StoredTokenState[] = [];
+    let pepperChecked = false;
+    let lineNo = 0;
+    for await (const line of lines) {
+      lineNo++;
+      if (line.trim() === '') continue;
+      let json: unknown;
+      try {
+        json = JSON.parse(line);
+      } catch {
+        throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: not JSON`);
+      }
+      if (typeof json === 'object' && json !== null && 'pepperCheck' in json) {
+        const parsed = pepperLineSchema.safeParse(json);
+        if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
+        if (pepperChecked) throw new GatewayError('PG_INVALID_INPUT', `line ${lineNo}: a second pepper check: one file per export`);
+        if (!samePepperCheck(parsed.data.pepperCheck, this.deps.pepperCheck)) {
+          throw new GatewayError(
+            'PG_INVALID_INPUT',
+            `line ${lineNo}: the file was exported under another security.pepper than this configuration's, so none of its app passwords would verify here: set security.pepper (or security.pepper_file) to the exporting configuration's pepper; nothing was imported`,
+          );
+        }
+        pepperChecked = true;
+        continue;
+      }
+      if (typeof json === 'object' && json !== null && 'tokenState' in json) {
+        const parsed = tokenLineSchema.safeParse(json);
+        if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
+        checkSealed(this.deps.cipher, parsed.data.tokenState, lineNo);
+        states.push(parsed.data.tokenState);
+        continue;
+      }
+      const parsed = recordSchema.safeParse(json);
+      if (!parsed.success) throw invalidLine(lineNo, parsed.error.issues[0]!);
+      records.push(parsed.data);
+    }
+    return { records, states, pepperChecked };
+  }
+
+  /** The transfer is done (or failed) by now: a failed audit write is logged as an error, never thrown over it. */
+  private async audit(action: 'store.export' | 'store.import', reason: 'ok' | 'unavailable', detail: string): Promise<void> {
+    const event: AuditEvent = { at: this.deps.clock(), action, protocol: null, username: '(store)', clientIp: null, appPasswordId: null, appPasswordName: null, reason, detail };
+    try {
+      await this.deps.audit.append(event);
+    } catch (error) {
+      this.deps.log.error({ ...event, cause: (error as Error).message }, 'audit append failed');
+    }
+  }
 }
 
 function invalidLine(lineNo: number, issue: { path: PropertyKey[]; message: string }): GatewayError {

@@ -10,6 +10,14 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   cwd: string;
   stdin: AsyncIterable<string | Buffer>;
+  /** stdout is a terminal (commands that write secrets' hashes refuse it); absent: not a terminal. */
+  stdoutIsTty?: boolean;
+  /**
+   * Writes to stdout and resolves once written; rejects when it cannot be (the reading end of a pipe closed), so a
+   * command whose output is its result (`store export`) never reports success for output nobody got. Absent:
+   * `stdout`, taken as written.
+   */
+  writeStdout?: (text: string) => Promise<void>;
 }
 
 export class CliContext {

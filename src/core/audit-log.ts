@@ -16,7 +16,10 @@ export const AUDIT_REASONS = [
 ] as const;
 export type AuditReason = (typeof AUDIT_REASONS)[number];
 
-/** What was attempted: a login, an operator's change, or a token event (a mailbox's grant lost). */
+/**
+ * What was attempted: a login, an operator's change, or a token event (a mailbox's grant lost). `store.export` and
+ * `store.import` concern the whole store: their username is `(store)`.
+ */
 export const AUDIT_ACTIONS = [
   'login',
   'app-password.create',
@@ -24,6 +27,8 @@ export const AUDIT_ACTIONS = [
   'app-password.revoke-all',
   'oauth.connect',
   'oauth.token',
+  'store.export',
+  'store.import',
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

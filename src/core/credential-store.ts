@@ -1,4 +1,5 @@
 import type { AppPasswordRecord } from './app-password-record.js';
+import type { ImportCounts } from './imported-record.js';
 import type { Protocol } from './protocol.js';
 
 export interface CredentialUse {
@@ -32,8 +33,13 @@ export interface CredentialStore {
   recordUse(id: string, use: CredentialUse): Promise<void>;
   /** Compare-and-set of the hash (re-hash after a parameter change); false when the hash changed meanwhile. */
   replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;
-  /** Writes a record as given, replacing one with the same id (`store import`). */
-  put(record: AppPasswordRecord): Promise<void>;
+  /**
+   * `store import`: writes each record, replacing one with the same id (and any other record of its user with its
+   * selector) merged by `mergeImportedRecord` against what the store holds at the moment of the write, so a
+   * revoked record stays revoked. SQLite writes all or nothing (one transaction); Redis writes record by record,
+   * each atomically against a concurrent revocation, so a failure part way leaves the records before it written.
+   */
+  importRecords(records: readonly AppPasswordRecord[]): Promise<ImportCounts>;
   /** Throws when the store cannot serve requests (readiness). */
   ping(): Promise<void>;
   close(): Promise<void>;

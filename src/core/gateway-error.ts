@@ -11,6 +11,8 @@ export const GATEWAY_ERROR_CODES = [
   'PG_LIMIT_REACHED',
   'PG_TOKEN_UNAVAILABLE',
   'PG_OVERLOADED',
+  /** A file the operator named (`store export --out`, `store import --in`) could not be read or written. */
+  'PG_FILE_FAILED',
 ] as const;
 export type GatewayErrorCode = (typeof GATEWAY_ERROR_CODES)[number];
 

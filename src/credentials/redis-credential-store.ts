@@ -1,6 +1,7 @@
 import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
+import { countImport, mergeImportedRecord, type ImportCounts, type ImportOutcome } from '../core/imported-record.js';
 import type { Protocol } from '../core/protocol.js';
 import type { RedisClient } from './redis-client-factory.js';
 import { announceRevocation } from './redis-revocation-feed.js';
@@ -71,6 +72,31 @@ const REPLACE_HASH = `
 if redis.call('HGET', KEYS[1], 'hash') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'hash', ARGV[2])
 return 1`;
+
+// `store import` of one record: written only if the record's revocation and last use are still what the merge
+// (mergeImportedRecord) read, so a revocation made meanwhile is never overwritten; 0 tells the caller to read again.
+// KEYS: record, sel, ids, active. ARGV: expected state ('-': no record; else revokedAt|lastUsedAt), id, selector,
+// createdAt, the active-set value ('' when the merged record is revoked), then the record's fields.
+const IMPORT = `
+local state = '-'
+local old = false
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'lastUsedAt', 'selector')
+  state = (f[1] or '') .. '|' .. (f[2] or '')
+  old = f[3]
+end
+if state ~= ARGV[1] then return 0 end
+if old and old ~= ARGV[3] then redis.call('HDEL', KEYS[2], old) end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[2])
+redis.call('ZADD', KEYS[3], ARGV[4], ARGV[2])
+if ARGV[5] == '' then redis.call('HDEL', KEYS[4], ARGV[2]) else redis.call('HSET', KEYS[4], ARGV[2], ARGV[5]) end
+return 1`;
+
+const IMPORT_ATTEMPTS = 5;
+
+const importState = (r: AppPasswordRecord | null): string => (r === null ? '-' : `${r.revokedAt ?? ''}|${r.lastUsedAt ?? ''}`);
 
 const num = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
 const str = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
@@ -245,25 +271,52 @@ export class RedisCredentialStore implements CredentialStore {
     });
   }
 
-  put(record: AppPasswordRecord): Promise<void> {
-    return this.run('put', async () => {
-      const u = record.username;
-      const owner = await this.redis.get(this.idKey(record.id));
-      if (owner !== null && owner !== u) await this.removeFromUser(owner, record.id);
-      const previous = await this.load(u, record.id);
-      const tx = this.redis.multi();
-      if (previous && previous.selector !== record.selector) tx.hdel(this.userKey(u, 'sel'), previous.selector);
-      tx.del(this.userKey(u, `ap:${record.id}`));
-      tx.hset(this.userKey(u, `ap:${record.id}`), ...toFields(record));
-      tx.hset(this.userKey(u, 'sel'), record.selector, record.id);
-      tx.zadd(this.userKey(u, 'ids'), record.createdAt, record.id);
-      if (record.revokedAt === null) tx.hset(this.userKey(u, 'active'), record.id, String(record.expiresAt ?? 0));
-      else tx.hdel(this.userKey(u, 'active'), record.id);
-      await tx.exec();
-      await this.redis.set(this.idKey(record.id), u);
-      await this.redis.sadd(`${this.prefix}users`, u);
-      if (record.revokedAt !== null) await announceRevocation(this.redis, this.prefix, [record.id]);
+  /** Record by record (see the port): each one a compare-and-set script on its user's slot, read again on a race. */
+  importRecords(records: readonly AppPasswordRecord[]): Promise<ImportCounts> {
+    return this.run('import', async () => {
+      const counts: ImportCounts = { added: 0, replaced: 0, keptRevoked: 0 };
+      for (const record of records) countImport(counts, await this.importOne(record));
+      return counts;
     });
+  }
+
+  private async importOne(incoming: AppPasswordRecord): Promise<ImportOutcome> {
+    const u = incoming.username;
+    // The index first, as insert does: a crash part way leaves an entry pointing at nothing, never an unlisted record.
+    await this.redis.sadd(`${this.prefix}users`, u);
+    for (let attempt = 0; attempt < IMPORT_ATTEMPTS; attempt++) {
+      const owner = await this.redis.get(this.idKey(incoming.id));
+      if (owner === null) await this.redis.set(this.idKey(incoming.id), u);
+      const here = await this.load(u, incoming.id);
+      // A file that gives the id another user (only a hand-edited one does) moves the record: merged against the
+      // old user's copy, which is then taken out. That move is not guarded against a revocation at the same instant.
+      const moved = owner !== null && owner !== u ? await this.load(owner, incoming.id) : null;
+      const previous = moved ?? here;
+      const { record, outcome } = mergeImportedRecord(previous, incoming);
+      const written = await this.redis.eval(
+        IMPORT,
+        4,
+        this.userKey(u, `ap:${record.id}`),
+        this.userKey(u, 'sel'),
+        this.userKey(u, 'ids'),
+        this.userKey(u, 'active'),
+        importState(here),
+        record.id,
+        record.selector,
+        String(record.createdAt),
+        record.revokedAt === null ? String(record.expiresAt ?? 0) : '',
+        ...toFields(record),
+      );
+      if (written !== 1) continue;
+      if (owner !== null && owner !== u) {
+        await this.redis.set(this.idKey(record.id), u);
+        await this.removeFromUser(owner, record.id);
+      }
+      // A file can revoke a record that was active here: its live sessions end as with `app-password revoke`.
+      if (record.revokedAt !== null && previous !== null && previous.revokedAt === null) await announceRevocation(this.redis, this.prefix, [record.id]);
+      return outcome;
+    }
+    throw new GatewayError('PG_STORE_CONFLICT', `redis credential store: app password ${incoming.id} kept changing during the import; run it again`);
   }
 
   /** Takes a record out of a user's keys (an import that moved the id to another user). */

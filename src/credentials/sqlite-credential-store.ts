@@ -1,6 +1,7 @@
 import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
+import { countImport, mergeImportedRecord, type ImportCounts } from '../core/imported-record.js';
 import type { Protocol } from '../core/protocol.js';
 import type { SqliteDatabase } from './sqlite-database.js';
 
@@ -158,9 +159,19 @@ export class SqliteCredentialStore implements CredentialStore {
     });
   }
 
-  async put(record: AppPasswordRecord): Promise<void> {
-    return this.guard('put', () => {
-      this.stmt.upsert.run(toRow(record));
+  /** One IMMEDIATE transaction: every record or none, merged against what no other writer can change meanwhile. */
+  async importRecords(records: readonly AppPasswordRecord[]): Promise<ImportCounts> {
+    return this.guard('import', () => {
+      return this.db.transaction(() => {
+        const counts: ImportCounts = { added: 0, replaced: 0, keptRevoked: 0 };
+        for (const incoming of records) {
+          const row = this.stmt.byId.get(incoming.id);
+          const { record, outcome } = mergeImportedRecord(row ? fromRow(row) : null, incoming);
+          this.stmt.upsert.run(toRow(record));
+          countImport(counts, outcome);
+        }
+        return counts;
+      }).immediate();
     });
   }
 

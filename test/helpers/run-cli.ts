@@ -10,10 +10,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs the passgate CLI from source in a child process, as an operator would run it. */
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string }): Promise<CliResult> {
+/**
+ * Runs the passgate CLI from source in a child process, as an operator would run it. `wrap` is a command the CLI
+ * runs under, given the CLI's command line as its last arguments (a shell setting `ulimit`, `script` for a terminal).
+ */
+export function runCli(args: string[], options: { cwd: string; env?: Record<string, string>; input?: string; wrap?: string[] }): Promise<CliResult> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], {
+    const command = [...(options.wrap ?? []), process.execPath, '--import', TSX, CLI, ...args];
+    const child = spawn(command[0]!, command.slice(1), {
       cwd: options.cwd,
       env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', ...options.env },
       stdio: ['pipe', 'pipe', 'pipe'],

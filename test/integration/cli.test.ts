@@ -132,14 +132,14 @@ describe('passgate CLI', () => {
       secrets.push(created.password);
       const exported = await cli('store', 'export');
       assert.equal(exported.code, 0, exported.stderr);
-      assert.match(exported.stderr, /exported 3 records/);
+      assert.match(exported.stderr, /exported 3 app passwords/);
       assertNoSecrets(exported.stdout.replace(/"hash":"[^"]*"/g, ''));
 
       const redisYaml = join(tc.dir, 'redis.yaml');
       writeFileSync(redisYaml, stringify({ log: { level: 'silent' }, security: { pepper: tc.config.security.pepper, argon2: FAST_ARGON2 }, redis: { url: redis.url, key_prefix: redis.prefix } }));
       const imported = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
       assert.equal(imported.code, 0, imported.stderr);
-      assert.match(imported.stderr, /imported 3 records/);
+      assert.match(imported.stderr, /imported 3 app passwords \(3 new, 0 replaced, 0 kept revoked\)/);
 
       const { config } = loadConfig({ path: redisYaml, env: {}, cwd: tc.dir });
       const app = await openApp(config, { logger: createLogger('silent') });
@@ -154,7 +154,7 @@ describe('passgate CLI', () => {
       const broken = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: '{"id":"nope"}\n' });
       assert.equal(broken.code, 2);
       assert.match(broken.stderr, /line 1: id: /);
-      const line = JSON.parse(exported.stdout.split('\n')[0]!);
+      const line = JSON.parse(exported.stdout.split('\n')[1]!);
       const badNetwork = JSON.stringify({ ...line, allowedNetworks: ['10.0.0.0/99'] });
       const refused = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: `${badNetwork}\n` });
       assert.match(refused.stderr, /line 1: allowedNetworks\.0: expected an address or CIDR/);

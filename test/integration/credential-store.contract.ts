@@ -118,16 +118,46 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
       assert.equal((await t.store.get(r.id))!.hash, '$argon2id$new2');
     });
 
-    it('puts a record as given (import), replacing one with the same id', async () => {
+    it('imports records as given, replacing one with the same id, and counts what it did', async () => {
       const r = makeRecord({ username: 'put@example.com', useCount: 42, revokedAt: 9, lastUsedIp: '192.0.2.9', lastUsedAt: 8, lastUsedProtocol: 'smtp' });
-      await t.store.put(r);
+      assert.deepEqual(await t.store.importRecords([r]), { added: 1, replaced: 0, keptRevoked: 0 });
       assert.deepEqual(await t.store.get(r.id), r);
       assert.deepEqual(await t.store.findBySelector(r.username, r.selector), r);
-      const changed = { ...r, name: 'Renamed', revokedAt: null, selector: '0badc0' };
-      await t.store.put(changed);
+      const changed = { ...r, name: 'Renamed', selector: '0badc0' };
+      assert.deepEqual(await t.store.importRecords([changed]), { added: 0, replaced: 1, keptRevoked: 0 });
       assert.deepEqual(await t.store.get(r.id), changed);
       assert.equal(await t.store.findBySelector(r.username, r.selector), null);
       assert.deepEqual(await t.store.list({ username: 'put@example.com' }), [changed]);
+    });
+
+    it('never brings a revoked record back to life, and keeps the later last use', async () => {
+      const monday = makeRecord({ username: 'stolen@example.com', lastUsedAt: 100, lastUsedIp: '192.0.2.1', lastUsedProtocol: 'smtp', useCount: 3 });
+      const other = makeRecord({ username: 'stolen@example.com', lastUsedAt: 500, lastUsedIp: '192.0.2.5', lastUsedProtocol: 'imap', useCount: 1 });
+      await t.store.insert(monday, limits());
+      await t.store.insert(other, limits());
+      await t.store.recordUse(monday.id, { at: 200, ip: '198.51.100.7', protocol: 'imap' });
+      await t.store.revoke(monday.id, 300);
+      // Monday's file: the first record active and last used at 100; the second used earlier than the file says.
+      const counts = await t.store.importRecords([monday, { ...other, lastUsedAt: 400, lastUsedIp: '192.0.2.4', useCount: 9 }]);
+      assert.deepEqual(counts, { added: 0, replaced: 1, keptRevoked: 1 });
+      const kept = (await t.store.get(monday.id))!;
+      assert.equal(kept.revokedAt, 300, 'still revoked');
+      assert.deepEqual([kept.lastUsedAt, kept.lastUsedIp, kept.lastUsedProtocol, kept.useCount], [200, '198.51.100.7', 'imap', 4]);
+      assert.equal((await t.store.findBySelector(monday.username, monday.selector))!.revokedAt, 300);
+      const replaced = (await t.store.get(other.id))!;
+      assert.deepEqual([replaced.lastUsedAt, replaced.lastUsedIp, replaced.lastUsedProtocol, replaced.useCount], [500, '192.0.2.5', 'imap', 9]);
+      // The revoked record does not count against the cap: nine more fit beside the other one.
+      for (let i = 0; i < 9; i++) assert.deepEqual(await t.store.insert(makeRecord({ username: 'stolen@example.com' }), limits()), { ok: true });
+      assert.deepEqual(await t.store.insert(makeRecord({ username: 'stolen@example.com' }), limits()), { ok: false, reason: 'limit-reached' });
+      assert.deepEqual(await t.store.revokeAll('stolen@example.com', 600).then((rs) => rs.some((x) => x.id === monday.id)), false);
+    });
+
+    it('lets a file revoke a record that is active here', async () => {
+      const r = makeRecord({ username: 'filerevoke@example.com' });
+      await t.store.insert(r, limits());
+      assert.deepEqual(await t.store.importRecords([{ ...r, revokedAt: 700 }]), { added: 0, replaced: 1, keptRevoked: 0 });
+      assert.equal((await t.store.get(r.id))!.revokedAt, 700);
+      assert.deepEqual(await t.store.revokeAll('filerevoke@example.com', 800), []);
     });
 
     it('answers ping', async () => {

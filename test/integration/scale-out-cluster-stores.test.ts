@@ -157,7 +157,7 @@ describe('redis cluster: moving from the embedded store, and the CLI on a cluste
       assert.equal(exported.code, 0, exported.stderr);
       const imported = await cli(onCluster.file, onCluster.dir, ['store', 'import'], exported.stdout);
       assert.equal(imported.code, 0, imported.stderr);
-      assert.match(imported.stderr, /imported 3 records/);
+      assert.match(imported.stderr, /imported 3 app passwords \(3 new, 0 replaced, 0 kept revoked\)/);
 
       const listed = await cli(onCluster.file, onCluster.dir, ['app-password', 'list']);
       assert.equal(listed.code, 0, listed.stderr);

@@ -64,13 +64,13 @@ describe('store export / import with token state', () => {
   it('moves a mailbox\'s sealed refresh token to Redis, where it opens with the same key', async () => {
     const exported = await runCli(['--config', tc.file, 'store', 'export'], { cwd: tc.dir });
     assert.equal(exported.code, 0, exported.stderr);
-    assert.match(exported.stderr, /exported 1 records and 1 token states/);
+    assert.match(exported.stderr, /exported 1 app passwords and 1 token states/);
     assert.ok(!exported.stdout.includes(REFRESH), 'a token in clear in the export');
 
     const file = redisConfig('same-key.yaml', KEY);
     const imported = await runCli(['--config', file, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
     assert.equal(imported.code, 0, imported.stderr);
-    assert.match(imported.stderr, /imported 1 records and 1 token states/);
+    assert.match(imported.stderr, /imported 1 app passwords \(1 new, 0 replaced, 0 kept revoked\), 1 token states/);
     const { config } = loadConfig({ path: file, env: {}, cwd: tc.dir });
     const app = await openApp(config, { logger: createLogger('silent') });
     try {
@@ -88,7 +88,7 @@ describe('store export / import with token state', () => {
     const file = redisConfig('other-key.yaml', OTHER_KEY);
     const refused = await runCli(['--config', file, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
     assert.equal(refused.code, 2);
-    assert.match(refused.stderr, /line 2: mailbox:boss@example\.com: its refresh token does not open with this configuration's oauth\.token_encryption_key/);
+    assert.match(refused.stderr, /line 3: mailbox:boss@example\.com: its refresh token does not open with this configuration's oauth\.token_encryption_key/);
     const { config } = loadConfig({ path: file, env: {}, cwd: tc.dir });
     const app = await openApp(config, { logger: createLogger('silent') });
     try {
@@ -102,7 +102,7 @@ describe('store export / import with token state', () => {
   it('--no-tokens leaves token state out', async () => {
     const exported = await runCli(['--config', tc.file, 'store', 'export', '--no-tokens'], { cwd: tc.dir });
     assert.equal(exported.code, 0, exported.stderr);
-    assert.match(exported.stderr, /exported 1 records and 0 token states/);
+    assert.match(exported.stderr, /exported 1 app passwords and 0 token states/);
     assert.ok(!exported.stdout.includes('tokenState'));
   });
 });

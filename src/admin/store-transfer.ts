@@ -124,9 +124,18 @@ export class StoreTransfer {
     // (`store export | ssh host passgate store import`) a truncated stream that imports cleanly.
     const records = await this.deps.store.list();
     const states = options.tokens ? await this.deps.tokenStates.list() : [];
-    await write(`${JSON.stringify({ pepperCheck: this.deps.pepperCheck })}\n`);
-    for (const record of records) await write(`${JSON.stringify(record)}\n`);
-    for (const tokenState of states) await write(`${JSON.stringify({ tokenState })}\n`);
+    let lines = 0;
+    try {
+      await write(`${JSON.stringify({ pepperCheck: this.deps.pepperCheck })}\n`);
+      for (const line of [...records, ...states.map((tokenState) => ({ tokenState }))]) {
+        await write(`${JSON.stringify(line)}\n`);
+        lines++;
+      }
+    } catch (error) {
+      // What already went out (hashes and selectors included) is on the record even when the rest could not.
+      await this.audit('store.export', 'unavailable', `by ${options.by}: stopped after ${lines} of ${records.length + states.length} lines to ${options.destination}: ${(error as Error).message}`);
+      throw error;
+    }
     const n = { records: records.length, tokens: states.length };
     await this.audit('store.export', 'ok', `by ${options.by}: ${n.records} app passwords, ${n.tokens} token states to ${options.destination}`);
     return n;

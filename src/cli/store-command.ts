@@ -57,6 +57,9 @@ export function storeCommand(ctx: CliContext): Command {
           );
         }
         ctx.io.stderr(`imported ${describeImport(n)}\n`);
+      }).catch((error: unknown) => {
+        input.destroy(); // e.g. the configuration did not load: the file is closed with its stream
+        throw error;
       });
     });
 

@@ -27,7 +27,10 @@ export class GrantsOnlyTokenStates implements TokenStateStore {
     if (state.status === 'ok') await this.inner.put(state);
   }
 
-  /** A failure is not written: false, as for a grant replaced meanwhile, so the provider neither logs nor audits it. */
+  /**
+   * A failure is not written: false, as for a grant replaced meanwhile, so the provider skips its failure log line
+   * and audit record (it logs "the grant was replaced meanwhile" instead, to doctor's silent logger).
+   */
   putIf(state: StoredTokenState, field: 'sealedRefreshToken' | 'sealedAccessToken', expected: string | null): Promise<boolean> {
     return state.status === 'ok' ? this.inner.putIf(state, field, expected) : Promise.resolve(false);
   }

@@ -192,7 +192,9 @@ export class UpstreamSmtpSession {
   async quit(): Promise<void> {
     if (!this.usable) return this.close();
     const bye = this.command('QUIT').catch(() => undefined);
-    await Promise.race([bye, new Promise((r) => setTimeout(r, 1000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([bye, new Promise((r) => (timer = setTimeout(r, 1000)))]);
+    clearTimeout(timer);
     this.close();
   }
 

@@ -227,5 +227,9 @@ describe('store export / import: safety', () => {
     const gone = await cli(['store', 'export'], { wrap: ['bash', '-c', 'set -o pipefail; "$@" | true', 'bash'] });
     assert.equal(gone.code, 1, gone.stderr);
     assert.equal(gone.stderr, 'passgate: cannot write the export to stdout (did the reading end of the pipe close?): EPIPE\n');
+    // Audited all the same: what went out before the pipe closed may already hold hashes.
+    const [newest] = JSON.parse((await cli(['audit', '--json', '--limit', '1'])).stdout) as { action: string; reason: string; detail: string }[];
+    assert.deepEqual([newest?.action, newest?.reason], ['store.export', 'unavailable']);
+    assert.match(newest!.detail, /^by cli:.*: stopped after \d+ of \d+ lines to stdout: .*EPIPE/);
   });
 });

@@ -63,6 +63,8 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     assert.deepEqual(implied.tls, {}, 'the system CAs');
     const plan = single(redisClientPlan(redis({ url: 'redis://h:6380', tls: true, username: 'app', password: 'pw', ...tls }), 'passgate', files));
     assert.deepEqual(plan.tls, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
+    // The one shared context (deepEqual cannot tell two contexts apart: they have no enumerable properties).
+    assert.strictEqual(plan.tls!.secureContext, clientSecureContext('PEM CA'));
     assert.deepEqual([plan.username, plan.password], ['app', 'pw']);
   });
 
@@ -73,6 +75,7 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     assert.deepEqual(plan.nodes, [{ host: 'redis-a.internal', port: 6379 }]);
     const node = plan.options.redisOptions!;
     assert.deepEqual([node.username, node.password, node.tls], ['app', 'pw', { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' }]);
+    assert.strictEqual(node.tls!.secureContext, clientSecureContext('PEM CA'));
     let looked: string | undefined;
     plan.options.dnsLookup!('redis-a.internal', (_e, address) => (looked = address));
     assert.equal(looked, 'redis-a.internal');
@@ -97,6 +100,8 @@ describe('redis.* to ioredis options (ACL user, password, TLS) in every topology
     assert.equal(o.enableTLSForSentinelMode, true);
     assert.deepEqual(o.tls, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
     assert.deepEqual(o.sentinelTLS, { secureContext: clientSecureContext('PEM CA'), servername: 'redis.internal' });
+    assert.strictEqual(o.tls!.secureContext, clientSecureContext('PEM CA'));
+    assert.strictEqual(o.sentinelTLS!.secureContext, o.tls!.secureContext);
 
     const plain = single(redisClientPlan(redis({ sentinels }), 'passgate', files));
     assert.deepEqual([plain.tls, plain.sentinelTLS, plain.enableTLSForSentinelMode, plain.sentinelPassword], [undefined, undefined, undefined, undefined]);

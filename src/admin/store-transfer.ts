@@ -90,12 +90,16 @@ export interface Transferred {
   tokens: number;
 }
 
-/** What an import did: records in the file and how each met the store; whether the file carried a pepper check. */
-export type Imported = Transferred & ImportCounts & { pepperChecked: boolean };
+/**
+ * What an import did: records in the file and how each met the store; token states left as they were because the
+ * store's was newer; whether the file carried a pepper check.
+ */
+export type Imported = Transferred & ImportCounts & { tokensKeptNewer: number; pepperChecked: boolean };
 
-/** "3 app passwords (1 new, 1 replaced, 1 kept revoked), 2 token states" */
-export function describeImport(n: Transferred & ImportCounts): string {
-  return `${n.records} app passwords (${n.added} new, ${n.replaced} replaced, ${n.keptRevoked} kept revoked), ${n.tokens} token states`;
+/** "3 app passwords (1 new, 1 replaced, 1 kept revoked), 2 token states (1 kept: newer here)" */
+export function describeImport(n: Transferred & ImportCounts & { tokensKeptNewer?: number }): string {
+  const kept = n.tokensKeptNewer ? ` (${n.tokensKeptNewer} kept: newer here)` : '';
+  return `${n.records} app passwords (${n.added} new, ${n.replaced} replaced, ${n.keptRevoked} kept revoked), ${n.tokens} token states${kept}`;
 }
 
 export interface StoreTransferDeps {
@@ -144,7 +148,8 @@ export class StoreTransfer {
   /**
    * Reads JSON lines written by `export` and imports the records into the store (same id: replaced, except that a
    * record revoked here stays revoked: `mergeImportedRecord`) and each token state into `tokenStates` (same key:
-   * replaced). Every line is checked before anything is written, so a bad file changes nothing: the pepper check
+   * replaced, unless the state here is newer: an old file must not put back a refresh token the provider has since
+   * rotated, and so invalidated, nor undo an `oauth connect` made since). Every line is checked before anything is written, so a bad file changes nothing: the pepper check
    * against this configuration's (a file without one, from an older passgate, is taken as is), and every sealed
    * token against `cipher` (this configuration's oauth.token_encryption_key): tokens sealed under another key could
    * never be used here.
@@ -152,16 +157,27 @@ export class StoreTransfer {
   async import(options: { by: string }, lines: AsyncIterable<string> | Iterable<string>): Promise<Imported> {
     const { records, states, pepperChecked } = await this.read(lines);
     let counts: ImportCounts;
+    let tokensKeptNewer = 0;
     try {
       counts = await this.deps.store.importRecords(records);
-      for (const state of states) await this.deps.tokenStates.put(state);
+      for (const state of states) if (!(await this.importTokenState(state))) tokensKeptNewer++;
     } catch (error) {
       await this.audit('store.import', 'unavailable', `by ${options.by}: failed: ${(error as Error).message}`);
       throw error;
     }
-    const n = { records: records.length, tokens: states.length, ...counts, pepperChecked };
+    const n = { records: records.length, tokens: states.length, ...counts, tokensKeptNewer, pepperChecked };
     await this.audit('store.import', 'ok', `by ${options.by}: ${describeImport(n)}${pepperChecked ? '' : ' (no pepper check in the file)'}`);
     return n;
+  }
+
+  /**
+   * Writes one token state unless the store holds a newer one for its key; compare-and-set on the refresh token
+   * read, so a rotation by a serving instance in between is not overwritten either. Returns whether it wrote.
+   */
+  private async importTokenState(state: StoredTokenState): Promise<boolean> {
+    const current = await this.deps.tokenStates.get(state.key);
+    if (current && current.updatedAt >= state.updatedAt) return false;
+    return this.deps.tokenStates.putIf(state, 'sealedRefreshToken', current?.sealedRefreshToken ?? null);
   }
 
   private async read(lines: AsyncIterable<string> | Iterable<string>): Promise<{ records: AppPasswordRecord[]; states: StoredTokenState[]; pepperChecked: boolean }> {

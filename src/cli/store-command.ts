@@ -45,7 +45,7 @@ export function storeCommand(ctx: CliContext): Command {
 
   cmd
     .command('import')
-    .description('read JSON lines from `store export` into the configured store (same id or token key: replaced; a password revoked here stays revoked); refused whole, before any write, on a bad line, another pepper or another token key')
+    .description('read JSON lines from `store export` into the configured store (same id: replaced, but a password revoked here stays revoked; same token key: replaced if newer in the file); refused whole, before any write, on a bad line, another pepper or another token key')
     .option('--in <file>', 'read this file instead of stdin')
     .action(async (opts: { in?: string }) => {
       const input = opts.in === undefined ? Readable.from(ctx.io.stdin) : (await openImportFile(opts.in)).createReadStream();

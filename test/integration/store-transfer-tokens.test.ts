@@ -99,6 +99,38 @@ describe('store export / import with token state', () => {
     }
   });
 
+  it('an older file does not replace newer token state (a rotated refresh token stays); a newer file does', async () => {
+    const exported = await runCli(['--config', tc.file, 'store', 'export'], { cwd: tc.dir });
+    const file = redisConfig('newer-here.yaml', KEY);
+    const { config } = loadConfig({ path: file, env: {}, cwd: tc.dir });
+    let app = await openApp(config, { logger: createLogger('silent') });
+    const rotated = { ...state, sealedRefreshToken: app.tokenCipher!.seal('rotated-since', state.key), updatedAt: state.updatedAt + 60_000 };
+    try {
+      await app.tokenStates.put(rotated); // a serving instance redeemed and rotated it after the export
+    } finally {
+      await app.close();
+    }
+    const old = await runCli(['--config', file, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
+    assert.equal(old.code, 0, old.stderr);
+    assert.match(old.stderr, /1 token states \(1 kept: newer here\)/);
+    app = await openApp(config, { logger: createLogger('silent') });
+    try {
+      assert.deepEqual(await app.tokenStates.get(state.key), rotated);
+    } finally {
+      await app.close();
+    }
+    const newer = exported.stdout.replace(`"updatedAt":${state.updatedAt}}`, `"updatedAt":${state.updatedAt + 120_000}}`);
+    assert.notEqual(newer, exported.stdout);
+    const replaced = await runCli(['--config', file, 'store', 'import'], { cwd: tc.dir, input: newer });
+    assert.match(replaced.stderr, /, 1 token states\n$/);
+    app = await openApp(config, { logger: createLogger('silent') });
+    try {
+      assert.equal((await app.tokenStates.get(state.key))?.updatedAt, state.updatedAt + 120_000);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('--no-tokens leaves token state out', async () => {
     const exported = await runCli(['--config', tc.file, 'store', 'export', '--no-tokens'], { cwd: tc.dir });
     assert.equal(exported.code, 0, exported.stderr);

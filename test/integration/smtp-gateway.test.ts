@@ -239,14 +239,8 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
   });
 
   /** Logs in over implicit TLS on a transcript and returns it ready for MAIL. */
-  async function loggedIn(user: string, password: string): Promise<SmtpTranscript> {
-    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(user, password)}`);
-    await t.expect(/^235 /);
-    return t;
+  function loggedIn(user: string, password: string): Promise<SmtpTranscript> {
+    return SmtpTranscript.loggedIn(h.ports.submissions!, user, password);
   }
 
   it('applies the password\'s mail policy: senders, recipient domains, size, messages per hour', async () => {

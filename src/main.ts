@@ -16,6 +16,7 @@ const processIo: CliIo = {
   cwd: process.cwd(),
   stdin: process.stdin,
   stdoutIsTty: process.stdout.isTTY === true,
+  stdinIsTty: process.stdin.isTTY === true,
   writeStdout: (text) =>
     new Promise((resolve, reject) => {
       // A failed write also emits 'error' on the stream, after the callback: the listener stays to take it.

@@ -12,6 +12,8 @@ export interface CliIo {
   stdin: AsyncIterable<string | Buffer>;
   /** stdout is a terminal (commands that write secrets' hashes refuse it); absent: not a terminal. */
   stdoutIsTty?: boolean;
+  /** stdin is a terminal: a command that reads data from it (store import) would wait for typing. */
+  stdinIsTty?: boolean;
   /**
    * Writes to stdout and resolves once written; rejects when it cannot be (the reading end of a pipe closed), so a
    * command whose output is its result (`store export`) never reports success for output nobody got. Absent:

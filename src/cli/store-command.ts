@@ -48,6 +48,9 @@ export function storeCommand(ctx: CliContext): Command {
     .description('read JSON lines from `store export` into the configured store (same id: replaced, but a password revoked here stays revoked; same token key: replaced if newer in the file); refused whole, before any write, on a bad line, another pepper or another token key')
     .option('--in <file>', 'read this file instead of stdin')
     .action(async (opts: { in?: string }) => {
+      if (opts.in === undefined && ctx.io.stdinIsTty === true) {
+        throw new GatewayError('PG_INVALID_INPUT', 'store import reads what store export wrote: give --in FILE, or pipe it in (stdin is a terminal)');
+      }
       const input = opts.in === undefined ? Readable.from(ctx.io.stdin) : (await openImportFile(opts.in)).createReadStream();
       await ctx.withApp(async (app) => {
         const n = await app.transfer.import({ by: ctx.actor() }, createInterface({ input, crlfDelay: Infinity }));

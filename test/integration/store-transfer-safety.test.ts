@@ -222,6 +222,12 @@ describe('store export / import: safety', () => {
     assert.equal(piped.stdout.trim().split('\n').length, 3);
   });
 
+  it('store import with a terminal on stdin and no --in says what it needs instead of waiting', { skip: !hasScript && 'needs script(1) from util-linux' }, async () => {
+    const waiting = await cli(['store', 'import'], { wrap: ['bash', '-c', 'exec script -qec "${*@Q}" /dev/null', 'bash'] });
+    assert.equal(waiting.code, 2, waiting.stdout);
+    assert.match(waiting.stdout, /store import reads what store export wrote: give --in FILE, or pipe it in \(stdin is a terminal\)/);
+  });
+
   it('fails, never reporting success, when the reading end of the pipe is gone', async () => {
     // `true` exits before the CLI writes its first line: every write gets EPIPE.
     const gone = await cli(['store', 'export'], { wrap: ['bash', '-c', 'set -o pipefail; "$@" | true', 'bash'] });

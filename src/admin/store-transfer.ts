@@ -149,10 +149,10 @@ export class StoreTransfer {
    * Reads JSON lines written by `export` and imports the records into the store (same id: replaced, except that a
    * record revoked here stays revoked: `mergeImportedRecord`) and each token state into `tokenStates` (same key:
    * replaced, unless the state here is newer: an old file must not put back a refresh token the provider has since
-   * rotated, and so invalidated, nor undo an `oauth connect` made since). Every line is checked before anything is written, so a bad file changes nothing: the pepper check
-   * against this configuration's (a file without one, from an older passgate, is taken as is), and every sealed
-   * token against `cipher` (this configuration's oauth.token_encryption_key): tokens sealed under another key could
-   * never be used here.
+   * rotated, and so invalidated, nor undo an `oauth connect` made since). Every line is checked before anything is
+   * written, so a bad file changes nothing: the pepper check against this configuration's (a file without one, from
+   * an older passgate, is taken as is), and every sealed token against `cipher` (this configuration's
+   * oauth.token_encryption_key): tokens sealed under another key could never be used here.
    */
   async import(options: { by: string }, lines: AsyncIterable<string> | Iterable<string>): Promise<Imported> {
     const { records, states, pepperChecked } = await this.read(lines);

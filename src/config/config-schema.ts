@@ -70,7 +70,7 @@ const redisSchema = z
     message: 'set one of url, sentinels or cluster_nodes, not several',
   })
   .superRefine((r, ctx) => {
-    const tls = r.tls || (r.url?.startsWith('rediss://') ?? false);
+    const tls = redisUsesTls(r);
     for (const key of ['ca_file', 'servername'] as const) {
       if (r[key] !== null && !tls) ctx.addIssue({ code: 'custom', path: [key], message: 'only with TLS: set redis.tls: true (or use a rediss:// url)' });
     }
@@ -339,4 +339,9 @@ export interface Config extends RawConfig {
 
 export function isRedisConfigured(redis: RedisConfig): boolean {
   return redis.url !== null || redis.sentinels.length > 0 || redis.cluster_nodes.length > 0;
+}
+
+/** True when passgate speaks TLS to Redis: `redis.tls`, or a rediss:// url. */
+export function redisUsesTls(redis: { tls: boolean; url: string | null }): boolean {
+  return redis.tls || (redis.url?.startsWith('rediss://') ?? false);
 }

@@ -2,7 +2,7 @@ import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
-import type { RedisConfig } from '../config/config-schema.js';
+import { redisUsesTls, type RedisConfig } from '../config/config-schema.js';
 import { clientSecureContext } from '../tls/client-secure-context.js';
 import { GatewayError } from '../core/gateway-error.js';
 
@@ -24,11 +24,6 @@ export type RedisClientPlan =
   | { kind: 'standalone'; url: string; options: RedisOptions }
   | { kind: 'sentinel'; options: RedisOptions }
   | { kind: 'cluster'; nodes: { host: string; port: number }[]; options: ClusterOptions };
-
-/** True when passgate speaks TLS to Redis: `redis.tls`, or a rediss:// url. */
-export function redisUsesTls(config: RedisConfig): boolean {
-  return config.tls || (config.url?.startsWith('rediss://') ?? false);
-}
 
 /**
  * Node TLS options for every Redis connection: with a ca_file, one shared context trusting Node's bundled roots plus

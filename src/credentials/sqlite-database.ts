@@ -130,12 +130,8 @@ export function inspectSqliteDatabase(path: string): SqliteStoreInspection {
 export function openSqliteDatabaseReadOnly(path: string): SqliteDatabase {
   if (!existsSync(path)) return openSqliteDatabase(':memory:');
   const db = openReadOnly(path);
-  const version = db.pragma('user_version', { simple: true }) as number;
-  if (version > MIGRATIONS.length) {
-    db.close();
-    throw new GatewayError('PG_STORE_UNAVAILABLE', `the embedded store ${path} was written by a newer passgate (schema ${version})`);
-  }
-  if (version === MIGRATIONS.length) return db;
+  if (db.pragma('user_version', { simple: true }) === MIGRATIONS.length) return db;
+  // Older (or newer, which migrate() refuses): the in-memory copy below is what migrate() works on.
   const image = db.serialize();
   db.close();
   // Bytes 18-19 of the header say "WAL" (2); an in-memory database cannot use a WAL: legacy journal (1).

@@ -4,8 +4,9 @@ import { isGatewayError } from '../core/gateway-error.js';
 import { fail, pass, warn, type CheckResult } from './doctor-report.js';
 
 /**
- * Loads the configuration as `serve` does, but never creates the embedded pepper. An invalid one is a failed check whose hint lists each key at
- * fault (the loader names them); the loader's warnings (a generated pepper, a pepper file others can read) warn.
+ * Loads the configuration as `serve` does, but never creates the embedded pepper. An invalid one is a failed check
+ * whose hint lists each key at fault (the loader names them); the loader's warnings (no pepper yet, a pepper file
+ * others can read) warn.
  */
 export function checkConfig(options: LoadConfigOptions): { result: CheckResult; config: Config | null } {
   try {

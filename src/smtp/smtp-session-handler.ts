@@ -242,13 +242,13 @@ export class SmtpSessionHandler {
       return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     }
     if (mailReply.code < 200 || mailReply.code >= 300) {
-      // The upstream's verdict on MAIL is the client's verdict, given at this RCPT and every later one.
-      // The pipelined RCPT's reply (a 503) must be read before the session is reused; after a 421 it is not reused.
-      if (mailReply.code !== 421) await pipelined?.catch(() => undefined);
+      // The upstream's verdict on MAIL is the client's verdict, given at this RCPT and every later one. The
+      // pipelined RCPT's reply (a 503) is read before the session goes back; the pool reuses it only if it is still
+      // fit (a 421 has already ended it: UpstreamSmtpSession).
+      await pipelined?.catch(() => undefined);
       upstream.inTransaction = false;
       state.mailRefusal = mailReply;
-      // 421: the upstream is closing this session; anything else leaves it fit for the next transaction.
-      this.dropUpstream(state, login, mailReply.code !== 421, upstream);
+      this.dropUpstream(state, login, true, upstream);
       return callback(upstreamError(mailReply));
     }
     await this.relay(state, login, line, callback, pipelined ?? undefined);

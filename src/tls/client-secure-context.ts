@@ -14,9 +14,10 @@ export function trustedCas(ca: string): string[] {
 
 /**
  * The client-side TLS context for connections to an upstream that trusts `ca` (PEM) as well as Node's bundled
- * roots (trustedCas), or just the roots when it is undefined; built once per CA and shared. Passing `ca` to every `tls.connect` instead builds a context per
- * connection: half a millisecond of CPU each, and a certificate store that lives as long as the connection (the
- * IMAP bench measured that per idle session). Hostname checks are unchanged: they use the connection's servername.
+ * roots (trustedCas), or just the roots when it is undefined; built once per CA and shared. Passing `ca` to every
+ * `tls.connect` instead builds a context per connection: half a millisecond of CPU each, and a certificate store
+ * that lives as long as the connection (the IMAP bench measured that per idle session). Hostname checks are
+ * unchanged: they use the connection's servername.
  */
 export function clientSecureContext(ca: string | undefined): SecureContext {
   const key = ca ?? '';

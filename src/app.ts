@@ -18,7 +18,7 @@ import { AppPasswordAdmin } from './admin/app-password-admin.js';
 import { StoreTransfer } from './admin/store-transfer.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
-import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './credentials/redis-client-factory.js';
+import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './redis/redis-client-factory.js';
 import { RedisRevocationFeed } from './credentials/redis-revocation-feed.js';
 import type { RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';

@@ -1,11 +1,11 @@
 import { Command, CommanderError } from 'commander';
-import { appPasswordCommand } from './cli/app-password-command.js';
-import { auditCommand } from './cli/audit-command.js';
-import { CliContext, type CliIo } from './cli/cli-context.js';
-import { doctorCommand } from './cli/doctor-command.js';
-import { oauthCommand } from './cli/oauth-command.js';
-import { serveCommand } from './cli/serve-command.js';
-import { storeCommand } from './cli/store-command.js';
+import { appPasswordCommand } from './commands/app-password-command.js';
+import { auditCommand } from './commands/audit-command.js';
+import { CliContext, type CliIo } from './commands/cli-context.js';
+import { doctorCommand } from './commands/doctor-command.js';
+import { oauthCommand } from './commands/oauth-command.js';
+import { serveCommand } from './commands/serve-command.js';
+import { storeCommand } from './commands/store-command.js';
 import { isGatewayError } from './core/gateway-error.js';
 import { PASSGATE_VERSION } from './version.js';
 

@@ -1,7 +1,7 @@
 import type { AuditEvent, AuditLog, AuditQuery } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/gateway-error.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 const BATCH = 500;
 

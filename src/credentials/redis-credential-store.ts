@@ -3,7 +3,7 @@ import type { CredentialStore, CredentialUse, InsertResult } from '../core/crede
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
 import { countImport, mergeImportedRecord, type ImportCounts, type ImportOutcome } from '../core/imported-record.js';
 import type { Protocol } from '../core/protocol.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 import { announceRevocation } from './redis-revocation-feed.js';
 
 /*

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RevocationHints } from '../core/live-session-registry.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 /** The Pub/Sub channel on which revocations are announced (prefix P): `P revoked`, message = JSON array of ids. */
 export function revocationChannel(prefix: string): string {

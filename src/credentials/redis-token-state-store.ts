@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { ImapConfig } from '../config/config-schema.js';
 import type { AccessToken } from '../core/token-provider.js';
-import { loginUpstreamImap, UpstreamImapAuthError } from '../imap/upstream-imap-login.js';
+import { loginUpstreamImap, UpstreamImapAuthError } from '../upstream/imap/upstream-imap-login.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
 

@@ -1,6 +1,6 @@
 import { Cluster } from 'ioredis';
 import type { RedisConfig } from '../config/config-schema.js';
-import { createRedisClient, type RedisClient } from '../credentials/redis-client-factory.js';
+import { createRedisClient, type RedisClient } from '../redis/redis-client-factory.js';
 import { fail, pass, warn, type CheckResult } from './doctor-report.js';
 
 type Node = Exclude<RedisClient, Cluster>;

@@ -1,8 +1,8 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { AccessToken, TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
-import { UpstreamAuthError, UpstreamConnector } from '../smtp/upstream-connector.js';
-import { replyText, UpstreamSmtpError } from '../smtp/upstream-smtp-session.js';
+import { UpstreamAuthError, UpstreamConnector } from '../upstream/smtp/upstream-connector.js';
+import { replyText, UpstreamSmtpError } from '../upstream/smtp/upstream-smtp-session.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
 

@@ -12,8 +12,8 @@ import { TokenError, type TokenProvider } from '../core/token-provider.js';
 import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
-import { spliceSockets } from './socket-splice.js';
-import { loginUpstreamImapWithToken, UpstreamImapAuthError, type loginUpstreamImap, type UpstreamImapOptions } from './upstream-imap-login.js';
+import { spliceSockets } from '../net/socket-splice.js';
+import { loginUpstreamImapWithToken, UpstreamImapAuthError, type loginUpstreamImap, type UpstreamImapOptions } from '../upstream/imap/upstream-imap-login.js';
 
 export interface ImapSessionDeps {
   authenticator: Authenticator;

@@ -2,7 +2,7 @@ import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAb
 import type { RateLimitConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { LimitScope, LimitVerdict, LoginAttemptKey, LoginLimiter } from '../core/login-limiter.js';
-import type { RedisClient } from '../credentials/redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 /*
  * The rules of core/login-limiter.ts on rate-limiter-flexible (RLF) counters. Key layout (prefix P; RLF joins its

@@ -2,7 +2,7 @@ import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'r
 import type { MessagePolicy } from '../core/app-password-record.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
-import type { RedisClient } from '../credentials/redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 const HOUR = 3600;
 const DAY = 86_400;

@@ -12,8 +12,8 @@ import type { TokenProvider } from '../core/token-provider.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SmtpListener } from './smtp-listener.js';
 import { SmtpSessionHandler } from './smtp-session-handler.js';
-import { UpstreamConnector } from './upstream-connector.js';
-import { UpstreamPool } from './upstream-pool.js';
+import { UpstreamConnector } from '../upstream/smtp/upstream-connector.js';
+import { UpstreamPool } from '../upstream/smtp/upstream-pool.js';
 
 export interface SmtpGatewayDeps {
   authenticator: Authenticator;

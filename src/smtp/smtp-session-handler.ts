@@ -7,14 +7,14 @@ import type { EventLogger } from '../core/event-logger.js';
 import { TokenError } from '../core/token-provider.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
-import { formatEsmtpParameters } from './esmtp-parameters.js';
+import { formatEsmtpParameters } from '../upstream/smtp/esmtp-parameters.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
 import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
-import { UpstreamAuthError } from './upstream-connector.js';
-import { UpstreamBusyError, type UpstreamPool } from './upstream-pool.js';
-import { replyText, type SmtpReply, type UpstreamSmtpSession } from './upstream-smtp-session.js';
+import { UpstreamAuthError } from '../upstream/smtp/upstream-connector.js';
+import { UpstreamBusyError, type UpstreamPool } from '../upstream/smtp/upstream-pool.js';
+import { replyText, type SmtpReply, type UpstreamSmtpSession } from '../upstream/smtp/upstream-smtp-session.js';
 
 type Callback = (err?: Error | null) => void;
 

@@ -10,7 +10,7 @@ import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certifi
 import { promisify } from 'node:util';
 import type { Cluster } from 'ioredis';
 import { configSchema } from '../../src/config/config-schema.js';
-import { createRedisClient, waitForRedisReady } from '../../src/credentials/redis-client-factory.js';
+import { createRedisClient, waitForRedisReady } from '../../src/redis/redis-client-factory.js';
 import { RedisCredentialStore } from '../../src/credentials/redis-credential-store.js';
 import { redisFailureHint } from '../../src/doctor/redis-check.js';
 import { makeRecord } from '../helpers/records.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { configSchema } from '../../src/config/config-schema.js';
 import type { LoginAttemptKey } from '../../src/core/login-limiter.js';
-import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/credentials/redis-client-factory.js';
+import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/redis/redis-client-factory.js';
 import { RedisAuditLog } from '../../src/credentials/redis-audit-log.js';
 import { RedisCredentialStore } from '../../src/credentials/redis-credential-store.js';
 import { RedisRevocationFeed } from '../../src/credentials/redis-revocation-feed.js';

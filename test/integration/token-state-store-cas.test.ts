@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { configSchema } from '../../src/config/config-schema.js';
 import type { StoredTokenState, TokenStateStore } from '../../src/core/token-state-store.js';
-import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/credentials/redis-client-factory.js';
+import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/redis/redis-client-factory.js';
 import { RedisTokenStateStore } from '../../src/credentials/redis-token-state-store.js';
 import { openSqliteDatabase, type SqliteDatabase } from '../../src/credentials/sqlite-database.js';
 import { SqliteTokenStateStore } from '../../src/credentials/sqlite-token-state-store.js';

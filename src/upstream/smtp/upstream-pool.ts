@@ -1,4 +1,4 @@
-import type { EventLogger } from '../core/event-logger.js';
+import type { EventLogger } from '../../core/event-logger.js';
 import type { UpstreamSmtpSession } from './upstream-smtp-session.js';
 
 /** Thrown by acquire() when no session freed up within the wait. */

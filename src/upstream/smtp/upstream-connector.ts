@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { SmtpUpstreamConfig } from '../config/config-schema.js';
-import { GatewayError } from '../core/gateway-error.js';
-import type { AccessToken, TokenProvider } from '../core/token-provider.js';
-import type { UpstreamMetrics } from '../core/upstream-metrics.js';
+import type { SmtpUpstreamConfig } from '../../config/config-schema.js';
+import { GatewayError } from '../../core/gateway-error.js';
+import type { AccessToken, TokenProvider } from '../../core/token-provider.js';
+import type { UpstreamMetrics } from '../../core/upstream-metrics.js';
 import { replyText, UpstreamSmtpError, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
 
 /** The upstream refused the mailbox's token (e.g. `535 5.7.3`, or `535 5.7.139` SMTP AUTH disabled). */

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configSchema } from '../../../src/config/config-schema.js';
 import type { RedisOptions } from 'ioredis';
-import { parseHostPort, redisClientPlan, type RedisClientPlan } from '../../../src/credentials/redis-client-factory.js';
+import { parseHostPort, redisClientPlan, type RedisClientPlan } from '../../../src/redis/redis-client-factory.js';
 import { clientSecureContext } from '../../../src/tls/client-secure-context.js';
 
 describe('redis.* for Sentinel and Cluster', () => {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { afterEach, describe, it, mock } from 'node:test';
-import { UpstreamBusyError, UpstreamPool } from '../../../src/smtp/upstream-pool.js';
-import type { UpstreamSmtpSession } from '../../../src/smtp/upstream-smtp-session.js';
-import type { EventLogger } from '../../../src/core/event-logger.js';
+import { UpstreamBusyError, UpstreamPool } from '../../../../src/upstream/smtp/upstream-pool.js';
+import type { UpstreamSmtpSession } from '../../../../src/upstream/smtp/upstream-smtp-session.js';
+import type { EventLogger } from '../../../../src/core/event-logger.js';
 
 /** A stand-in for an upstream session at the pool's port: reusable until closed. */
 function fakeSession(name: string): UpstreamSmtpSession & { name: string; closed: boolean } {

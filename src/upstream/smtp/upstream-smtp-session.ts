@@ -3,9 +3,9 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { encodeXoauth2 } from '../oauth/xoauth2.js';
+import { encodeXoauth2 } from '../xoauth2.js';
 import { DotStuffer } from './dot-stuffer.js';
-import { clientSecureContext } from '../tls/client-secure-context.js';
+import { clientSecureContext } from '../../tls/client-secure-context.js';
 
 /** One SMTP reply: its code, the enhanced status code if the server gave one, and the text of every line. */
 export interface SmtpReply {

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { TokenProvider } from '../core/token-provider.js';
-import type { UpstreamMetrics } from '../core/upstream-metrics.js';
-import { encodeXoauth2 } from '../oauth/xoauth2.js';
-import { clientSecureContext } from '../tls/client-secure-context.js';
+import type { TokenProvider } from '../../core/token-provider.js';
+import type { UpstreamMetrics } from '../../core/upstream-metrics.js';
+import { encodeXoauth2 } from '../xoauth2.js';
+import { clientSecureContext } from '../../tls/client-secure-context.js';
 
 export interface UpstreamImapOptions {
   host: string;

@@ -39,6 +39,16 @@ import { GatewayError } from './core/gateway-error.js';
 import { ImapGateway } from './imap/imap-gateway.js';
 import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
+import { ConnectionLimiter } from './core/connection-limiter.js';
+import { LiveSessionRegistry } from './core/live-session-registry.js';
+import { NetworkList } from './core/network-list.js';
+import { EXCHANGE_ONLINE_AUDIENCE } from './core/token-provider.js';
+import type { ConnectionMetrics } from './core/connection-metrics.js';
+import type { Protocol } from './core/protocol.js';
+import { ConnectionGate } from './net/connection-gate.js';
+import { ImapMailboxUpstream } from './upstream/imap/upstream-imap-login.js';
+import { UpstreamConnector } from './upstream/smtp/upstream-connector.js';
+import { UpstreamPool } from './upstream/smtp/upstream-pool.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
@@ -289,34 +299,49 @@ export async function startServices(app: App): Promise<Services> {
     if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
       throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
     }
+    const gate = (protocol: Protocol, caps: { max_connections: number; max_connections_per_ip: number }, metrics: ConnectionMetrics) =>
+      new ConnectionGate(
+        protocol,
+        new ConnectionLimiter({ maxTotal: caps.max_connections, maxPerIp: caps.max_connections_per_ip, exempt: new NetworkList(config.rate_limit.trusted_networks) }),
+        { metrics, log: logger, clock: Date.now },
+      );
     if (config.smtp.enabled) {
+      const metrics = app.metrics.smtp();
+      const name = config.smtp.hostname ?? hostname();
+      const u = config.smtp.upstream;
+      // The submission upstream: the SMTP relay, sessions pooled per mailbox (Exchange Online allows 3 at once).
+      const connector = new UpstreamConnector(u, app.oauth!.tokens, name, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE);
+      const pool = new UpstreamPool(
+        (mailbox) => connector.open(mailbox),
+        { maxPerMailbox: u.max_connections_per_mailbox, waitMs: u.wait_seconds * 1000, idleMs: u.idle_seconds * 1000, onWaitTimeout: () => metrics.poolWaitTimedOut() },
+        logger,
+      );
       smtp = new SmtpGateway(config.smtp, {
         authenticator: app.authenticator,
-        tokens: app.oauth!.tokens,
+        upstream: pool,
         messages: app.messages,
         store: app.store,
         tls,
-        metrics: app.metrics.smtp(),
+        metrics,
         log: logger,
-        hostname: config.smtp.hostname ?? hostname(),
+        hostname: name,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
-        connections: app.metrics.connections(),
-        trustedNetworks: config.rate_limit.trusted_networks,
+        gate: gate('smtp', config.smtp, app.metrics.connections()),
       });
-      app.metrics.observeUpstreamPool(() => smtp!.pool.stats());
+      app.metrics.observeUpstreamPool(() => smtp!.upstream.stats());
       await smtp.start();
     }
     if (config.imap.enabled) {
+      const metrics = app.metrics.imap();
       imap = new ImapGateway(config.imap, {
         authenticator: app.authenticator,
-        tokens: app.oauth!.tokens,
-        store: app.store,
+        upstream: new ImapMailboxUpstream(config.imap.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE),
+        registry: new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000),
         tls,
-        metrics: app.metrics.imap(),
+        metrics,
         log: logger,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
-        connections: app.metrics.connections(),
-        trustedNetworks: config.rate_limit.trusted_networks,
+        gate: gate('imap', config.imap, app.metrics.connections()),
       });
       await imap.start();
       // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.

@@ -9,8 +9,7 @@ import { GatewayError } from '../core/gateway-error.js';
 import type { ImportCounts } from '../core/imported-record.js';
 import { samePepperCheck } from '../core/pepper-keys.js';
 import { PROTOCOLS } from '../core/protocol.js';
-import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
-import type { TokenCipher } from '../oauth/token-cipher.js';
+import type { StoredTokenState, TokenSealer, TokenStateStore } from '../core/token-state-store.js';
 
 /** One exported line: the whole record, hash included (never a password), so a move keeps every credential. */
 const address = () =>
@@ -106,7 +105,7 @@ export interface StoreTransferDeps {
   store: CredentialStore;
   tokenStates: TokenStateStore;
   /** Opens sealed tokens (oauth.token_encryption_key); null when not configured. */
-  cipher: TokenCipher | null;
+  cipher: TokenSealer | null;
   audit: AuditLog;
   clock: Clock;
   log: EventLogger;
@@ -237,7 +236,7 @@ function invalidLine(lineNo: number, issue: { path: PropertyKey[]; message: stri
 }
 
 /** A sealed token must open under this configuration's key (it is bound to its token key as well). */
-function checkSealed(cipher: TokenCipher | null, state: StoredTokenState, lineNo: number): void {
+function checkSealed(cipher: TokenSealer | null, state: StoredTokenState, lineNo: number): void {
   for (const field of ['sealedRefreshToken', 'sealedAccessToken'] as const) {
     const value = state[field];
     if (value === null) continue;

@@ -10,6 +10,8 @@ export const GATEWAY_ERROR_CODES = [
   'PG_INVALID_INPUT',
   'PG_LIMIT_REACHED',
   'PG_TOKEN_UNAVAILABLE',
+  /** An upstream (SMTP relay, IMAP login) failed or refused: `UpstreamError` in core/ports/upstream-failure.ts says how. */
+  'PG_UPSTREAM_FAILED',
   'PG_OVERLOADED',
   /** A file the operator named (`store export --out`, `store import --in`) could not be read or written. */
   'PG_FILE_FAILED',

@@ -12,8 +12,18 @@ export interface AccessToken {
   cached?: boolean;
 }
 
-/** Why an access token was dropped before its expiry: the upstream refused it at login. */
-export type TokenInvalidationReason = 'smtp-refused' | 'imap-refused';
+/**
+ * The audience (resource) of Exchange Online's IMAP, POP and SMTP AUTH: app-only tokens are requested with scope
+ * `https://outlook.office365.com/.default` (Microsoft Learn, "Authenticate an IMAP, POP or SMTP connection using
+ * OAuth"). The default audience of the token provider; Graph's is `https://graph.microsoft.com/.default`.
+ */
+export const EXCHANGE_ONLINE_AUDIENCE = 'https://outlook.office365.com/.default';
+
+/**
+ * Why an access token was dropped before its expiry: the upstream named before `-refused` (`smtp`, `imap`, …)
+ * refused it at login. A metric label, so upstreams name themselves with a short constant.
+ */
+export type TokenInvalidationReason = `${string}-refused`;
 
 /**
  * Why a token could not be had:
@@ -39,8 +49,13 @@ export class TokenError extends GatewayError {
 export type TokenStatusState = 'ok' | 'needs-connect' | 'failing' | 'unknown';
 
 export interface TokenStatus {
-  /** `app` (one token for every mailbox) or `mailbox:<address>`. */
+  /**
+   * `app` (one token for every mailbox) or `mailbox:<address>`, for the default audience; another audience's key
+   * ends in `|<audience>`.
+   */
   key: string;
+  /** The audience (resource) the token is for. */
+  audience: string;
   mode: 'app' | 'delegated';
   mailbox: string | null;
   state: TokenStatusState;
@@ -51,18 +66,22 @@ export interface TokenStatus {
   lastError: string | null;
 }
 
-/** Port: an access token for a mailbox's upstream login, obtained, cached and refreshed by passgate. */
+/**
+ * Port: an access token for a mailbox's upstream login, obtained, cached and refreshed by passgate. Tokens are
+ * per audience (the resource they are for: EXCHANGE_ONLINE_AUDIENCE when not given), and so are the cache, the
+ * stored token state and the refresh lock.
+ */
 export interface TokenProvider {
   /** Throws TokenError; never returns a token that expires within the configured margin. */
-  getAccessToken(mailbox: string, signal?: AbortSignal): Promise<AccessToken>;
+  getAccessToken(mailbox: string, audience?: string): Promise<AccessToken>;
   /**
-   * The upstream refused `token` for `mailbox`: forget it, here and in the shared store, if it is still the cached
+   * The upstream refused `token` for `mailbox` (and `audience`): forget it, here and in the shared store, if it is still the cached
    * one (compared by value, so a token a concurrent refresh just stored is kept), so that the next getAccessToken
    * asks the provider. Returns true when the caller may retry once with getAccessToken (dropped, or already
    * replaced); false when this key was already forced to refresh within the last few seconds (the refusal is the
    * verdict: a permanently refusing upstream must not turn every client login into a token request).
    */
-  invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason): Promise<boolean>;
+  invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason, audience?: string): Promise<boolean>;
   status(): Promise<TokenStatus[]>;
   close(): Promise<void>;
 }

@@ -39,3 +39,13 @@ export interface TokenStateStore {
    */
   tryLock(key: string, ttlMs: number): Promise<(() => Promise<void>) | null>;
 }
+
+/**
+ * Port: seals and opens one token field, bound to its state's key (`context`): AES-256-GCM with a fresh IV in
+ * oauth/token-cipher.ts. What reads sealed tokens outside oauth/ (store import checks them) takes this.
+ */
+export interface TokenSealer {
+  seal(plaintext: string, context: string): string;
+  /** Throws when `sealed` was not sealed with this key for this context. */
+  open(sealed: string, context: string): string;
+}

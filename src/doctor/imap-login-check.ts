@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { ImapConfig } from '../config/config-schema.js';
 import type { AccessToken } from '../core/token-provider.js';
-import { loginUpstreamImap, UpstreamImapAuthError } from '../upstream/imap/upstream-imap-login.js';
+import { replyText, UpstreamError } from '../core/ports/upstream-failure.js';
+import { loginUpstreamImap } from '../upstream/imap/upstream-imap-login.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
 
@@ -56,8 +57,9 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
   try {
     session = await loginUpstreamImap({ host: u.host, port: u.port, tls: u.tls, ca, servername: u.servername ?? u.host, timeoutMs }, mailbox, token.token);
   } catch (error) {
-    if (error instanceof UpstreamImapAuthError) {
-      return explained(NAME, 'imap', `${upstream} refused the login as ${mailbox}: ${error.responseText}`, error.responseText, 'Read the reply text; the mailbox may not use IMAP with this token.', { mailbox, clientId });
+    if (error instanceof UpstreamError && error.kind === 'login-refused' && error.reply) {
+      const responseText = replyText(error.reply);
+      return explained(NAME, 'imap', `${upstream} refused the login as ${mailbox}: ${responseText}`, responseText, 'Read the reply text; the mailbox may not use IMAP with this token.', { mailbox, clientId });
     }
     const message = (error as Error).message;
     return explained(NAME, 'connect', message, message, `Check imap.upstream.host, port and tls (${upstream}).`);

@@ -1,8 +1,8 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { AccessToken, TokenProvider } from '../core/token-provider.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
-import { UpstreamAuthError, UpstreamConnector } from '../upstream/smtp/upstream-connector.js';
-import { replyText, UpstreamSmtpError } from '../upstream/smtp/upstream-smtp-session.js';
+import { replyText, UpstreamError } from '../core/ports/upstream-failure.js';
+import { UpstreamConnector } from '../upstream/smtp/upstream-connector.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
 
@@ -34,11 +34,11 @@ export async function checkSmtpLogin(config: SmtpConfig, mailbox: string, token:
     await session.quit();
     return pass(NAME, `${upstream} accepted AUTH XOAUTH2 as ${mailbox} (${config.upstream.tls === 'implicit' ? 'TLS' : 'STARTTLS'})`);
   } catch (error) {
-    if (error instanceof UpstreamAuthError) {
+    if (error instanceof UpstreamError && error.kind === 'login-refused' && error.reply) {
       const text = `${error.reply.code} ${replyText(error.reply)}`;
       return explained(NAME, 'smtp', `${upstream} refused the login as ${mailbox}: ${text.slice(0, 300)}`, text, 'Read the reply text; the mailbox may not use SMTP with this token.', { mailbox, clientId });
     }
-    if (error instanceof UpstreamSmtpError && error.reply && error.reply.code >= 400 && error.reply.code < 500) {
+    if (error instanceof UpstreamError && error.reply && error.reply.code >= 400 && error.reply.code < 500) {
       // RFC 4954 §6: a 4xx to AUTH is the upstream's own temporary trouble, not a verdict on the token or the network.
       const text = `${error.reply.code} ${replyText(error.reply)}`;
       return fail(NAME, `${upstream} could not check the login right now: ${text.slice(0, 300)}`, 'A temporary refusal (4xx) by the upstream: run doctor again in a few minutes; if it persists, check the provider\'s service health.');

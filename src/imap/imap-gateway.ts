@@ -1,31 +1,25 @@
-import { readFileSync } from 'node:fs';
 import type { ImapConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
-import type { CredentialStore } from '../core/credential-store.js';
-import type { ConnectionMetrics } from '../core/connection-metrics.js';
-import { ConnectionLimiter } from '../core/connection-limiter.js';
-import { NetworkList } from '../core/network-list.js';
-import { ConnectionGate } from '../net/connection-gate.js';
 import type { EventLogger } from '../core/event-logger.js';
-import { GatewayError } from '../core/gateway-error.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
-import { LiveSessionRegistry } from '../core/live-session-registry.js';
-import type { TokenProvider } from '../core/token-provider.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
+import type { MailboxUpstream } from '../core/ports/mailbox-upstream.js';
+import type { ConnectionGate } from '../net/connection-gate.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { ImapListener } from './imap-listener.js';
 
 export interface ImapGatewayDeps {
   authenticator: Authenticator;
-  tokens: TokenProvider;
-  store: CredentialStore;
+  /** Where mailboxes are opened (the composition root picks the implementation: the IMAP login today). */
+  upstream: MailboxUpstream;
+  /** Ends sessions of revoked or expired passwords; started and stopped with the listeners. */
+  registry: LiveSessionRegistry;
   tls: TlsCertificates;
   metrics: ImapMetrics;
   log: EventLogger;
   maxFailuresPerConnection: number;
-  /** Counts refused connections. */
-  connections: ConnectionMetrics;
-  /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
-  trustedNetworks: readonly string[];
+  /** The IMAP connection caps: one gate for every IMAP listener of this process (per protocol, not per port). */
+  gate: ConnectionGate;
 }
 
 /** IMAP: the listeners and the registry that ends sessions of revoked passwords, started and stopped together. */
@@ -34,28 +28,13 @@ export class ImapGateway {
   readonly listeners: ImapListener[];
 
   constructor(config: ImapConfig, deps: ImapGatewayDeps) {
-    const upstream = config.upstream;
-    let ca: string | undefined;
-    try {
-      ca = upstream.ca_file === null ? undefined : readFileSync(upstream.ca_file, 'utf8');
-    } catch (cause) {
-      throw new GatewayError('PG_CONFIG_INVALID', `imap.upstream.ca_file: cannot read ${upstream.ca_file}: ${(cause as Error).message}`, { cause });
-    }
-    this.registry = new LiveSessionRegistry(deps.store, Date.now, deps.log, config.revocation_check_seconds * 1000);
+    this.registry = deps.registry;
     const sessionDeps = {
       authenticator: deps.authenticator,
-      tokens: deps.tokens,
-      registry: this.registry,
+      upstream: deps.upstream,
+      registry: deps.registry,
       metrics: deps.metrics,
       log: deps.log,
-      upstream: {
-        host: upstream.host,
-        port: upstream.port,
-        tls: upstream.tls,
-        ca,
-        servername: upstream.servername ?? upstream.host,
-        timeoutMs: upstream.connect_timeout_seconds * 1000,
-      },
     };
     const options = {
       maxFailures: deps.maxFailuresPerConnection,
@@ -63,13 +42,7 @@ export class ImapGateway {
       loginTimeoutMs: config.login_timeout_seconds * 1000,
       idleTimeoutMs: config.idle_timeout_minutes * 60_000,
     };
-    // One gate for every IMAP listener of this process: the caps are per protocol, not per port.
-    const gate = new ConnectionGate(
-      'imap',
-      new ConnectionLimiter({ maxTotal: config.max_connections, maxPerIp: config.max_connections_per_ip, exempt: new NetworkList(deps.trustedNetworks) }),
-      { metrics: deps.connections, log: deps.log, clock: Date.now },
-    );
-    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options, gate));
+    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options, deps.gate));
   }
 
   async start(): Promise<void> {

@@ -21,8 +21,21 @@ export const IMAP_LOGIN_REPLIES: Record<Exclude<AuditReason, 'ok'>, string> = {
   'upstream-token-failed': 'NO [UNAVAILABLE] Service temporarily unavailable, try again later.',
 };
 
-/** Replies passgate gives itself before login. */
+/** Replies passgate gives itself before login (and the pipe's farewells after it). */
 export const IMAP_REPLIES = {
+  greeting: 'passgate ready.',
+  capabilityDone: 'OK CAPABILITY completed.',
+  noopDone: 'OK NOOP completed.',
+  loggingOut: 'passgate logging out.',
+  logoutDone: 'OK LOGOUT completed.',
+  // RFC 2971
+  id: 'ID ("name" "passgate")',
+  idDone: 'OK ID completed.',
+  beginTls: 'OK Begin TLS negotiation now.',
+  literalReady: 'Ready for literal data',
+  internalError: 'Internal error',
+  protocolError: 'Protocol error',
+  idle: 'Idle for too long',
   privacyRequired: 'NO [PRIVACYREQUIRED] Log in after STARTTLS.',
   plaintextRefused: 'NO [PRIVACYREQUIRED] Logins without TLS are not accepted from this network.',
   tooManyFailures: 'Too many failed logins',

@@ -8,20 +8,20 @@ import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { NetworkList } from '../core/network-list.js';
 import type { SessionEnd } from '../core/session-metrics.js';
 import { SessionSummary } from '../core/session-summary.js';
-import { TokenError, type TokenProvider } from '../core/token-provider.js';
 import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
+import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
+import { upstreamFailure, UPSTREAM_AUDIT_REASONS } from '../core/ports/upstream-failure.js';
 import { spliceSockets } from '../net/socket-splice.js';
-import { loginUpstreamImapWithToken, UpstreamImapAuthError, type loginUpstreamImap, type UpstreamImapOptions } from '../upstream/imap/upstream-imap-login.js';
 
 export interface ImapSessionDeps {
   authenticator: Authenticator;
-  tokens: TokenProvider;
+  /** The mailbox upstream (a port): logs in as the mailbox and hands back the connection for the pipe. */
+  upstream: MailboxUpstream;
   registry: LiveSessionRegistry;
   metrics: ImapMetrics;
   log: EventLogger;
-  upstream: Omit<UpstreamImapOptions, 'timeoutMs'> & { timeoutMs: number };
 }
 
 export interface ImapSessionOptions {
@@ -86,7 +86,7 @@ export class ImapSession {
 
   start(): void {
     this.attach(this.socket);
-    this.write(`* OK [CAPABILITY ${this.capabilities()}] passgate ready.`);
+    this.write(`* OK [CAPABILITY ${this.capabilities()}] ${IMAP_REPLIES.greeting}`);
   }
 
   /** RFC 3501 §6.2.1: no AUTH= and LOGINDISABLED until TLS, or on a plaintext listener from an unlisted network. */
@@ -158,7 +158,7 @@ export class ImapSession {
       }
     } catch (error) {
       this.deps.log.error({ session: this.client.id, cause: (error as Error).message }, 'imap session failed');
-      this.bye('Internal error', 'error');
+      this.bye(IMAP_REPLIES.internalError, 'error');
     } finally {
       this.running = false;
     }
@@ -167,7 +167,7 @@ export class ImapSession {
   private async handle(event: ReaderEvent): Promise<void> {
     switch (event.type) {
       case 'continue-literal':
-        return this.write('+ Ready for literal data');
+        return this.write(`+ ${IMAP_REPLIES.literalReady}`);
       case 'error':
         if (event.fatal) return this.fatal(event);
         // Bad lines count like commands, so a client cannot have passgate answer BAD forever.
@@ -183,23 +183,23 @@ export class ImapSession {
 
   /** A fatal reader error ends the session: the reader is closed and reads nothing more. */
   private fatal(event: Extract<ReaderEvent, { type: 'error' }>): void {
-    this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : 'Protocol error', 'protocol-error');
+    this.bye(event.code === 'line-too-long' ? IMAP_REPLIES.lineTooLong : IMAP_REPLIES.protocolError, 'protocol-error');
   }
 
   private async command({ tag, name, args }: CommandEvent): Promise<void> {
     switch (name) {
       case 'CAPABILITY':
         this.write(`* CAPABILITY ${this.capabilities()}`);
-        return this.write(`${tag} OK CAPABILITY completed.`);
+        return this.write(`${tag} ${IMAP_REPLIES.capabilityDone}`);
       case 'NOOP':
-        return this.write(`${tag} OK NOOP completed.`);
+        return this.write(`${tag} ${IMAP_REPLIES.noopDone}`);
       case 'LOGOUT':
-        this.write('* BYE passgate logging out.');
-        this.write(`${tag} OK LOGOUT completed.`);
+        this.write(`* BYE ${IMAP_REPLIES.loggingOut}`);
+        this.write(`${tag} ${IMAP_REPLIES.logoutDone}`);
         return this.close('logout');
       case 'ID': // RFC 2971
-        this.write('* ID ("name" "passgate")');
-        return this.write(`${tag} OK ID completed.`);
+        this.write(`* ${IMAP_REPLIES.id}`);
+        return this.write(`${tag} ${IMAP_REPLIES.idDone}`);
       case 'STARTTLS':
         return this.starttls(tag);
       case 'LOGIN': {
@@ -223,7 +223,7 @@ export class ImapSession {
   /** RFC 3501 §6.2.1 / RFC 2595 §3.1: anything pipelined after STARTTLS is dropped, never read as a command. */
   private async starttls(tag: string): Promise<void> {
     if (this.options.tlsMode !== 'starttls' || this.secure) return this.write(`${tag} ${IMAP_REPLIES.starttlsDone}`);
-    this.write(`${tag} OK Begin TLS negotiation now.`);
+    this.write(`${tag} ${IMAP_REPLIES.beginTls}`);
     this.socket.off('data', this.onData);
     this.reader = ImapSession.newReader();
     const plain = this.socket;
@@ -290,7 +290,7 @@ export class ImapSession {
   }
 
   private async login(tag: string, username: string, password: string): Promise<void> {
-    const { authenticator, tokens } = this.deps;
+    const { authenticator, upstream: mailboxes } = this.deps;
     const base = { protocol: 'imap' as const, clientIp: this.client.ip, sessionId: this.client.id };
     const outcome = await authenticator.authenticate({ ...base, username, password, secure: this.secure });
     if (!outcome.ok) {
@@ -300,21 +300,20 @@ export class ImapSession {
       if (this.failures >= this.options.maxFailures) this.bye(IMAP_REPLIES.tooManyFailures, 'too-many-failures');
       return;
     }
-    const upstreamFailure = (reason: 'upstream-token-failed' | 'upstream-rejected' | 'unavailable', error: unknown) =>
-      authenticator.upstreamFailed({
+    let upstream;
+    try {
+      upstream = await mailboxes.open(outcome.mailbox);
+    } catch (error) {
+      const failure = upstreamFailure(error);
+      const reason = UPSTREAM_AUDIT_REASONS[failure.kind];
+      await authenticator.upstreamFailed({
         ...base,
         username: outcome.username,
         appPasswordId: outcome.appPasswordId,
         appPasswordName: outcome.appPasswordName,
         reason,
-        detail: (error as Error).message,
+        detail: failure.message,
       });
-    let upstream;
-    try {
-      upstream = await loginUpstreamImapWithToken(this.deps.upstream, outcome.mailbox, tokens, this.deps.metrics.upstream);
-    } catch (error) {
-      const reason = error instanceof TokenError ? 'upstream-token-failed' : error instanceof UpstreamImapAuthError ? 'upstream-rejected' : 'unavailable';
-      await upstreamFailure(reason, error);
       return this.write(`${tag} ${IMAP_LOGIN_REPLIES[reason]}`);
     }
     if (this.closed) return void upstream.socket.destroy();
@@ -325,7 +324,7 @@ export class ImapSession {
   private handOver(
     tag: string,
     outcome: { username: string; mailbox: string; appPasswordId: string; appPasswordName: string },
-    upstream: Awaited<ReturnType<typeof loginUpstreamImap>>,
+    upstream: MailboxSession,
   ): void {
     this.handedOver = true;
     clearTimeout(this.loginTimer);
@@ -344,6 +343,7 @@ export class ImapSession {
     let unregister = () => {};
     const splice = spliceSockets(client, upstream.socket, {
       idleTimeoutMs: this.options.idleTimeoutMs,
+      idleFarewell: `* BYE ${IMAP_REPLIES.idle}\r\n`,
       onBytes: (direction, bytes) => metrics.bytes(direction, bytes),
       // The `session closed` line follows when the client's socket has closed.
       onEnd: (reason) => {

@@ -5,6 +5,8 @@ export type SpliceEnd = 'client-closed' | 'upstream-closed' | 'idle' | 'error' |
 export interface SpliceOptions {
   /** Closed when neither side sent anything for this long. */
   idleTimeoutMs: number;
+  /** Written to the client when the idle timer ends the pipe (the protocol's own words, e.g. `* BYE ...\r\n`). */
+  idleFarewell?: string;
   onBytes?: (direction: 'client-to-upstream' | 'upstream-to-client', bytes: number) => void;
   onEnd: (reason: SpliceEnd, totals: { fromClient: number; fromUpstream: number }) => void;
 }
@@ -15,7 +17,7 @@ export interface Splice {
 }
 
 /**
- * After login passgate is a byte pipe (RFC 3501 leaves nothing to translate): each side's chunks are written to
+ * After login passgate is a byte pipe (IMAP: RFC 3501 leaves nothing to translate; POP3 alike): each side's chunks are written to
  * the other with backpressure (a side whose peer cannot take more is paused until the peer drains), no parsing,
  * no buffering beyond the sockets' own. One 'data' listener per side does the counting and the forwarding:
  * `Readable.pipe` would add a dozen listeners and closures per pipe, held by every idle session. Every end —
@@ -76,7 +78,7 @@ export function spliceSockets(client: Socket, upstream: Socket, options: SpliceO
   client.setTimeout(0);
   upstream.setTimeout(0);
   const idleTimer = setInterval(() => {
-    if (Date.now() - lastActivity >= options.idleTimeoutMs) close('idle', '* BYE Idle for too long\r\n');
+    if (Date.now() - lastActivity >= options.idleTimeoutMs) close('idle', options.idleFarewell);
   }, Math.min(60_000, Math.max(1000, options.idleTimeoutMs / 4)));
   idleTimer.unref();
   return { close };

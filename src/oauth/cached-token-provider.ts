@@ -2,17 +2,17 @@ import type { AuditLog } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
-import { TokenError, type AccessToken, type TokenInvalidationReason, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
+import { EXCHANGE_ONLINE_AUDIENCE, TokenError, type AccessToken, type TokenInvalidationReason, type TokenProvider, type TokenStatus } from '../core/token-provider.js';
 import type { StoredTokenState, TokenStateStore } from '../core/token-state-store.js';
 import { classifyOAuthError, type ProviderFailure } from './oauth-error-classifier.js';
 import type { TokenGrant } from './oauth-client.js';
 import type { TokenCipher } from './token-cipher.js';
 import { backoffMs, connectedState, failedState, grantedState, withoutAccessToken } from './token-state-transitions.js';
 
-/** Where grants come from (OAuthClient in production). */
+/** Where grants come from (OAuthClient in production), for an audience (the resource the token is for). */
 export interface TokenSource {
-  clientCredentials(): Promise<TokenGrant>;
-  refresh(refreshToken: string): Promise<TokenGrant>;
+  clientCredentials(audience: string): Promise<TokenGrant>;
+  refresh(refreshToken: string, audience: string): Promise<TokenGrant>;
 }
 
 export interface CachedTokenProviderOptions {
@@ -44,6 +44,7 @@ interface Held {
   expiresAt: number;
   obtainedAt: number;
   mailbox: string;
+  audience: string;
   /** Used since obtained: only tokens in use are refreshed ahead in the background. */
   used: boolean;
   timer: NodeJS.Timeout | null;
@@ -54,7 +55,23 @@ const REFRESH_AHEAD = 0.75;
 const PEER_POLL_MS = 100;
 
 /**
- * Access tokens per key (`app`, or `mailbox:<address>`): served from memory until expiry minus the margin,
+ * The key of a token: `app` or `mailbox:<address>` for the default audience (EXCHANGE_ONLINE_AUDIENCE), so token
+ * state stored before audiences existed keeps working; `<audience>|app` or `<audience>|mailbox:<address>` for any
+ * other (an audience is a URI, which holds no `|`). The cache, the stored state and the refresh lock use it.
+ */
+export function tokenKey(base: string, audience: string): string {
+  return audience === EXCHANGE_ONLINE_AUDIENCE ? base : `${audience}|${base}`;
+}
+
+/** The audience and the base key (`app` or `mailbox:<address>`) of a token key. */
+export function parseTokenKey(key: string): { audience: string; base: string } {
+  if (key === 'app' || key.startsWith('mailbox:')) return { audience: EXCHANGE_ONLINE_AUDIENCE, base: key };
+  const bar = key.indexOf('|');
+  return { audience: key.slice(0, bar), base: key.slice(bar + 1) };
+}
+
+/**
+ * Access tokens per key (tokenKey: per audience, and per mailbox in delegated mode): served from memory until expiry minus the margin,
  * refreshed in the background at 75% of that life while in use, one request in flight per key in this process
  * (single-flight) and, through the store's lock, across instances. A rotated refresh token is persisted (sealed)
  * before the access token that came with it is used. Failures are classified; temporary ones back off
@@ -74,19 +91,19 @@ export class CachedTokenProvider implements TokenProvider {
     private readonly options: CachedTokenProviderOptions,
   ) {}
 
-  keyFor(mailbox: string): string {
-    return this.options.mode === 'app' ? 'app' : `mailbox:${mailbox.trim().toLowerCase()}`;
+  keyFor(mailbox: string, audience: string = EXCHANGE_ONLINE_AUDIENCE): string {
+    return tokenKey(this.options.mode === 'app' ? 'app' : `mailbox:${mailbox.trim().toLowerCase()}`, audience);
   }
 
-  async getAccessToken(mailbox: string): Promise<AccessToken> {
-    const key = this.keyFor(mailbox);
+  async getAccessToken(mailbox: string, audience: string = EXCHANGE_ONLINE_AUDIENCE): Promise<AccessToken> {
+    const key = this.keyFor(mailbox, audience);
     const held = this.held.get(key);
     if (held && this.deps.clock() < held.expiresAt - this.options.marginMs) {
       held.used = true;
       this.deps.metrics.cacheHit();
       return { token: held.token, expiresAt: held.expiresAt, cached: true };
     }
-    return this.singleFlight(key, () => this.obtain(key, mailbox, false));
+    return this.singleFlight(key, () => this.obtain(key, mailbox, audience, false));
   }
 
   private singleFlight(key: string, work: () => Promise<AccessToken>): Promise<AccessToken> {
@@ -120,10 +137,10 @@ export class CachedTokenProvider implements TokenProvider {
     }
   }
 
-  private async obtain(key: string, mailbox: string, background: boolean): Promise<AccessToken> {
+  private async obtain(key: string, mailbox: string, audience: string, background: boolean): Promise<AccessToken> {
     let state = await this.readState(key);
     const fromStore = this.usable(state, background);
-    if (fromStore) return this.hold(key, mailbox, fromStore, true);
+    if (fromStore) return this.hold(key, mailbox, audience, fromStore, true);
 
     if (this.options.mode === 'delegated' && !this.unsavedRefresh.has(key) && (!state?.sealedRefreshToken || state.status === 'needs-connect')) {
       throw new TokenError('grant-lost', key, `${key} needs \`passgate oauth connect --mailbox ${mailbox}\`: no usable refresh token`);
@@ -139,36 +156,36 @@ export class CachedTokenProvider implements TokenProvider {
     } catch (error) {
       throw new TokenError('temporary', key, `token lock unavailable: ${(error as Error).message}`, { cause: error });
     }
-    if (!release) return this.waitForPeer(key, mailbox, background);
+    if (!release) return this.waitForPeer(key, mailbox, audience, background);
     try {
       // Re-read under the lock: another instance may have finished just before we took it.
       state = await this.readState(key);
       const fresh = this.usable(state, background);
-      if (fresh) return this.hold(key, mailbox, fresh, true);
-      return await this.request(key, mailbox, state);
+      if (fresh) return this.hold(key, mailbox, audience, fresh, true);
+      return await this.request(key, mailbox, audience, state);
     } finally {
       await release();
     }
   }
 
-  private async waitForPeer(key: string, mailbox: string, background: boolean): Promise<AccessToken> {
+  private async waitForPeer(key: string, mailbox: string, audience: string, background: boolean): Promise<AccessToken> {
     const deadline = this.deps.clock() + this.options.peerWaitMs;
     while (this.deps.clock() < deadline) {
       await new Promise((r) => setTimeout(r, PEER_POLL_MS));
       const fresh = this.usable(await this.readState(key), background);
-      if (fresh) return this.hold(key, mailbox, fresh, true);
+      if (fresh) return this.hold(key, mailbox, audience, fresh, true);
     }
     throw new TokenError('temporary', key, `${key}: another instance is refreshing and has not finished`);
   }
 
-  private async request(key: string, mailbox: string, state: StoredTokenState | null): Promise<AccessToken> {
+  private async request(key: string, mailbox: string, audience: string, state: StoredTokenState | null): Promise<AccessToken> {
     const { source, cipher, clock, metrics } = this.deps;
     const refreshToken =
       this.options.mode === 'app' ? null : (this.unsavedRefresh.get(key) ?? cipher!.open(state!.sealedRefreshToken!, key));
     const started = clock();
     let grant: TokenGrant;
     try {
-      grant = refreshToken === null ? await source.clientCredentials() : await source.refresh(refreshToken);
+      grant = refreshToken === null ? await source.clientCredentials(audience) : await source.refresh(refreshToken, audience);
     } catch (error) {
       const failure = classifyOAuthError(error);
       metrics.request(failure.kind, (clock() - started) / 1000);
@@ -199,7 +216,7 @@ export class CachedTokenProvider implements TokenProvider {
     if (grant.expiresInSeconds * 1000 <= this.options.marginMs) {
       this.deps.log.warn({ key, expiresInSeconds: grant.expiresInSeconds }, 'provider issued a token shorter than the refresh margin');
     }
-    return this.hold(key, mailbox, { token: grant.accessToken, expiresAt, obtainedAt }, false);
+    return this.hold(key, mailbox, audience, { token: grant.accessToken, expiresAt, obtainedAt }, false);
   }
 
   private async recordFailure(key: string, mailbox: string, state: StoredTokenState | null, failure: ProviderFailure): Promise<void> {
@@ -237,11 +254,11 @@ export class CachedTokenProvider implements TokenProvider {
     }
   }
 
-  private hold(key: string, mailbox: string, t: { token: string; expiresAt: number; obtainedAt: number }, cached: boolean): AccessToken {
+  private hold(key: string, mailbox: string, audience: string, t: { token: string; expiresAt: number; obtainedAt: number }, cached: boolean): AccessToken {
     if (cached) this.deps.metrics.cacheHit();
     const previous = this.held.get(key);
     if (previous?.timer) clearTimeout(previous.timer);
-    const held: Held = { ...t, mailbox, used: false, timer: null };
+    const held: Held = { ...t, mailbox, audience, used: false, timer: null };
     this.held.set(key, held);
     if (!this.closed) {
       const delay = Math.max(0, this.refreshPoint(t) - this.deps.clock());
@@ -254,14 +271,14 @@ export class CachedTokenProvider implements TokenProvider {
   private refreshAhead(key: string, held: Held): void {
     held.timer = null;
     if (this.closed || this.held.get(key) !== held || !held.used) return; // idle tokens are fetched on next use
-    this.singleFlight(key, () => this.obtain(key, held.mailbox, true)).catch((error: Error) =>
+    this.singleFlight(key, () => this.obtain(key, held.mailbox, held.audience, true)).catch((error: Error) =>
       this.deps.log.warn({ key, cause: error.message }, 'background token refresh failed; the current token stays in use'),
     );
   }
 
-  async invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason): Promise<boolean> {
+  async invalidateAccessToken(mailbox: string, token: string, reason: TokenInvalidationReason, audience: string = EXCHANGE_ONLINE_AUDIENCE): Promise<boolean> {
     const { store, cipher, clock, log } = this.deps;
-    const key = this.keyFor(mailbox);
+    const key = this.keyFor(mailbox, audience);
     const held = this.held.get(key);
     let state: StoredTokenState | null = null;
     try {
@@ -329,11 +346,13 @@ export class CachedTokenProvider implements TokenProvider {
       states.unshift({ key: 'app', status: 'unknown' } as StoredTokenState);
     }
     return states
-      .filter((s) => (this.options.mode === 'app' ? s.key === 'app' : s.key.startsWith('mailbox:')))
-      .map((s) => ({
+      .map((s) => ({ s, ...parseTokenKey(s.key) }))
+      .filter(({ base }) => (this.options.mode === 'app' ? base === 'app' : base.startsWith('mailbox:')))
+      .map(({ s, base, audience }) => ({
         key: s.key,
+        audience,
         mode: this.options.mode,
-        mailbox: s.key.startsWith('mailbox:') ? s.key.slice('mailbox:'.length) : null,
+        mailbox: base.startsWith('mailbox:') ? base.slice('mailbox:'.length) : null,
         state: s.status,
         accessExpiresAt: s.accessExpiresAt ?? this.held.get(s.key)?.expiresAt ?? null,
         lastSuccessAt: s.lastSuccessAt ?? null,

@@ -4,6 +4,7 @@ import { resolve } from 'node:path';
 import * as client from 'openid-client';
 import type { OAuthConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
+import { EXCHANGE_ONLINE_AUDIENCE } from '../core/token-provider.js';
 
 export interface TokenGrant {
   accessToken: string;
@@ -22,8 +23,9 @@ export interface DeviceAuthorization {
   response: client.DeviceAuthorizationResponse;
 }
 
+/** The default audience's scopes on Microsoft: app-only `.default`, or the delegated IMAP and SMTP permissions. */
 const MICROSOFT_SCOPES = {
-  app: ['https://outlook.office365.com/.default'],
+  app: [EXCHANGE_ONLINE_AUDIENCE],
   delegated: ['https://outlook.office.com/IMAP.AccessAsUser.All', 'https://outlook.office.com/SMTP.Send', 'offline_access'],
 };
 
@@ -72,8 +74,10 @@ async function certificateAuth(config: OAuthConfig, baseDir: string, tokenEndpoi
 export class OAuthClient {
   private constructor(
     private readonly configuration: client.Configuration,
+    /** The default audience's scopes (`oauth.scopes`, or Microsoft's for the mode). */
     readonly scopes: string[],
     readonly tokenEndpoint: URL,
+    private readonly mode: 'app' | 'delegated',
   ) {}
 
   static async create(config: OAuthConfig, baseDir: string): Promise<OAuthClient> {
@@ -109,11 +113,17 @@ export class OAuthClient {
     configuration.timeout = config.request_timeout_seconds;
     if (tokenUrl.protocol === 'http:') client.allowInsecureRequests(configuration);
     const scopes = config.scopes ?? (config.provider === 'microsoft' ? MICROSOFT_SCOPES[config.mode] : []);
-    return new OAuthClient(configuration, scopes, tokenUrl);
+    return new OAuthClient(configuration, scopes, tokenUrl, config.mode);
   }
 
-  private scopeParameter(): Record<string, string> {
-    return this.scopes.length > 0 ? { scope: this.scopes.join(' ') } : {};
+  /**
+   * The scopes asked for an audience: the configured ones for the default audience (as before audiences existed);
+   * for any other, the audience itself (`https://graph.microsoft.com/.default`), plus `offline_access` in
+   * delegated mode so the provider keeps issuing refresh tokens.
+   */
+  private scopeParameter(audience: string = EXCHANGE_ONLINE_AUDIENCE): Record<string, string> {
+    const scopes = audience === EXCHANGE_ONLINE_AUDIENCE ? this.scopes : this.mode === 'app' ? [audience] : [audience, 'offline_access'];
+    return scopes.length > 0 ? { scope: scopes.join(' ') } : {};
   }
 
   private grant(response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers): TokenGrant {
@@ -125,12 +135,12 @@ export class OAuthClient {
     };
   }
 
-  async clientCredentials(): Promise<TokenGrant> {
-    return this.grant(await client.clientCredentialsGrant(this.configuration, this.scopeParameter()));
+  async clientCredentials(audience: string = EXCHANGE_ONLINE_AUDIENCE): Promise<TokenGrant> {
+    return this.grant(await client.clientCredentialsGrant(this.configuration, this.scopeParameter(audience)));
   }
 
-  async refresh(refreshToken: string): Promise<TokenGrant> {
-    return this.grant(await client.refreshTokenGrant(this.configuration, refreshToken, this.scopeParameter()));
+  async refresh(refreshToken: string, audience: string = EXCHANGE_ONLINE_AUDIENCE): Promise<TokenGrant> {
+    return this.grant(await client.refreshTokenGrant(this.configuration, refreshToken, this.scopeParameter(audience)));
   }
 
   async startDeviceAuthorization(): Promise<DeviceAuthorization> {

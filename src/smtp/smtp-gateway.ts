@@ -2,22 +2,18 @@ import type { SmtpConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { CredentialStore } from '../core/credential-store.js';
-import type { ConnectionMetrics } from '../core/connection-metrics.js';
-import { ConnectionLimiter } from '../core/connection-limiter.js';
-import { NetworkList } from '../core/network-list.js';
-import { ConnectionGate } from '../net/connection-gate.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
+import type { SubmissionUpstream } from '../core/ports/submission-upstream.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
-import type { TokenProvider } from '../core/token-provider.js';
+import type { ConnectionGate } from '../net/connection-gate.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SmtpListener } from './smtp-listener.js';
 import { SmtpSessionHandler } from './smtp-session-handler.js';
-import { UpstreamConnector } from '../upstream/smtp/upstream-connector.js';
-import { UpstreamPool } from '../upstream/smtp/upstream-pool.js';
 
 export interface SmtpGatewayDeps {
   authenticator: Authenticator;
-  tokens: TokenProvider;
+  /** Where submissions go (the composition root picks the implementation: the SMTP relay's pool today). */
+  upstream: SubmissionUpstream;
   messages: MessageLimiter;
   store: CredentialStore;
   tls: TlsCertificates;
@@ -25,34 +21,24 @@ export interface SmtpGatewayDeps {
   log: EventLogger;
   hostname: string;
   maxFailuresPerConnection: number;
-  /** Counts refused connections. */
-  connections: ConnectionMetrics;
-  /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
-  trustedNetworks: readonly string[];
+  /** The SMTP connection caps: one gate for every SMTP listener of this process (per protocol, not per port). */
+  gate: ConnectionGate;
 }
 
-/** SMTP submission: the listeners, the session handler and the upstream pool, started and stopped together. */
+/**
+ * SMTP submission: the listeners and their session handler, started and stopped together; the submission
+ * upstream is handed in and closed with them.
+ */
 export class SmtpGateway {
-  readonly pool: UpstreamPool;
+  readonly upstream: SubmissionUpstream;
   readonly listeners: SmtpListener[];
 
   constructor(config: SmtpConfig, deps: SmtpGatewayDeps) {
-    const upstream = config.upstream;
-    const connector = new UpstreamConnector(upstream, deps.tokens, deps.hostname, deps.metrics.upstream);
-    this.pool = new UpstreamPool(
-      (mailbox) => connector.open(mailbox),
-      {
-        maxPerMailbox: upstream.max_connections_per_mailbox,
-        waitMs: upstream.wait_seconds * 1000,
-        idleMs: upstream.idle_seconds * 1000,
-        onWaitTimeout: () => deps.metrics.poolWaitTimedOut(),
-      },
-      deps.log,
-    );
+    this.upstream = deps.upstream;
     const handler: SmtpSessionHandler = new SmtpSessionHandler(
       {
         authenticator: deps.authenticator,
-        pool: this.pool,
+        pool: deps.upstream,
         messages: deps.messages,
         store: deps.store,
         metrics: deps.metrics,
@@ -60,12 +46,6 @@ export class SmtpGateway {
         closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
-    );
-    // One gate for every SMTP listener of this process: the caps are per protocol, not per port.
-    const gate = new ConnectionGate(
-      'smtp',
-      new ConnectionLimiter({ maxTotal: config.max_connections, maxPerIp: config.max_connections_per_ip, exempt: new NetworkList(deps.trustedNetworks) }),
-      { metrics: deps.connections, log: deps.log, clock: Date.now },
     );
     this.listeners = config.listeners.map(
       (listener) =>
@@ -76,7 +56,7 @@ export class SmtpGateway {
           maxMessageBytes: config.max_message_bytes,
           maxRecipients: config.max_recipients,
           log: deps.log,
-          gate,
+          gate: deps.gate,
           loginTimeoutMs: config.login_timeout_seconds * 1000,
         }),
     );
@@ -93,6 +73,6 @@ export class SmtpGateway {
 
   async close(graceMs = 10_000): Promise<void> {
     await Promise.all(this.listeners.map((l) => l.close(graceMs)));
-    await this.pool.close();
+    await this.upstream.close();
   }
 }

@@ -1,4 +1,5 @@
 import type { AuditReason } from '../core/audit-log.js';
+import { replyText, type UpstreamFailureKind, type UpstreamReply } from '../core/ports/upstream-failure.js';
 
 export interface SmtpReplySpec {
   code: number;
@@ -49,6 +50,24 @@ export const SMTP_REPLIES = {
   tooManyConnectionsFromIp: { code: 421, text: '4.7.0 Too many connections from your address, try again later' },
   loginTimeout: { code: 421, text: '4.4.2 No login in time, closing connection' },
 } satisfies Record<string, SmtpReplySpec>;
+
+/**
+ * An upstream failure outside AUTH (at MAIL, when a session is needed): every kind of the one vocabulary has a
+ * reply. At AUTH the audit reason decides (AUTH_REPLIES), so a refused mailbox reads as invalid credentials.
+ */
+export const UPSTREAM_REPLIES: Record<UpstreamFailureKind, SmtpReplySpec> = {
+  'token-unavailable': SMTP_REPLIES.tokenUnavailable,
+  'login-refused': SMTP_REPLIES.tokenUnavailable,
+  'login-deferred': SMTP_REPLIES.upstreamUnavailable,
+  busy: SMTP_REPLIES.upstreamBusy,
+  unreachable: SMTP_REPLIES.upstreamUnavailable,
+  lost: SMTP_REPLIES.upstreamUnavailable,
+};
+
+/** The upstream's own verdict on MAIL, RCPT or DATA, passed to the client unchanged: code, enhanced code, text. */
+export function upstreamReplyError(reply: UpstreamReply): Error & { responseCode: number } {
+  return Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
+}
 
 /** An Error that smtp-server turns into this reply (`responseCode` + message). */
 export function smtpError(reply: SmtpReplySpec): Error & { responseCode: number } {

@@ -4,17 +4,14 @@ import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
-import { TokenError } from '../core/token-provider.js';
+import type { EsmtpParameters, SubmissionSession, SubmissionUpstream } from '../core/ports/submission-upstream.js';
+import { replyText, upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamReply as SmtpReply } from '../core/ports/upstream-failure.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
-import { formatEsmtpParameters } from '../upstream/smtp/esmtp-parameters.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
-import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
-import { UpstreamAuthError } from '../upstream/smtp/upstream-connector.js';
-import { UpstreamBusyError, type UpstreamPool } from '../upstream/smtp/upstream-pool.js';
-import { replyText, type SmtpReply, type UpstreamSmtpSession } from '../upstream/smtp/upstream-smtp-session.js';
+import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -30,7 +27,7 @@ interface Login {
 interface ConnectionState {
   failures: number;
   login: Login | null;
-  upstream: UpstreamSmtpSession | null;
+  upstream: SubmissionSession | null;
   /**
    * MAIL sent upstream and answered 250 to the client at once; the upstream's reply is read at the first RCPT,
    * which goes out right behind it (RFC 2920 pipelining): one round trip to the provider per message saved.
@@ -49,7 +46,8 @@ export interface SmtpSessionHandlerOptions {
 
 export interface SmtpSessionHandlerDeps {
   authenticator: Authenticator;
-  pool: UpstreamPool;
+  /** The submission upstream (a port): sessions logged in as a mailbox, bounded and reused by the implementation. */
+  pool: SubmissionUpstream;
   messages: MessageLimiter;
   /** Read at each MAIL: a password revoked or expired since AUTH ends the connection. */
   store: CredentialStore;
@@ -59,13 +57,10 @@ export interface SmtpSessionHandlerDeps {
   closeConnection: (session: SMTPServerSession) => void;
 }
 
-const upstreamError = (reply: SmtpReply): Error & { responseCode: number } =>
-  Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
-
 /**
  * The SMTP submission session, hook by hook (smtp-server calls them in protocol order): AUTH goes to the one
- * authenticator, then proves the mailbox upstream; MAIL, each RCPT and DATA are relayed on a pooled upstream
- * session. Each RCPT and the end of DATA are answered with the upstream's own reply, so the client's 250 after
+ * authenticator, then proves the mailbox upstream; MAIL, each RCPT and DATA are relayed on a session of the
+ * submission upstream (a port: the listener knows no transport). Each RCPT and the end of DATA are answered with the upstream's own reply, so the client's 250 after
  * DATA is the upstream's 250. MAIL is answered once passgate's own checks pass, and the upstream's verdict on it
  * comes with the first RCPT (a refusal is that RCPT's answer): a message costs one round trip to the provider less.
  */
@@ -172,7 +167,7 @@ export class SmtpSessionHandler {
         const prior = state.pendingMail;
         state.pendingMail = null;
         await prior?.catch(() => undefined);
-        const reset = state.upstream.usable ? await state.upstream.command('RSET').catch(() => null) : null;
+        const reset = state.upstream.usable ? await state.upstream.reset().catch(() => null) : null;
         // A session that does not confirm the reset is not trusted with the next transaction: a fresh one is.
         if (reset?.code === 250) state.upstream.inTransaction = false;
         else this.dropUpstream(state, login, false);
@@ -208,7 +203,7 @@ export class SmtpSessionHandler {
     }
     // Marked before the command goes out: a session with MAIL outstanding must never be reused.
     state.upstream.inTransaction = true;
-    const pending = state.upstream.command(`MAIL FROM:<${envelopeAddress(address.address)}>${formatEsmtpParameters(address.args)}`);
+    const pending = state.upstream.mail(envelopeAddress(address.address), address.args);
     pending.catch(() => {}); // read at the first RCPT, or dropped with the session
     state.pendingMail = pending;
     callback();
@@ -224,14 +219,13 @@ export class SmtpSessionHandler {
       return callback(smtpError(SMTP_REPLIES.recipientDenied));
     }
     const login = state.login!;
-    if (state.mailRefusal) return callback(upstreamError(state.mailRefusal));
-    const line = `RCPT TO:<${recipient}>${formatEsmtpParameters(address.args)}`;
+    if (state.mailRefusal) return callback(upstreamReplyError(state.mailRefusal));
     const mail = state.pendingMail;
     const upstream = state.upstream;
-    if (!mail || !upstream) return this.relay(state, login, line, callback);
+    if (!mail || !upstream) return this.relay(state, login, recipient, address.args, callback);
     state.pendingMail = null;
     // With PIPELINING the RCPT goes out now, behind the MAIL; without, after the MAIL's reply.
-    const pipelined = upstream.capabilities.has('PIPELINING') ? upstream.command(line) : null;
+    const pipelined = upstream.pipelining ? upstream.recipient(recipient, address.args) : null;
     pipelined?.catch(() => {});
     let mailReply: SmtpReply;
     try {
@@ -249,9 +243,9 @@ export class SmtpSessionHandler {
       upstream.inTransaction = false;
       state.mailRefusal = mailReply;
       this.dropUpstream(state, login, true, upstream);
-      return callback(upstreamError(mailReply));
+      return callback(upstreamReplyError(mailReply));
     }
-    await this.relay(state, login, line, callback, pipelined ?? undefined);
+    await this.relay(state, login, recipient, address.args, callback, pipelined ?? undefined);
   }
 
   /** Streams the message upstream and answers with the upstream's final reply; a broken upstream is a 4xx. */
@@ -270,7 +264,7 @@ export class SmtpSessionHandler {
     stream.once('error', (error) => guard.destroy(error));
     let reply: SmtpReply;
     try {
-      reply = await upstream.data(guard);
+      reply = await upstream.message(guard);
     } catch (error) {
       guard.destroy();
       await drain(stream);
@@ -295,7 +289,7 @@ export class SmtpSessionHandler {
       await this.deps.messages.count(login.appPasswordId, login.policy);
       return callback(null, replyText(reply));
     }
-    callback(upstreamError(reply));
+    callback(upstreamReplyError(reply));
   }
 
   /** The client went away: its upstream session goes back to the pool, or is closed mid-transaction. */
@@ -309,35 +303,34 @@ export class SmtpSessionHandler {
     this.states.delete(session);
   }
 
-  /** Sends `line` (or reads the reply of `sent`, the same line already sent) and answers with the upstream's reply. */
-  private async relay(state: ConnectionState, login: Login, line: string, callback: Callback, sent?: Promise<SmtpReply>) {
+  /** Sends the recipient (or reads the reply of `sent`, the same recipient already sent) and answers with the upstream's reply. */
+  private async relay(state: ConnectionState, login: Login, recipient: string, args: EsmtpParameters, callback: Callback, sent?: Promise<SmtpReply>) {
     const upstream = state.upstream;
     if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     let reply: SmtpReply;
     try {
-      reply = await (sent ?? upstream.command(line));
+      reply = await (sent ?? upstream.recipient(recipient, args));
     } catch (error) {
       this.dropUpstream(state, login, false, upstream);
-      this.deps.log.warn({ mailbox: login.mailbox, command: line.slice(0, 4), cause: (error as Error).message }, 'upstream command failed');
+      this.deps.log.warn({ mailbox: login.mailbox, command: 'RCPT', cause: (error as Error).message }, 'upstream command failed');
       return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     }
     if (reply.code >= 200 && reply.code < 300) return callback();
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
-    callback(upstreamError(reply));
+    callback(upstreamReplyError(reply));
   }
 
   /** Gives the connection's upstream session back (only if it is still the one given: a late reply may find a newer one). */
-  private dropUpstream(state: ConnectionState, login: Login, reusable: boolean, expected: UpstreamSmtpSession | null = state.upstream): void {
+  private dropUpstream(state: ConnectionState, login: Login, reusable: boolean, expected: SubmissionSession | null = state.upstream): void {
     if (!state.upstream || state.upstream !== expected) return;
     this.deps.pool.release(login.mailbox, state.upstream, reusable);
     state.upstream = null;
   }
 
-  private classifyUpstream(error: unknown): { reason: 'upstream-token-failed' | 'upstream-rejected' | 'unavailable'; reply: SmtpReplySpec } {
-    if (error instanceof TokenError) return { reason: 'upstream-token-failed', reply: SMTP_REPLIES.tokenUnavailable };
-    if (error instanceof UpstreamAuthError) return { reason: 'upstream-rejected', reply: SMTP_REPLIES.tokenUnavailable };
-    if (error instanceof UpstreamBusyError) return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamBusy };
-    return { reason: 'unavailable', reply: SMTP_REPLIES.upstreamUnavailable };
+  /** The upstream's failure in the one vocabulary: the audit reason and, outside AUTH, the reply (smtp-replies.ts). */
+  private classifyUpstream(error: unknown) {
+    const { kind } = upstreamFailure(error);
+    return { reason: UPSTREAM_AUDIT_REASONS[kind], reply: UPSTREAM_REPLIES[kind] };
   }
 
 }

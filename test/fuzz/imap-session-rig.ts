@@ -8,6 +8,7 @@ import { NetworkList } from '../../src/core/network-list.js';
 import { TokenError, type TokenProvider } from '../../src/core/token-provider.js';
 import { ImapLineReader, type ReaderEvent } from '../../src/imap/imap-line-reader.js';
 import { ImapSession } from '../../src/imap/imap-session.js';
+import { ImapMailboxUpstream } from '../../src/upstream/imap/upstream-imap-login.js';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { runClient } from './fuzz-client.js';
 import { ErrorLog, ProcessWatch } from './fuzz-property.js';
@@ -178,11 +179,15 @@ export class ImapSessionRig {
       { ip: '127.0.0.1', port: socket.remotePort ?? 0, secure, id: 'fuzz', wire: socket },
       {
         authenticator: this.authenticator as unknown as Authenticator,
-        tokens,
+        // The real IMAP login behind the port, against a port that refuses connections.
+        upstream: new ImapMailboxUpstream(
+          { host: '127.0.0.1', port: this.refusedPort, tls: 'implicit', ca_file: null, servername: 'localhost', connect_timeout_seconds: 2 },
+          tokens,
+          metrics.upstream,
+        ),
         registry: { register: () => () => {} } as unknown as LiveSessionRegistry,
         metrics,
         log: this.log,
-        upstream: { host: '127.0.0.1', port: this.refusedPort, tls: 'implicit', servername: 'localhost', timeoutMs: 2000 },
       },
       {
         listener: kind,

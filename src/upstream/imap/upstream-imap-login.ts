@@ -1,8 +1,14 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { TokenProvider } from '../../core/token-provider.js';
+import { readFileSync } from 'node:fs';
+import type { ImapUpstreamConfig } from '../../config/config-schema.js';
+import { GatewayError } from '../../core/gateway-error.js';
+import type { MailboxSession, MailboxUpstream } from '../../core/ports/mailbox-upstream.js';
+import { UpstreamError } from '../../core/ports/upstream-failure.js';
+import { EXCHANGE_ONLINE_AUDIENCE, type TokenProvider } from '../../core/token-provider.js';
 import type { UpstreamMetrics } from '../../core/upstream-metrics.js';
+import { loginWithFreshToken } from '../fresh-token-login.js';
 import { encodeXoauth2 } from '../xoauth2.js';
 import { clientSecureContext } from '../../tls/client-secure-context.js';
 
@@ -15,26 +21,15 @@ export interface UpstreamImapOptions {
   timeoutMs: number;
 }
 
-export interface UpstreamImapSession {
+export interface UpstreamImapSession extends MailboxSession {
   socket: TLSSocket;
-  /** The upstream's capabilities after login (RFC 3501 §7.2.1), as the upstream spelled them. */
-  capabilities: string[];
-  /** Bytes the upstream sent after the tagged OK, to be passed to the client first. */
-  leftover: Buffer;
 }
 
 /** The upstream could not be reached, spoke something else than IMAP, or did not answer in time. */
-export class UpstreamImapError extends Error {
-  override name = 'UpstreamImapError';
-}
+const unreachable = (message: string) => new UpstreamError('unreachable', message);
 
-/** The upstream refused the mailbox's token: `NO AUTHENTICATE failed.` on Exchange Online. */
-export class UpstreamImapAuthError extends Error {
-  override name = 'UpstreamImapAuthError';
-  constructor(readonly responseText: string) {
-    super(`upstream refused the login: ${responseText}`);
-  }
-}
+/** An IMAP reply in the failure vocabulary's shape: IMAP has no reply codes (0), the text is the whole reply. */
+const imapReply = (text: string) => ({ code: 0, enhanced: null, lines: [text] });
 
 const MAX_LINE = 16 * 1024;
 
@@ -49,11 +44,11 @@ class ResponseLineReader {
     this.socket = socket;
     socket.on('data', (chunk: Buffer) => {
       this.buffer = Buffer.concat([this.buffer, chunk]);
-      if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) this.fail(new UpstreamImapError('upstream sent an overlong line'));
+      if (this.buffer.length > MAX_LINE && this.buffer.indexOf('\n') < 0) this.fail(unreachable('upstream sent an overlong line'));
       this.wake();
     });
-    socket.on('error', (error: Error) => this.fail(new UpstreamImapError(`upstream connection error: ${error.message}`)));
-    socket.on('close', () => this.fail(new UpstreamImapError('upstream closed the connection')));
+    socket.on('error', (error: Error) => this.fail(unreachable(`upstream connection error: ${error.message}`)));
+    socket.on('close', () => this.fail(unreachable('upstream closed the connection')));
   }
 
   detach(): void {
@@ -124,19 +119,19 @@ export async function loginUpstreamImap(
   socket.setNoDelay(true);
   reader.attach(socket);
   const timer = setTimeout(() => {
-    reader.fail(new UpstreamImapError(`upstream ${options.host}:${options.port} did not complete the login in time`));
+    reader.fail(unreachable(`upstream ${options.host}:${options.port} did not complete the login in time`));
     socket.destroy();
   }, options.timeoutMs);
   try {
     const greeting = await reader.line();
-    if (!/^\* OK\b/i.test(greeting)) throw new UpstreamImapError(`unexpected upstream greeting: ${greeting.slice(0, 200)}`);
+    if (!/^\* OK\b/i.test(greeting)) throw unreachable(`unexpected upstream greeting: ${greeting.slice(0, 200)}`);
     if (options.tls === 'starttls') {
       socket.write('P0 STARTTLS\r\n');
       let line: string;
       while ((line = await reader.line()).startsWith('*'));
-      if (!/^P0 OK\b/i.test(line)) throw new UpstreamImapError(`upstream refused STARTTLS: ${line.slice(0, 200)}`);
+      if (!/^P0 OK\b/i.test(line)) throw unreachable(`upstream refused STARTTLS: ${line.slice(0, 200)}`);
       // RFC 3501 §6.2.1 / RFC 2595 §3.1: nothing received before the handshake may be read as protected.
-      if (reader.buffered > 0) throw new UpstreamImapError('upstream sent data before the TLS handshake');
+      if (reader.buffered > 0) throw unreachable('upstream sent data before the TLS handshake');
       reader.detach();
       const secure = tlsConnect({ socket, servername: options.servername, secureContext: clientSecureContext(options.ca) });
       socket = secure;
@@ -166,9 +161,12 @@ export async function loginUpstreamImap(
       }
       // RFC 5530 §3: [UNAVAILABLE] is a temporary failure of a subsystem the server needs (Dovecot answers it when
       // its token check cannot reach the provider): the client must hear "try again", not "wrong password".
-      if (/^P1 NO \[UNAVAILABLE\]/i.test(line)) throw new UpstreamImapError(`upstream could not check the login: ${line.slice(3, 300)}`);
-      if (/^P1 (NO|BAD)\b/i.test(line)) throw new UpstreamImapAuthError(line.slice(3, 300));
-      throw new UpstreamImapError(`unexpected upstream response: ${line.slice(0, 200)}`);
+      if (/^P1 NO \[UNAVAILABLE\]/i.test(line)) {
+        throw new UpstreamError('login-deferred', `upstream could not check the login: ${line.slice(3, 300)}`, { reply: imapReply(line.slice(3, 300)) });
+      }
+      // `NO AUTHENTICATE failed.` on Exchange Online.
+      if (/^P1 (NO|BAD)\b/i.test(line)) throw new UpstreamError('login-refused', `upstream refused the login: ${line.slice(3, 300)}`, { reply: imapReply(line.slice(3, 300)) });
+      throw unreachable(`unexpected upstream response: ${line.slice(0, 200)}`);
     }
     if (!capabilities) {
       socket.write('P2 CAPABILITY\r\n');
@@ -183,33 +181,49 @@ export async function loginUpstreamImap(
     return { socket: socket as TLSSocket, capabilities: capabilities ?? ['IMAP4rev1'], leftover: reader.rest() };
   } catch (error) {
     if (phase === 'connect') metrics?.connect('failure', seconds());
-    else if (error instanceof UpstreamImapAuthError) metrics?.auth('rejected', seconds());
+    else if (error instanceof UpstreamError && error.kind === 'login-refused') metrics?.auth('rejected', seconds());
     else if (phase === 'auth') metrics?.auth('failure', seconds());
     socket.destroy();
-    throw error;
+    // Anything that broke before the login completed: the upstream is unreachable (the message says how).
+    throw error instanceof UpstreamError ? error : unreachable(`cannot reach upstream ${options.host}:${options.port}: ${(error as Error).message}`);
   } finally {
     clearTimeout(timer);
   }
 }
 
 /**
- * Logs in upstream with a token from the token provider. A refusal of a cached token may only mean the token went
- * stale before its expiry (revoked early, permissions changed): it is dropped and the login tried once more with a
- * fresh one, whose refusal is the verdict. The provider bounds the forced refreshes per mailbox, so a permanently
- * refusing upstream costs no token request per login. Throws TokenError, UpstreamImapError, UpstreamImapAuthError.
+ * The mailbox upstream over IMAP: logs in as the mailbox with a token from the token provider (loginWithFreshToken:
+ * one retry with a fresh token when a cached one is refused). Throws UpstreamError only.
  */
-export async function loginUpstreamImapWithToken(
-  options: UpstreamImapOptions,
-  mailbox: string,
-  tokens: TokenProvider,
-  metrics?: UpstreamMetrics,
-): Promise<UpstreamImapSession> {
-  const token = await tokens.getAccessToken(mailbox);
-  try {
-    return await loginUpstreamImap(options, mailbox, token.token, metrics);
-  } catch (error) {
-    if (!(error instanceof UpstreamImapAuthError) || !token.cached) throw error;
-    if (!(await tokens.invalidateAccessToken(mailbox, token.token, 'imap-refused'))) throw error;
+export class ImapMailboxUpstream implements MailboxUpstream {
+  private readonly options: UpstreamImapOptions;
+
+  constructor(
+    config: ImapUpstreamConfig,
+    private readonly tokens: TokenProvider,
+    private readonly metrics: UpstreamMetrics,
+    /** The token's audience (resource); Exchange Online's IMAP by default. */
+    private readonly audience: string = EXCHANGE_ONLINE_AUDIENCE,
+  ) {
+    let ca: string | undefined;
+    try {
+      ca = config.ca_file === null ? undefined : readFileSync(config.ca_file, 'utf8');
+    } catch (cause) {
+      throw new GatewayError('PG_CONFIG_INVALID', `imap.upstream.ca_file: cannot read ${config.ca_file}: ${(cause as Error).message}`, { cause });
+    }
+    this.options = {
+      host: config.host,
+      port: config.port,
+      tls: config.tls,
+      ca,
+      servername: config.servername ?? config.host,
+      timeoutMs: config.connect_timeout_seconds * 1000,
+    };
   }
-  return loginUpstreamImap(options, mailbox, (await tokens.getAccessToken(mailbox)).token, metrics);
+
+  open(mailbox: string): Promise<UpstreamImapSession> {
+    return loginWithFreshToken({ tokens: this.tokens, mailbox, audience: this.audience, refusal: 'imap-refused' }, (token) =>
+      loginUpstreamImap(this.options, mailbox, token.token, this.metrics),
+    );
+  }
 }

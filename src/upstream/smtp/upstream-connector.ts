@@ -1,22 +1,16 @@
 import { readFileSync } from 'node:fs';
 import type { SmtpUpstreamConfig } from '../../config/config-schema.js';
 import { GatewayError } from '../../core/gateway-error.js';
-import type { AccessToken, TokenProvider } from '../../core/token-provider.js';
+import { replyText, UpstreamError } from '../../core/ports/upstream-failure.js';
+import { EXCHANGE_ONLINE_AUDIENCE, type AccessToken, type TokenProvider } from '../../core/token-provider.js';
 import type { UpstreamMetrics } from '../../core/upstream-metrics.js';
-import { replyText, UpstreamSmtpError, UpstreamSmtpSession, type SmtpReply } from './upstream-smtp-session.js';
-
-/** The upstream refused the mailbox's token (e.g. `535 5.7.3`, or `535 5.7.139` SMTP AUTH disabled). */
-export class UpstreamAuthError extends Error {
-  constructor(readonly reply: SmtpReply) {
-    super(`upstream refused the login: ${reply.code} ${replyText(reply)}`);
-    this.name = 'UpstreamAuthError';
-  }
-}
+import { loginWithFreshToken } from '../fresh-token-login.js';
+import { UpstreamSmtpSession } from './upstream-smtp-session.js';
 
 /**
  * Opens an authenticated upstream session for a mailbox: connect (TLS), then AUTH XOAUTH2 with a token from the
- * token provider. Throws TokenError (no token), UpstreamSmtpError (unreachable, or a temporary 4xx to AUTH) or
- * UpstreamAuthError (refused).
+ * token provider (loginWithFreshToken: one retry with a fresh token when a cached one is refused). Throws
+ * UpstreamError: token-unavailable, unreachable, login-deferred (a 4xx to AUTH) or login-refused.
  */
 export class UpstreamConnector {
   private readonly ca: string | undefined;
@@ -26,6 +20,8 @@ export class UpstreamConnector {
     private readonly tokens: TokenProvider,
     private readonly clientName: string,
     private readonly metrics: UpstreamMetrics,
+    /** The token's audience (resource); Exchange Online's SMTP AUTH by default. */
+    private readonly audience: string = EXCHANGE_ONLINE_AUDIENCE,
   ) {
     try {
       this.ca = config.ca_file === null ? undefined : readFileSync(config.ca_file, 'utf8');
@@ -34,20 +30,8 @@ export class UpstreamConnector {
     }
   }
 
-  /**
-   * A refusal of a cached token may only mean the token went stale before its expiry (revoked early, permissions
-   * changed): it is dropped and the login tried once more with a fresh one, whose refusal is the verdict. The token
-   * provider bounds the forced refreshes per mailbox, so a permanently refusing upstream costs no token per login.
-   */
-  async open(mailbox: string): Promise<UpstreamSmtpSession> {
-    const token = await this.tokens.getAccessToken(mailbox);
-    try {
-      return await this.login(mailbox, token);
-    } catch (error) {
-      if (!(error instanceof UpstreamAuthError) || !token.cached) throw error;
-      if (!(await this.tokens.invalidateAccessToken(mailbox, token.token, 'smtp-refused'))) throw error;
-    }
-    return this.login(mailbox, await this.tokens.getAccessToken(mailbox));
+  open(mailbox: string): Promise<UpstreamSmtpSession> {
+    return loginWithFreshToken({ tokens: this.tokens, mailbox, audience: this.audience, refusal: 'smtp-refused' }, (token) => this.login(mailbox, token));
   }
 
   private async login(mailbox: string, { token: accessToken, expiresAt }: AccessToken): Promise<UpstreamSmtpSession> {
@@ -71,18 +55,21 @@ export class UpstreamConnector {
     });
     metrics.connect('success', seconds());
     started = performance.now();
+    let refused = false;
     try {
       const reply = await session.authenticate(mailbox, accessToken);
       // RFC 4954 §6: a 4xx to AUTH (454 4.7.0 "temporary authentication failure") is the upstream's own trouble,
       // not a verdict on the token: the client gets a temporary reply, never "invalid credentials". (Counted as a
       // failure below, not as a rejection.)
-      if (reply.code >= 400 && reply.code < 500) throw new UpstreamSmtpError(`upstream could not check the login: ${reply.code} ${replyText(reply)}`, reply);
+      if (reply.code >= 400 && reply.code < 500) throw new UpstreamError('login-deferred', `upstream could not check the login: ${reply.code} ${replyText(reply)}`, { reply });
       metrics.auth(reply.code === 235 ? 'success' : 'rejected', seconds());
-      if (reply.code !== 235) throw new UpstreamAuthError(reply);
+      // e.g. `535 5.7.3 Authentication unsuccessful`, or `535 5.7.139` (SMTP AUTH disabled for the mailbox).
+      refused = reply.code !== 235;
+      if (refused) throw new UpstreamError('login-refused', `upstream refused the login: ${reply.code} ${replyText(reply)}`, { reply });
       session.authorizedUntil = expiresAt;
       return session;
     } catch (error) {
-      if (!(error instanceof UpstreamAuthError)) metrics.auth('failure', seconds());
+      if (!refused) metrics.auth('failure', seconds());
       session.close();
       throw error;
     }

@@ -1,13 +1,16 @@
 import type { EventLogger } from '../../core/event-logger.js';
+import type { SubmissionUpstream } from '../../core/ports/submission-upstream.js';
+import { UpstreamError } from '../../core/ports/upstream-failure.js';
 import type { UpstreamSmtpSession } from './upstream-smtp-session.js';
 
-/** Thrown by acquire() when no session freed up within the wait. */
-export class UpstreamBusyError extends Error {
+/** Thrown by acquire() when no session freed up within the wait: the failure vocabulary's `busy`. */
+export class UpstreamBusyError extends UpstreamError {
   constructor(mailbox: string) {
-    super(`no upstream session free for ${mailbox} in time`);
-    this.name = 'UpstreamBusyError';
+    super('busy', `no upstream session free for ${mailbox} in time`);
   }
 }
+
+const poolClosed = () => new UpstreamError('unreachable', 'upstream pool closed');
 
 interface Idle {
   session: UpstreamSmtpSession;
@@ -42,7 +45,7 @@ export interface UpstreamPoolOptions {
  * connects once per message), never more than `maxPerMailbox` at once (Exchange Online allows 3 concurrent
  * connections per mailbox, and answers `432 4.3.2` beyond). Extra clients wait up to `waitMs` in arrival order.
  */
-export class UpstreamPool {
+export class UpstreamPool implements SubmissionUpstream {
   private readonly pools = new Map<string, MailboxPool>();
   /** Every session handed out and not yet given back, so close() ends them too. */
   private readonly lent = new Set<UpstreamSmtpSession>();
@@ -65,7 +68,7 @@ export class UpstreamPool {
   }
 
   async acquire(mailbox: string): Promise<UpstreamSmtpSession> {
-    if (this.closed) throw new Error('upstream pool closed');
+    if (this.closed) throw poolClosed();
     const pool = this.pool(mailbox);
     while (pool.idle.length > 0) {
       const { session, timer } = pool.idle.pop()!;
@@ -105,7 +108,7 @@ export class UpstreamPool {
         if (this.closed) {
           // The pool closed while this attempt ran: the session is closed, and the waiter told.
           this.release(mailbox, session, false);
-          settle(waiter, () => waiter.reject(new Error('upstream pool closed')));
+          settle(waiter, () => waiter.reject(poolClosed()));
         } else if (waiter.settled) this.release(mailbox, session, true);
         else settle(waiter, () => waiter.resolve(session));
       },
@@ -180,7 +183,7 @@ export class UpstreamPool {
     this.closed = true;
     const quits: Promise<void>[] = [];
     for (const pool of this.pools.values()) {
-      for (const waiter of pool.waiting.splice(0)) settle(waiter, () => waiter.reject(new Error('upstream pool closed')));
+      for (const waiter of pool.waiting.splice(0)) settle(waiter, () => waiter.reject(poolClosed()));
       for (const { session, timer } of pool.idle.splice(0)) {
         clearTimeout(timer);
         quits.push(session.quit());

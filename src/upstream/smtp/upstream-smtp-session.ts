@@ -3,21 +3,12 @@ import { connect as netConnect, type Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import type { EsmtpParameters, SubmissionSession } from '../../core/ports/submission-upstream.js';
+import { replyText, UpstreamError, type UpstreamReply as SmtpReply } from '../../core/ports/upstream-failure.js';
+import { clientSecureContext } from '../../tls/client-secure-context.js';
 import { encodeXoauth2 } from '../xoauth2.js';
 import { DotStuffer } from './dot-stuffer.js';
-import { clientSecureContext } from '../../tls/client-secure-context.js';
-
-/** One SMTP reply: its code, the enhanced status code if the server gave one, and the text of every line. */
-export interface SmtpReply {
-  code: number;
-  enhanced: string | null;
-  /** Text without code and enhanced code, one entry per line. */
-  lines: string[];
-}
-
-export function replyText(reply: SmtpReply): string {
-  return `${reply.enhanced ? `${reply.enhanced} ` : ''}${reply.lines.join(' ')}`.trim();
-}
+import { formatEsmtpParameters } from './esmtp-parameters.js';
 
 export interface UpstreamSmtpOptions {
   host: string;
@@ -36,16 +27,9 @@ export interface UpstreamSmtpOptions {
   observeCommand?: ((command: string, result: string, seconds: number) => void) | undefined;
 }
 
-/** The upstream refused, dropped or did not answer: the client gets a temporary reply. */
-export class UpstreamSmtpError extends Error {
-  constructor(
-    message: string,
-    readonly reply: SmtpReply | null = null,
-  ) {
-    super(message);
-    this.name = 'UpstreamSmtpError';
-  }
-}
+/** The session broke (closed, no reply in time, nonsense): `lost`; while it was being opened, `unreachable`. */
+const lost = (message: string, reply: SmtpReply | null = null) => new UpstreamError('lost', message, { reply });
+const unreachable = (message: string, reply: SmtpReply | null = null) => new UpstreamError('unreachable', message, { reply });
 
 const MAX_LINE = 4096;
 const MAX_REPLY_LINES = 100;
@@ -55,7 +39,7 @@ const MAX_REPLY_LINES = 100;
  * passgate can answer MAIL, each RCPT and DATA with the upstream's verdict (nodemailer only reports after DATA).
  * Replies are matched to commands in order; a missing reply within the timeout ends the session.
  */
-export class UpstreamSmtpSession {
+export class UpstreamSmtpSession implements SubmissionSession {
   readonly capabilities = new Map<string, string>();
   private socket: Socket | TLSSocket;
   private buffer = '';
@@ -87,21 +71,23 @@ export class UpstreamSmtpSession {
     const socket = options.tls === 'implicit' ? tlsConnect(tlsOptions) : netConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
     const session = new UpstreamSmtpSession(socket, options);
-    const deadline = setTimeout(() => session.fail(new UpstreamSmtpError(`upstream ${options.host}:${options.port} did not answer in time`)), options.connectTimeoutMs);
+    const deadline = setTimeout(() => session.fail(unreachable(`upstream ${options.host}:${options.port} did not answer in time`)), options.connectTimeoutMs);
     try {
       const greeting = await session.read();
-      if (greeting.code !== 220) throw new UpstreamSmtpError(`upstream greeting refused: ${greeting.code} ${replyText(greeting)}`, greeting);
+      if (greeting.code !== 220) throw unreachable(`upstream greeting refused: ${greeting.code} ${replyText(greeting)}`, greeting);
       await session.ehlo();
       if (options.tls === 'starttls') {
         const reply = await session.command('STARTTLS');
-        if (reply.code !== 220) throw new UpstreamSmtpError(`upstream refused STARTTLS: ${reply.code} ${replyText(reply)}`, reply);
+        if (reply.code !== 220) throw unreachable(`upstream refused STARTTLS: ${reply.code} ${replyText(reply)}`, reply);
         await session.upgrade();
         await session.ehlo();
       }
       return session;
     } catch (error) {
       session.close();
-      throw error instanceof UpstreamSmtpError ? error : new UpstreamSmtpError(`cannot reach upstream ${options.host}:${options.port}: ${(error as Error).message}`);
+      // Whatever broke while opening, the session never was: the upstream is unreachable (same message, same reply).
+      if (error instanceof UpstreamError) throw error.kind === 'unreachable' ? error : unreachable(error.message, error.reply);
+      throw unreachable(`cannot reach upstream ${options.host}:${options.port}: ${(error as Error).message}`);
     } finally {
       clearTimeout(deadline);
     }
@@ -123,6 +109,23 @@ export class UpstreamSmtpSession {
   /** Current, no transaction open and no reply outstanding: the only state in which a session may be reused. */
   get reusable(): boolean {
     return this.current && !this.inTransaction && this.waiters.length === 0;
+  }
+
+  /** RFC 2920: the upstream takes MAIL and RCPT before their replies. */
+  get pipelining(): boolean {
+    return this.capabilities.has('PIPELINING');
+  }
+
+  mail(sender: string, parameters: EsmtpParameters): Promise<SmtpReply> {
+    return this.command(`MAIL FROM:<${sender}>${formatEsmtpParameters(parameters)}`);
+  }
+
+  recipient(address: string, parameters: EsmtpParameters): Promise<SmtpReply> {
+    return this.command(`RCPT TO:<${address}>${formatEsmtpParameters(parameters)}`);
+  }
+
+  reset(): Promise<SmtpReply> {
+    return this.command('RSET');
   }
 
   /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
@@ -162,13 +165,13 @@ export class UpstreamSmtpSession {
    * If the client's stream breaks off, the session is failed before the final "." is sent, so the upstream never
    * accepts a truncated message. The caller drains whatever the body still holds.
    */
-  async data(body: Readable): Promise<SmtpReply> {
+  async message(body: Readable): Promise<SmtpReply> {
     const go = await this.command('DATA');
     if (go.code !== 354) return go;
     const stuffer = new DotStuffer();
     const aborted = new Promise<never>((_, reject) => {
       const abort = () => {
-        if (!body.readableEnded) reject(new UpstreamSmtpError('the client stopped sending the message'));
+        if (!body.readableEnded) reject(lost('the client stopped sending the message'));
       };
       body.once('error', abort);
       body.once('close', abort);
@@ -199,13 +202,13 @@ export class UpstreamSmtpSession {
   }
 
   close(): void {
-    this.fail(new UpstreamSmtpError('upstream session closed'));
+    this.fail(lost('upstream session closed'));
     this.socket.destroy();
   }
 
   private async ehlo(): Promise<void> {
     const reply = await this.command(`EHLO ${this.options.clientName}`);
-    if (reply.code !== 250) throw new UpstreamSmtpError(`upstream refused EHLO: ${reply.code} ${replyText(reply)}`, reply);
+    if (reply.code !== 250) throw unreachable(`upstream refused EHLO: ${reply.code} ${replyText(reply)}`, reply);
     this.capabilities.clear();
     for (const line of reply.lines.slice(1)) {
       const [keyword = '', ...rest] = line.split(' ');
@@ -216,7 +219,7 @@ export class UpstreamSmtpSession {
   private async upgrade(): Promise<void> {
     // RFC 3207 §6: anything received before the TLS handshake is discarded, never read as protected — an
     // on-path attacker could have injected it. Its presence is an attack or a broken server: fail.
-    if (this.buffer.length > 0 || this.pendingLines.length > 0) throw new UpstreamSmtpError('upstream sent data before the TLS handshake');
+    if (this.buffer.length > 0 || this.pendingLines.length > 0) throw unreachable('upstream sent data before the TLS handshake');
     const plain = this.socket;
     plain.removeAllListeners('data');
     const secure = tlsConnect({ socket: plain, servername: this.options.servername, secureContext: clientSecureContext(this.options.ca) });
@@ -228,8 +231,8 @@ export class UpstreamSmtpSession {
   private attach(socket: Socket | TLSSocket): void {
     this.decoder = new StringDecoder('utf8');
     socket.on('data', (chunk: Buffer) => this.onData(this.decoder.write(chunk)));
-    socket.on('error', (error: Error) => this.fail(new UpstreamSmtpError(`upstream connection error: ${error.message}`)));
-    socket.on('close', () => this.fail(new UpstreamSmtpError('upstream closed the connection')));
+    socket.on('error', (error: Error) => this.fail(lost(`upstream connection error: ${error.message}`)));
+    socket.on('close', () => this.fail(lost('upstream closed the connection')));
   }
 
   private onData(chunk: string): void {
@@ -242,7 +245,7 @@ export class UpstreamSmtpSession {
       // RFC 5321 §4.2.1: "250-" continues a reply, "250 " ends it.
       if (line.length < 4 || line[3] !== '-') this.deliver();
     }
-    if (this.buffer.length > MAX_LINE || this.pendingLines.length > MAX_REPLY_LINES) this.fail(new UpstreamSmtpError('upstream sent an overlong reply'));
+    if (this.buffer.length > MAX_LINE || this.pendingLines.length > MAX_REPLY_LINES) this.fail(lost('upstream sent an overlong reply'));
   }
 
   private deliver(): void {
@@ -256,20 +259,20 @@ export class UpstreamSmtpSession {
       enhanced,
       lines: enhanced ? texts.map((t) => t.replace(/^[245]\.\d{1,3}\.\d{1,3} ?/, '')) : texts,
     };
-    if (reply.code < 200 || reply.code > 599) return this.fail(new UpstreamSmtpError('upstream sent an unparsable reply'));
+    if (reply.code < 200 || reply.code > 599) return this.fail(lost('upstream sent an unparsable reply'));
     const waiter = this.waiters.shift();
-    if (!waiter) return this.fail(new UpstreamSmtpError(`upstream sent a reply nobody asked for: ${reply.code}`));
+    if (!waiter) return this.fail(lost(`upstream sent a reply nobody asked for: ${reply.code}`));
     clearTimeout(waiter.timer);
     waiter.resolve(reply);
     // RFC 5321 §3.8: 421 means the server is closing the channel. No later command may go out on this session, and
     // it must not look reusable in the moment before the close arrives.
-    if (reply.code === 421) this.fail(new UpstreamSmtpError(`upstream is closing the session: 421 ${replyText(reply)}`, reply));
+    if (reply.code === 421) this.fail(lost(`upstream is closing the session: 421 ${replyText(reply)}`, reply));
   }
 
   private read(timeoutMs = this.options.commandTimeoutMs): Promise<SmtpReply> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => this.fail(new UpstreamSmtpError('upstream did not reply in time')), timeoutMs);
+      const timer = setTimeout(() => this.fail(lost('upstream did not reply in time')), timeoutMs);
       this.waiters.push({ resolve, reject, timer });
     });
   }

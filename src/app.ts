@@ -93,6 +93,11 @@ export interface OpenAppOptions {
    * refresh token is saved, a failure is not.
    */
   readOnlyStore?: boolean;
+  /**
+   * Threads in libuv's pool (UV_THREADPOOL_SIZE as the process started; 4, libuv's default, when not given): the
+   * entry point reads the environment, not the composition root.
+   */
+  threadPoolSize?: number;
 }
 
 /** The composition root: the only place that builds concrete classes. */
@@ -112,7 +117,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const auth = config.auth;
   const hasher = new BoundedPasswordHasher(
     metrics.timeHasher(options.decorateHasher ? options.decorateHasher(baseHasher) : baseHasher),
-    auth.hash_concurrency || defaultHashConcurrency(),
+    auth.hash_concurrency || defaultHashConcurrency(options.threadPoolSize ?? 4),
     auth.hash_queue_limit,
   );
   metrics.observeHashQueue(() => hasher.queueLength);
@@ -265,11 +270,10 @@ async function openOAuth(
 
 /**
  * argon2 runs on libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default), shared with file and DNS work: leave two
- * threads free, and never run more at once than there are cores. Read here, in the composition root, because the
- * pool's size is a property of the process, not of passgate's configuration.
+ * threads free, and never run more at once than there are cores. The pool's size is a property of the process, not
+ * of passgate's configuration: the entry point passes it (OpenAppOptions.threadPoolSize).
  */
-function defaultHashConcurrency(): number {
-  const pool = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+function defaultHashConcurrency(pool: number): number {
   return Math.max(1, Math.min(availableParallelism(), pool - 2));
 }
 

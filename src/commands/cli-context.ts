@@ -51,7 +51,7 @@ export class CliContext {
       if (options.server) logger.warn({ config: config.source }, warning);
       else this.io.stderr(`passgate: warning: ${warning}\n`);
     }
-    const app = await openApp(config, { logger, defaultMetrics: options.server ?? false });
+    const app = await openApp(config, { logger, defaultMetrics: options.server ?? false, threadPoolSize: Number(this.io.env.UV_THREADPOOL_SIZE) || undefined });
     try {
       return await fn(app);
     } finally {

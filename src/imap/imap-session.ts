@@ -1,6 +1,5 @@
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { TLSSocket, type TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
@@ -13,6 +12,8 @@ import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
 import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
 import { upstreamFailure, UPSTREAM_AUDIT_REASONS } from '../core/ports/upstream-failure.js';
+import { HANDSHAKE_TIMEOUT_MS } from '../net/accept-client.js';
+import { completeServerTls, serverTlsSocket } from '../net/server-tls-handshake.js';
 import { spliceSockets } from '../net/socket-splice.js';
 
 export interface ImapSessionDeps {
@@ -227,28 +228,17 @@ export class ImapSession {
     this.socket.off('data', this.onData);
     this.reader = ImapSession.newReader();
     const plain = this.socket;
-    const secure = new TLSSocket(plain, { isServer: true, ...this.options.tlsOptions() });
+    const secure = serverTlsSocket(plain, this.options.tlsOptions());
     this.socket = secure;
     const failed = () => this.summary.closing('tls-failed');
     secure.once('error', failed); // before attach(): its close would call this a client leaving
     this.attach(secure);
-    const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), 10_000).unref();
-    // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too.
-    let onClose = () => {};
-    const closed = new Promise<never>((_, reject) => {
-      onClose = () => reject(new Error('closed during the TLS handshake'));
-      secure.once('close', onClose);
-    });
-    closed.catch(() => {});
     try {
-      await Promise.race([once(secure, 'secure'), closed]);
+      await completeServerTls(secure, HANDSHAKE_TIMEOUT_MS);
       secure.off('error', failed);
       this.secure = true;
     } catch {
       this.close('tls-failed');
-    } finally {
-      clearTimeout(timer);
-      secure.off('close', onClose); // or it would hold this handshake's closures for the session's life
     }
   }
 

@@ -1,10 +1,10 @@
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
-import { TLSSocket, type TlsOptions } from 'node:tls';
+import type { TlsOptions } from 'node:tls';
 import type { ConnectionRefusal } from '../core/connection-limiter.js';
 import type { NetworkList } from '../core/network-list.js';
 import type { ConnectionGate } from './connection-gate.js';
 import { acceptProxied } from './proxy-protocol-acceptor.js';
+import { serverTlsHandshake, serverTlsSocket } from './server-tls-handshake.js';
 
 export interface AcceptedClient {
   socket: Socket;
@@ -69,33 +69,12 @@ export async function acceptClient(raw: Socket, options: AcceptClientOptions): P
     else raw.once('close', admission.release);
     const client = { clientIp: proxied.clientIp, clientPort: proxied.clientPort, release: admission.release };
     if (!options.implicitTls) return { kind: 'accepted', client: { socket: proxied.socket, ...client, secure: false } };
-    const secure = await handshake(proxied.socket, options.implicitTls, stepTimeout());
+    const secure = await serverTlsHandshake(proxied.socket, options.implicitTls, stepTimeout());
     return { kind: 'accepted', client: { socket: secure, ...client, secure: true } };
   } catch (error) {
     raw.destroy();
     throw error;
   }
-}
-
-async function handshake(socket: Socket, tls: TlsOptions, timeoutMs: number): Promise<TLSSocket> {
-  const secure = new TLSSocket(socket, { isServer: true, ...tls });
-  const timer = setTimeout(() => secure.destroy(new Error('TLS handshake timeout')), timeoutMs);
-  // A client that closes cleanly mid-handshake emits 'close' without an 'error': settle on it too, or the timer
-  // (and the process, at shutdown) would wait out the timeout for a connection that is gone.
-  // Its listener goes once the handshake is done: a session must not hold it (and its promise) for its whole life.
-  let onClose = () => {};
-  const closed = new Promise<never>((_, reject) => {
-    onClose = () => reject(new Error('closed during the TLS handshake'));
-    secure.once('close', onClose);
-  });
-  closed.catch(() => {});
-  try {
-    await Promise.race([once(secure, 'secure'), closed]);
-  } finally {
-    clearTimeout(timer);
-    secure.off('close', onClose);
-  }
-  return secure;
 }
 
 /**
@@ -117,7 +96,7 @@ function refuse(socket: Socket, options: AcceptClientOptions, line: string): voi
     stream.resume();
   };
   if (!options.implicitTls) return say(socket);
-  const secure = new TLSSocket(socket, { isServer: true, ...options.implicitTls });
+  const secure = serverTlsSocket(socket, options.implicitTls);
   secure.on('error', () => socket.destroy());
   secure.once('secure', () => say(secure));
 }

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo, Socket } from 'node:net';
 import type { SMTPServerSession } from 'smtp-server';
+import type { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { ListenerConfig } from '../config/config-schema.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { NetworkList } from '../core/network-list.js';
@@ -42,6 +43,11 @@ export class SmtpListener {
   private closing = false;
   /** Per connection id: what its end must undo (the connection slot, the login deadline). */
   private readonly connectionEnds = new Map<string, () => void>();
+  /**
+   * Per connection id: hooks (AUTH, MAIL, RCPT, DATA) called and not yet answered. With the envelope's sender it
+   * says whether a transaction is in flight at shutdown, from smtp-server's public hooks alone.
+   */
+  private readonly pendingHooks = new Map<string, number>();
   private closed: Promise<void> | undefined;
   private stopWatchingCertificates: () => void = () => {};
 
@@ -79,19 +85,27 @@ export class SmtpListener {
         if (config.tls === 'none' && !session.secure && !this.plaintextAuth.contains(session.remoteAddress)) {
           return callback(smtpError(SMTP_REPLIES.encryptionRequired));
         }
-        handler.onAuth(auth, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.authInternal)));
+        const answer = this.pending(session.id, callback);
+        handler.onAuth(auth, session, answer).catch((error: Error) => answer(this.unexpected(error, SMTP_REPLIES.authInternal)));
       },
       onMailFrom: (address, session, callback) => {
         // While draining, a transaction in flight may finish but no new one starts (421 closes the connection).
         if (this.closing) return callback(smtpError(SMTP_REPLIES.shuttingDown));
-        handler.onMailFrom(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal)));
+        const answer = this.pending(session.id, callback);
+        handler.onMailFrom(address, session, answer).catch((error: Error) => answer(this.unexpected(error, SMTP_REPLIES.internal)));
       },
-      onRcptTo: (address, session, callback) =>
-        void handler.onRcptTo(address, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
-      onData: (stream, session, callback) =>
-        void handler.onData(stream, session, callback).catch((error: Error) => callback(this.unexpected(error, SMTP_REPLIES.internal))),
+      onRcptTo: (address, session, callback) => {
+        const answer = this.pending(session.id, callback);
+        handler.onRcptTo(address, session, answer).catch((error: Error) => answer(this.unexpected(error, SMTP_REPLIES.internal)));
+      },
+      // DATA: from the 354 to the upstream's verdict (the handler answers only once the message is read).
+      onData: (stream, session, callback) => {
+        const answer = this.pending(session.id, callback);
+        handler.onData(stream, session, answer).catch((error: Error) => answer(this.unexpected(error, SMTP_REPLIES.internal)));
+      },
       onClose: (session) => {
         this.connectionEnded(session.id);
+        this.pendingHooks.delete(session.id);
         handler.onClose(session);
       },
     });
@@ -120,10 +134,30 @@ export class SmtpListener {
     return smtpError(reply);
   }
 
+  /** Counts a hook as unanswered until its callback is called (once). */
+  private pending<A extends unknown[]>(id: string, callback: (...args: A) => void): (...args: A) => void {
+    this.pendingHooks.set(id, (this.pendingHooks.get(id) ?? 0) + 1);
+    let answered = false;
+    return (...args: A) => {
+      if (!answered) {
+        answered = true;
+        const left = (this.pendingHooks.get(id) ?? 1) - 1;
+        if (left > 0) this.pendingHooks.set(id, left);
+        else this.pendingHooks.delete(id);
+      }
+      callback(...args);
+    };
+  }
+
+  /** A transaction is in flight: a hook not yet answered (AUTH, MAIL, RCPT, DATA), or a sender accepted. */
+  private inTransaction(connection: SMTPConnection): boolean {
+    return this.pendingHooks.has(connection.id) || Boolean(connection.session.envelope.mailFrom);
+  }
+
   /** Closes the client connection of a session (after too many failed logins). */
   closeSession(session: SMTPServerSession): void {
     for (const connection of this.smtp.connections) {
-      if ((connection as unknown as { id: string }).id === session.id) (connection as unknown as { close(): void }).close();
+      if (connection.id === session.id) connection.close();
     }
   }
 
@@ -155,7 +189,7 @@ export class SmtpListener {
         clearTimeout(deadlineTimer);
         release();
       });
-      this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort } as never);
+      this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort });
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
     }
@@ -169,11 +203,10 @@ export class SmtpListener {
   private enforceLoginDeadline(id: string, deadline: number): NodeJS.Timeout {
     const timer = setTimeout(() => {
       for (const connection of this.smtp.connections) {
-        const c = connection as unknown as { id: string; session: SMTPServerSession; send(code: number, text: string): void };
         // send() with 421 closes the connection (smtp-server SMTPConnection#send).
-        if (c.id === id && !c.session.user) {
+        if (connection.id === id && !connection.session.user) {
           this.deps.handler.summaries.closing(id, 'login-timeout');
-          c.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
+          connection.send(SMTP_REPLIES.loginTimeout.code, SMTP_REPLIES.loginTimeout.text);
         }
       }
     }, Math.max(0, deadline - Date.now()));
@@ -206,7 +239,7 @@ export class SmtpListener {
     const deadline = Date.now() + graceMs;
     for (;;) {
       for (const connection of this.smtp.connections) {
-        if (!inTransaction(connection)) this.shutDown(connection);
+        if (!this.inTransaction(connection)) this.shutDown(connection);
       }
       if (this.smtp.connections.size === 0 || Date.now() >= deadline) break;
       await new Promise((r) => setTimeout(r, 50));
@@ -216,27 +249,8 @@ export class SmtpListener {
   }
 
   /** 421 and close (smtp-server closes the connection itself after any 421, see send()); logged as `shutdown`. */
-  private shutDown(connection: unknown): void {
-    const c = connection as DrainableConnection;
-    this.deps.handler.summaries.closing(c.id, 'shutdown');
-    c.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
+  private shutDown(connection: SMTPConnection): void {
+    this.deps.handler.summaries.closing(connection.id, 'shutdown');
+    connection.send(SMTP_REPLIES.shuttingDown.code, SMTP_REPLIES.shuttingDown.text);
   }
 }
-
-/** The parts of smtp-server's SMTPConnection (lib/smtp-connection.js, 3.x) that shutdown reads. */
-interface DrainableConnection {
-  id: string;
-  session?: { envelope?: { mailFrom?: unknown } };
-  /** A command handler (AUTH, MAIL, RCPT) has not called back yet. */
-  _handlerPending?: boolean;
-  /** DATA is streaming, or the message is in and onData has not called back (the upstream's verdict). */
-  _dataStream?: unknown;
-  send(code: number, text: string): void;
-  close(): void;
-}
-
-function inTransaction(connection: unknown): boolean {
-  const c = connection as DrainableConnection;
-  return c._handlerPending === true || Boolean(c._dataStream) || Boolean(c.session?.envelope?.mailFrom);
-}
-

@@ -9,6 +9,7 @@ import { isGatewayError } from './gateway-error.js';
 import type { LimitVerdict, LoginAttemptKey, LoginLimiter } from './login-limiter.js';
 import { KeyedConcurrency } from './keyed-concurrency.js';
 import { canonicalIp, limitingAddress, NetworkList } from './network-list.js';
+import { upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamAuditReason, type UpstreamError } from './ports/upstream-failure.js';
 import type { Protocol } from './protocol.js';
 
 export interface AuthRequest {
@@ -38,6 +39,24 @@ export type AuthOutcome =
       /** How long the listener waits before answering this failure (slows guessing on one connection). */
       delayMs: number;
     };
+
+export type AcceptedOutcome = Extract<AuthOutcome, { ok: true }>;
+type Refusal = Extract<AuthOutcome, { ok: false }>;
+
+/** One login attempt through the upstream (Authenticator.login): the upstream's session, or why not. */
+export type LoginOutcome<T> =
+  | (AcceptedOutcome & { session: T })
+  | Refusal
+  /** The app password was right, but the mailbox could not be opened upstream: the failure in the one vocabulary. */
+  | { ok: false; reason: UpstreamAuditReason; temporary: boolean; delayMs: 0; upstream: UpstreamError };
+
+/** Verified and allowed, not yet recorded: what the attempt's one record needs once its outcome is known. */
+interface Pending {
+  base: { protocol: Protocol; username: string; clientIp: string; sessionId: string | undefined };
+  record: AppPasswordRecord;
+  detail: string;
+  cached: boolean;
+}
 
 export interface AuthenticatorOptions {
   trustedNetworks: readonly string[];
@@ -78,7 +97,36 @@ export class Authenticator {
     this.trusted = new NetworkList(options.trustedNetworks);
   }
 
+  /** Verifies and records the outcome at once: for a caller with no upstream to open (or one that opens it later). */
   async authenticate(request: AuthRequest): Promise<AuthOutcome> {
+    const outcome = await this.gate(request);
+    if (outcome.ok) await this.accepted(outcome.pending);
+    return outcome.ok ? outcome.accepted : outcome;
+  }
+
+  /**
+   * One login attempt end to end: verify the app password, then `open` the mailbox upstream, then record exactly
+   * one outcome — one audit record, one count, one log line, and the last use only when the device got in. What
+   * `open` throws is an upstream failure (core/ports/upstream-failure.ts) and becomes the attempt's outcome.
+   */
+  async login<T>(request: AuthRequest, open: (accepted: AcceptedOutcome) => Promise<T>): Promise<LoginOutcome<T>> {
+    const outcome = await this.gate(request);
+    if (!outcome.ok) return outcome;
+    const { accepted, pending } = outcome;
+    let session: T;
+    try {
+      session = await open(accepted);
+    } catch (error) {
+      const failure = upstreamFailure(error);
+      const reason = UPSTREAM_AUDIT_REASONS[failure.kind];
+      await this.upstreamFailed({ ...pending.base, appPasswordId: accepted.appPasswordId, appPasswordName: accepted.appPasswordName, reason, detail: failure.message });
+      return { ok: false, reason, temporary: failure.temporary, delayMs: 0, upstream: failure };
+    }
+    await this.accepted(pending);
+    return { ...accepted, session };
+  }
+
+  private async gate(request: AuthRequest): Promise<Refusal | { ok: true; accepted: AcceptedOutcome; pending: Pending }> {
     const username = normalizeUsername(request.username).slice(0, 320);
     const clientIp = canonicalIp(request.clientIp);
     const ip = limitingAddress(clientIp);
@@ -90,7 +138,7 @@ export class Authenticator {
     );
   }
 
-  private async decide(request: AuthRequest, username: string, clientIp: string, key: LoginAttemptKey): Promise<AuthOutcome> {
+  private async decide(request: AuthRequest, username: string, clientIp: string, key: LoginAttemptKey): Promise<Refusal | { ok: true; accepted: AcceptedOutcome; pending: Pending }> {
     const base = { protocol: request.protocol, username, clientIp, sessionId: request.sessionId };
 
     const gate = await this.deps.limiter.check(key);
@@ -126,16 +174,9 @@ export class Authenticator {
       return this.fail(base, 'network-denied', record, `allowed: ${record.allowedNetworks.join(',')}`);
     }
 
+    // The password was right: the brute-force counters let go whatever the upstream says next.
     await this.deps.limiter.recordSuccess(key);
-    try {
-      await this.deps.recordUse(record, clientIp, request.protocol);
-    } catch (error) {
-      this.deps.log.warn({ ...base, appPasswordId: record.id, cause: (error as Error).message }, 'last-use update failed');
-    }
-    await this.audit(base, 'ok', record, `${request.secure ? 'tls' : 'plaintext'}${verified.cached ? ', cached' : ''}`);
-    this.deps.metrics.attempt(request.protocol, 'ok');
-    this.deps.log.info({ ...base, appPasswordId: record.id, cached: verified.cached }, 'login accepted');
-    return {
+    const accepted: AcceptedOutcome = {
       ok: true,
       reason: 'ok',
       username,
@@ -144,6 +185,19 @@ export class Authenticator {
       appPasswordName: record.name,
       policy: record.policy,
     };
+    return { ok: true, accepted, pending: { base, record, detail: `${request.secure ? 'tls' : 'plaintext'}${verified.cached ? ', cached' : ''}`, cached: verified.cached } };
+  }
+
+  /** The attempt succeeded (the device got in): last use, the `ok` record, the count, the log line. */
+  private async accepted({ base, record, detail, cached }: Pending): Promise<void> {
+    try {
+      await this.deps.recordUse(record, base.clientIp, base.protocol);
+    } catch (error) {
+      this.deps.log.warn({ ...base, appPasswordId: record.id, cause: (error as Error).message }, 'last-use update failed');
+    }
+    await this.audit(base, 'ok', record, detail);
+    this.deps.metrics.attempt(base.protocol, 'ok');
+    this.deps.log.info({ ...base, appPasswordId: record.id, cached }, 'login accepted');
   }
 
   /**
@@ -183,7 +237,7 @@ export class Authenticator {
     reason: AuthFailureReason,
     record: AppPasswordRecord | null,
     detail: string | null,
-  ): Promise<AuthOutcome> {
+  ): Promise<Refusal> {
     await this.audit(base, reason, record, detail);
     this.deps.metrics.attempt(base.protocol, reason);
     this.deps.log.warn({ ...base, reason, appPasswordId: record?.id, detail }, 'login refused');

@@ -11,7 +11,6 @@ import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
 import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
-import { upstreamFailure, UPSTREAM_AUDIT_REASONS } from '../core/ports/upstream-failure.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../net/accept-client.js';
 import { completeServerTls, serverTlsSocket } from '../net/server-tls-handshake.js';
 import { spliceSockets } from '../net/socket-splice.js';
@@ -281,8 +280,10 @@ export class ImapSession {
 
   private async login(tag: string, username: string, password: string): Promise<void> {
     const { authenticator, upstream: mailboxes } = this.deps;
-    const base = { protocol: 'imap' as const, clientIp: this.client.ip, sessionId: this.client.id };
-    const outcome = await authenticator.authenticate({ ...base, username, password, secure: this.secure });
+    const request = { protocol: 'imap' as const, clientIp: this.client.ip, sessionId: this.client.id, username, password, secure: this.secure };
+    // One attempt, one record: the password, then the mailbox opened upstream (its failure is the attempt's outcome).
+    const outcome = await authenticator.login(request, ({ mailbox }) => mailboxes.open(mailbox));
+    if (!outcome.ok && 'upstream' in outcome) return this.write(`${tag} ${IMAP_LOGIN_REPLIES[outcome.reason]}`);
     if (!outcome.ok) {
       this.failures++;
       await new Promise((r) => setTimeout(r, outcome.delayMs));
@@ -290,22 +291,7 @@ export class ImapSession {
       if (this.failures >= this.options.maxFailures) this.bye(IMAP_REPLIES.tooManyFailures, 'too-many-failures');
       return;
     }
-    let upstream;
-    try {
-      upstream = await mailboxes.open(outcome.mailbox);
-    } catch (error) {
-      const failure = upstreamFailure(error);
-      const reason = UPSTREAM_AUDIT_REASONS[failure.kind];
-      await authenticator.upstreamFailed({
-        ...base,
-        username: outcome.username,
-        appPasswordId: outcome.appPasswordId,
-        appPasswordName: outcome.appPasswordName,
-        reason,
-        detail: failure.message,
-      });
-      return this.write(`${tag} ${IMAP_LOGIN_REPLIES[reason]}`);
-    }
+    const upstream = outcome.session;
     if (this.closed) return void upstream.socket.destroy();
     this.handOver(tag, outcome, upstream);
   }

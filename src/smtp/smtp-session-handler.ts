@@ -93,14 +93,16 @@ export class SmtpSessionHandler {
     if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) {
       return callback(smtpError(AUTH_REPLIES['invalid-credentials']));
     }
-    const outcome = await this.deps.authenticator.authenticate({
-      username: auth.username ?? '',
-      password: auth.password ?? '',
-      protocol: 'smtp',
-      clientIp: session.remoteAddress,
-      secure: session.secure,
-      sessionId: session.id,
+    // One attempt, one record: the password, then the mailbox proved upstream now, so a token or permission problem
+    // is a login failure the device reports, not a mystery at MAIL (the session goes back to the pool for this
+    // client's first MAIL). At AUTH the upstream refusing the mailbox reads as invalid credentials, anything else as
+    // temporary (454).
+    const request = { username: auth.username ?? '', password: auth.password ?? '', protocol: 'smtp' as const, clientIp: session.remoteAddress, secure: session.secure, sessionId: session.id };
+    const outcome = await this.deps.authenticator.login(request, async ({ mailbox }) => {
+      const upstream = await this.deps.pool.acquire(mailbox);
+      this.deps.pool.release(mailbox, upstream, true);
     });
+    if (!outcome.ok && 'upstream' in outcome) return callback(smtpError(AUTH_REPLIES[outcome.reason]));
     if (!outcome.ok) {
       state.failures++;
       // The authenticator says how long to make a guesser wait before the answer.
@@ -112,26 +114,6 @@ export class SmtpSessionHandler {
         return;
       }
       return callback(smtpError(AUTH_REPLIES[outcome.reason]));
-    }
-    // Prove the mailbox upstream now, so a token or permission problem is a login failure the device reports,
-    // not a mystery at MAIL. The session goes back to the pool for this client's first MAIL.
-    try {
-      const upstream = await this.deps.pool.acquire(outcome.mailbox);
-      this.deps.pool.release(outcome.mailbox, upstream, true);
-    } catch (error) {
-      const { reason } = this.classifyUpstream(error);
-      await this.deps.authenticator.upstreamFailed({
-        protocol: 'smtp',
-        username: outcome.username,
-        clientIp: session.remoteAddress,
-        appPasswordId: outcome.appPasswordId,
-        appPasswordName: outcome.appPasswordName,
-        reason,
-        detail: (error as Error).message,
-        sessionId: session.id,
-      });
-      // At AUTH: the upstream refusing the mailbox reads as invalid credentials, anything else as temporary (454).
-      return callback(smtpError(AUTH_REPLIES[reason]));
     }
     state.login = {
       username: outcome.username,

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import type { Authenticator, AuthOutcome, AuthRequest } from '../../src/core/authenticator.js';
+import type { AcceptedOutcome, Authenticator, AuthOutcome, AuthRequest, LoginOutcome } from '../../src/core/authenticator.js';
+import { upstreamFailure, UPSTREAM_AUDIT_REASONS } from '../../src/core/ports/upstream-failure.js';
 import type { ImapMetrics } from '../../src/core/imap-metrics.js';
 import type { LiveSessionRegistry } from '../../src/core/live-session-registry.js';
 import { NetworkList } from '../../src/core/network-list.js';
@@ -83,6 +84,17 @@ class FakeAuthenticator {
     return { ok: false, reason: reasons[request.password.length % reasons.length]!, temporary: false, delayMs: 0 };
   }
   async upstreamFailed(): Promise<void> {}
+  /** Authenticator.login at the port: the password, then the upstream, one outcome. */
+  async login<T>(request: AuthRequest, open: (accepted: AcceptedOutcome) => Promise<T>): Promise<LoginOutcome<T>> {
+    const outcome = await this.authenticate(request);
+    if (!outcome.ok) return outcome;
+    try {
+      return { ...outcome, session: await open(outcome) };
+    } catch (error) {
+      const failure = upstreamFailure(error);
+      return { ok: false, reason: UPSTREAM_AUDIT_REASONS[failure.kind], temporary: failure.temporary, delayMs: 0, upstream: failure };
+    }
+  }
 }
 
 let readerObserver: ((retained: number) => void) | null = null;

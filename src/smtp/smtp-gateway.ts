@@ -8,9 +8,11 @@ import { NetworkList } from '../core/network-list.js';
 import { ConnectionGate } from '../net/connection-gate.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import type { MessageLog } from '../core/message-log.js';
 import type { TokenProvider } from '../core/token-provider.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SmtpListener } from './smtp-listener.js';
+import { SmtpMessageTrace } from './smtp-message-trace.js';
 import { SmtpSessionHandler } from './smtp-session-handler.js';
 import { UpstreamConnector } from './upstream-connector.js';
 import { UpstreamPool } from './upstream-pool.js';
@@ -29,6 +31,8 @@ export interface SmtpGatewayDeps {
   connections: ConnectionMetrics;
   /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
   trustedNetworks: readonly string[];
+  /** Where the message trace is written; absent: it is only logged. */
+  messageLog?: MessageLog;
 }
 
 /** SMTP submission: the listeners, the session handler and the upstream pool, started and stopped together. */
@@ -58,6 +62,7 @@ export class SmtpGateway {
         metrics: deps.metrics,
         log: deps.log,
         closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
+        trace: new SmtpMessageTrace({ messages: deps.messageLog ?? null, log: deps.log, clock: Date.now }),
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
     );

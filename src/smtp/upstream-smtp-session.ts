@@ -6,6 +6,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { encodeXoauth2 } from '../oauth/xoauth2.js';
 import { DotStuffer } from './dot-stuffer.js';
 import { clientSecureContext } from '../tls/client-secure-context.js';
+import { serverIdentity } from '../tls/server-identity.js';
 
 /** One SMTP reply: its code, the enhanced status code if the server gave one, and the text of every line. */
 export interface SmtpReply {
@@ -83,7 +84,7 @@ export class UpstreamSmtpSession {
 
   /** Connects, reads the greeting, EHLO, STARTTLS when configured, EHLO again. */
   static async open(options: UpstreamSmtpOptions): Promise<UpstreamSmtpSession> {
-    const tlsOptions = { host: options.host, port: options.port, servername: options.servername, secureContext: clientSecureContext(options.ca) };
+    const tlsOptions = { host: options.host, port: options.port, ...serverIdentity(options.servername), secureContext: clientSecureContext(options.ca) };
     const socket = options.tls === 'implicit' ? tlsConnect(tlsOptions) : netConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
     const session = new UpstreamSmtpSession(socket, options);
@@ -219,7 +220,7 @@ export class UpstreamSmtpSession {
     if (this.buffer.length > 0 || this.pendingLines.length > 0) throw new UpstreamSmtpError('upstream sent data before the TLS handshake');
     const plain = this.socket;
     plain.removeAllListeners('data');
-    const secure = tlsConnect({ socket: plain, servername: this.options.servername, secureContext: clientSecureContext(this.options.ca) });
+    const secure = tlsConnect({ socket: plain, ...serverIdentity(this.options.servername), secureContext: clientSecureContext(this.options.ca) });
     this.socket = secure;
     this.attach(secure);
     await once(secure, 'secureConnect');

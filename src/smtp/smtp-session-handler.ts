@@ -172,7 +172,8 @@ export class SmtpSessionHandler {
     const refusal = await checkSender(this.deps.messages, login, address);
     if (refusal) {
       // message trace (issue 18): a policy refusal at MAIL is a record naming the rule and the sender.
-      await this.deps.trace.record(session, login, { result: 'policy-denied', sender: address.address, recipients: [], reply: refusal, detail: address.address });
+      const detail = refusal === SMTP_REPLIES.messageTooBig ? `declared SIZE=${String(address.args && address.args.SIZE)}` : address.address;
+      await this.deps.trace.record(session, login, { result: 'policy-denied', sender: address.address, recipients: [], reply: refusal, detail });
       return callback(smtpError(refusal));
     }
     state.mailRefusal = null;

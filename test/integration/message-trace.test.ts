@@ -22,7 +22,7 @@ describe('message trace', () => {
       username: 'printer@example.com',
       name: 'Printer, 2nd floor',
       createdBy: 'test',
-      policy: { allowedRecipientDomains: ['example.com'], maxMessagesPerHour: 1 },
+      policy: { allowedRecipientDomains: ['example.com'], maxMessagesPerHour: 1, maxMessageBytes: 1000 },
     });
     printer = { id: created.view.id, password: created.password };
   });
@@ -109,6 +109,8 @@ describe('message trace', () => {
     await t.expect(/^550 5\.7\.1 Recipient domain not allowed/);
     t.send('RSET');
     await t.expect(/^250 /);
+    t.send('MAIL FROM:<printer@example.com> SIZE=5000');
+    await t.expect(/^552 5\.3\.4 Message too big/);
     await send(t, 'printer@example.com', ['boss@example.com'], 'Subject: first\r\n\r\nok');
     t.send('MAIL FROM:<printer@example.com>');
     await t.expect(/^451 4\.7\.1 Message rate limit reached/);
@@ -121,6 +123,7 @@ describe('message trace', () => {
       [
         ['sender not allowed: ceo@example.com', 'ceo@example.com', [], '550 5.7.1 Sender address not allowed for this login'],
         ['recipient domain not allowed: someone@elsewhere.org', 'printer@example.com', ['someone@elsewhere.org'], '550 5.7.1 Recipient domain not allowed for this login'],
+        ['message too big: declared SIZE=5000', 'printer@example.com', [], '552 5.3.4 Message too big for this login'],
         ['message rate limit reached: printer@example.com', 'printer@example.com', [], '451 4.7.1 Message rate limit reached for this login, try again later'],
       ],
     );

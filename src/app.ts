@@ -24,6 +24,9 @@ import type { RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
+import type { MessageLog } from './core/message-log.js';
+import { RedisMessageLog } from './credentials/redis-message-log.js';
+import { SqliteMessageLog } from './credentials/sqlite-message-log.js';
 import { openSqliteDatabase, openSqliteDatabaseReadOnly } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
 import { RedisTokenStateStore } from './credentials/redis-token-state-store.js';
@@ -59,6 +62,8 @@ export interface App {
   clock: Clock;
   store: CredentialStore;
   audit: AuditLog;
+  /** The message trace (`passgate audit --messages`), bounded like the sign-in log. */
+  messageLog: MessageLog;
   hasher: PasswordHasher;
   format: AppPasswordFormat;
   verifier: AppPasswordVerifier;
@@ -126,6 +131,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
 
   let store: CredentialStore;
   let audit: AuditLog;
+  let messageLog: MessageLog;
   // The sign-in log outlives a store outage in memory (bounded); closed before the store it writes to.
   const buffered = (inner: AuditLog): BufferedAuditLog => {
     const log = new BufferedAuditLog(inner, logger, metrics.audit(), { maxQueued: config.audit.outage_buffer });
@@ -153,6 +159,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
       redis.on('ready', () => redisAudit.retryNow());
       audit = redisAudit;
+      messageLog = new RedisMessageLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries);
       const shared = new RedisTokenStateStore(redis, config.redis.key_prefix);
       tokenStates = options.readOnlyStore ? new GrantsOnlyTokenStates(shared) : shared;
       const feed = new RedisRevocationFeed(redis, config.redis.key_prefix, (error) =>
@@ -169,6 +176,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
       audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
+      messageLog = new SqliteMessageLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
@@ -216,6 +224,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     clock,
     store,
     audit,
+    messageLog,
     hasher,
     format,
     verifier,
@@ -331,6 +340,7 @@ export async function startServices(app: App): Promise<Services> {
         hostname: name,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
         gate: gate('smtp', config.smtp, app.metrics.connections()),
+        messageLog: app.messageLog,
       });
       app.metrics.observeUpstreamPool(() => smtp!.upstream.stats());
       await smtp.start();

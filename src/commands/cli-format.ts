@@ -18,9 +18,10 @@ export function formatTable(header: string[], rawRows: string[][]): string {
   return [line(header), ...rows.map(line)].join('\n') + '\n';
 }
 
-export function formatTime(ms: number | null): string {
+/** `2026-12-04 09:00Z`, or with `seconds` `2026-12-04 09:00:27Z` (the audit log and the message trace). */
+export function formatTime(ms: number | null, seconds = false): string {
   if (ms === null) return '-';
-  return new Date(ms).toISOString().replace('T', ' ').slice(0, 16) + 'Z';
+  return new Date(ms).toISOString().replace('T', ' ').slice(0, seconds ? 19 : 16) + 'Z';
 }
 
 export function formatAge(ms: number | null, now: number): string {

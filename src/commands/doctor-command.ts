@@ -11,8 +11,12 @@ export function formatDoctorReport(report: DoctorReport): string {
   const width = Math.max(...report.checks.map((c) => c.name.length));
   const lines: string[] = [];
   for (const check of report.checks) {
-    lines.push(`${LABEL[check.status]}  ${printable(check.name).padEnd(width)}  ${printable(check.detail)}`);
-    if (check.hint && check.status !== 'pass') for (const line of check.hint.split('\n')) lines.push(`      ${printable(line)}`);
+    // A provider's text keeps its line breaks (Microsoft's descriptions end with trace and correlation ids, each on
+    // a line of its own): each line is printed, indented; only other control characters are escaped.
+    const [first = '', ...more] = check.detail.split(/\r?\n/);
+    lines.push(`${LABEL[check.status]}  ${printable(check.name).padEnd(width)}  ${printable(first)}`);
+    for (const line of more) lines.push(`      ${printable(line)}`);
+    if (check.hint && check.status !== 'pass') for (const line of check.hint.split(/\r?\n/)) lines.push(`      ${printable(line)}`);
   }
   const { pass, warn, fail, skip } = report.counts;
   const verdict = report.ok ? (warn > 0 ? 'ready, with warnings' : 'ready') : 'not ready';

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { startServices } from '../app.js';
+import { checkTokenAtStart } from '../oauth/startup-token-check.js';
 import { PASSGATE_VERSION } from '../version.js';
 import type { CliContext } from './cli-context.js';
 
@@ -22,6 +23,8 @@ export function serveCommand(ctx: CliContext): Command {
           { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null },
           'passgate started',
         );
+        // A wrong secret or a lost grant is said now (log, metric, /readyz body), not at the first device's login.
+        if (app.oauth) void checkTokenAtStart(app.oauth.tokens, app.config.oauth.mode, logger, app.oauth.client.tokenEndpoint.href);
         const onHup = () => void services.tls.reload().then((ok) => logger.info({ ok }, 'certificates reloaded'));
         process.on('SIGHUP', onHup);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -220,5 +220,31 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     redisEnabled,
     source,
   };
+  const unreadable = unreadableFiles(config);
+  if (unreadable.length > 0) fail(unreadable, source);
   return { config, warnings };
+}
+
+/**
+ * Files the configuration names and `serve` reads at start, checked here so that a missing one stops `serve` and
+ * fails `passgate doctor` alike, with the same message naming the key (a file of a part that is off is not read).
+ */
+function unreadableFiles(config: Config): string[] {
+  const files: [string, string | null, boolean][] = [
+    ['smtp.upstream.ca_file', config.smtp.upstream.ca_file, config.smtp.enabled],
+    ['imap.upstream.ca_file', config.imap.upstream.ca_file, config.imap.enabled],
+    ['redis.ca_file', config.redis.ca_file, config.redisEnabled],
+    ['oauth.certificate_file', config.oauth.certificate_file, config.oauth.client_id !== null],
+    ['oauth.private_key_file', config.oauth.private_key_file, config.oauth.client_id !== null],
+  ];
+  const errors: string[] = [];
+  for (const [key, path, used] of files) {
+    if (path === null || !used) continue;
+    try {
+      readFileSync(path);
+    } catch (cause) {
+      errors.push(`${key}: cannot read ${path}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`);
+    }
+  }
+  return errors;
 }

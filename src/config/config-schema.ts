@@ -113,6 +113,8 @@ const authSchema = z
   })
   .strict();
 
+const TENANT = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?)$/i;
+
 const oauthSchema = z
   .object({
     provider: z.enum(['microsoft', 'generic']).default('microsoft').describe('microsoft (Entra ID) or any OAuth 2.0 provider'),
@@ -121,7 +123,14 @@ const oauthSchema = z
     client_secret: z.string().min(1).optional().describe('client secret (or client_secret_file); or use certificate_file + private_key_file'),
     certificate_file: z.string().nullable().default(null).describe('PEM certificate registered on the app (Entra certificate credential)'),
     private_key_file: z.string().nullable().default(null).describe('PEM private key of certificate_file'),
-    tenant: z.string().nullable().default(null).describe('microsoft: the tenant id or primary domain'),
+    tenant: z
+      .string()
+      // Entra ID names a tenant by its id (a GUID) or one of its verified domains; anything else is a typo or a
+      // pasted URL, which would only fail later, at the first token request.
+      .regex(TENANT, 'must be the tenant id (a GUID such as 00000000-0000-0000-0000-000000000000) or a domain such as contoso.onmicrosoft.com')
+      .nullable()
+      .default(null)
+      .describe('microsoft: the tenant id or primary domain'),
     authority_host: z.string().url().default('https://login.microsoftonline.com').describe('microsoft: the login host (national clouds differ)'),
     token_endpoint: z.string().url().nullable().default(null).describe('generic: the token endpoint (microsoft: derived from tenant)'),
     device_authorization_endpoint: z.string().url().nullable().default(null).describe('generic: the device authorization endpoint'),

@@ -48,10 +48,26 @@ export interface AuditEvent {
 
 export interface AuditQuery {
   username?: string;
+  appPasswordId?: string;
+  reason?: AuditReason;
+  protocol?: Protocol;
   /** Epoch ms; only events at or after it. */
   since?: number;
+  /** Epoch ms; only events before it. */
+  until?: number;
   /** Most events returned, newest first. */
   limit: number;
+}
+
+/** Does an event pass the query's filters (`since` aside)? One rule for every implementation that filters in memory. */
+export function matchesAuditQuery(event: AuditEvent, q: AuditQuery): boolean {
+  return (
+    (q.username === undefined || event.username === q.username) &&
+    (q.appPasswordId === undefined || event.appPasswordId === q.appPasswordId) &&
+    (q.reason === undefined || event.reason === q.reason) &&
+    (q.protocol === undefined || event.protocol === q.protocol) &&
+    (q.until === undefined || event.at < q.until)
+  );
 }
 
 /** Port: the sign-in (audit) log, with bounded retention. */

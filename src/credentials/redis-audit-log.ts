@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditLog, AuditQuery } from '../core/audit-log.js';
+import { matchesAuditQuery, type AuditEvent, type AuditLog, type AuditQuery } from '../core/audit-log.js';
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { RedisClient } from '../redis/redis-client-factory.js';
@@ -49,7 +49,7 @@ export class RedisAuditLog implements AuditLog {
         for (const [, fields] of entries) {
           const event = JSON.parse(fields[1] ?? '{}') as AuditEvent;
           if (event.at < floor) continue;
-          if (q.username !== undefined && event.username !== q.username) continue;
+          if (!matchesAuditQuery(event, q)) continue;
           out.push(event);
           if (out.length >= q.limit) break;
         }

@@ -59,10 +59,16 @@ export class SqliteAuditLog implements AuditLog {
   async query(q: AuditQuery): Promise<AuditEvent[]> {
     const where = ['at >= ?'];
     const args: (string | number)[] = [Math.max(q.since ?? 0, this.clock() - this.retentionMs)];
-    if (q.username !== undefined) {
-      where.push('username = ?');
-      args.push(q.username);
-    }
+    const add = (clause: string, value: string | number | undefined) => {
+      if (value === undefined) return;
+      where.push(clause);
+      args.push(value);
+    };
+    add('at < ?', q.until);
+    add('username = ?', q.username);
+    add('app_password_id = ?', q.appPasswordId);
+    add('reason = ?', q.reason);
+    add('protocol = ?', q.protocol);
     const rows = this.db
       .prepare<(string | number)[], Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY at DESC, seq DESC LIMIT ?`)
       .all(...args, q.limit);

@@ -140,12 +140,21 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     fix: 'Check oauth.client_id, oauth.client_secret_file (or the certificate) and oauth.tenant / oauth.token_endpoint.',
   },
   {
+    // Before token-unreachable: an HTTP error is an answer, so the network is not the problem.
+    id: 'token-provider-failing',
+    stage: 'token',
+    pattern: /\bhttp_5\d\d\b|\bhttp_429\b|temporarily_unavailable|server_error/,
+    example: 'http_503: unexpected HTTP response status code',
+    meaning: 'The token endpoint was reached and answered with an error of its own (HTTP 5xx, or 429: too many requests): the provider is failing or throttling; the network is fine.',
+    fix: 'Wait a few minutes and run doctor again; check the provider\'s service health (Microsoft: the Microsoft 365 admin center, Service health, and status.cloud.microsoft). passgate serve retries with backoff meanwhile.',
+  },
+  {
     id: 'token-unreachable',
     stage: 'token',
-    pattern: /\btimeout\b|\bnetwork\b|\bhttp_5\d\d\b|\bhttp_429\b|fetch failed|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|did not answer|backing off|temporarily_unavailable|server_error/,
+    pattern: /\btimeout\b|\bnetwork\b|fetch failed|ENOTFOUND|ECONNREFUSED|ETIMEDOUT|did not answer|backing off/,
     example: 'timeout: the provider did not answer in time',
-    meaning: 'The token endpoint could not be reached or did not answer properly.',
-    fix: 'Check that this machine reaches the token endpoint over HTTPS (login.microsoftonline.com:443 for Microsoft), through any proxy or firewall, then run doctor again.',
+    meaning: 'The token endpoint could not be reached, or did not answer in time.',
+    fix: 'Check that this machine reaches <token endpoint host> over HTTPS, through any proxy or firewall (and its DNS resolves the name), then run doctor again.',
   },
 
   // --- the upstream SMTP server's reply to AUTH XOAUTH2 ---
@@ -197,7 +206,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     pattern: /^[45]\d\d\b/,
     example: '535 5.7.8 Error: authentication failed',
     meaning: 'The upstream SMTP server refused the XOAUTH2 login.',
-    fix: 'Read the reply text above; check that the token is meant for this server (oauth.scopes) and that the mailbox may use SMTP.',
+    fix: 'Read the upstream\'s reply (in the line above); check that the token is meant for this server (oauth.scopes) and that the mailbox may use SMTP.',
   },
 
   // --- the upstream IMAP server's reply ---
@@ -288,6 +297,16 @@ export function explainFailure(stage: FailureStage, text: string): KnownFailure 
 export interface FailureContext {
   mailbox?: string | null | undefined;
   clientId?: string | null | undefined;
+  /** The token endpoint asked (a URL): its host and port name what must be reachable. */
+  tokenEndpoint?: string | null | undefined;
+  /** What the server answered in full (line breaks kept), shown under the hint when the detail could not hold it. */
+  answer?: string | null | undefined;
+}
+
+/** `host:port` of a URL, the port spelled out (what a firewall rule names). */
+function hostAndPort(url: string): string {
+  const u = new URL(url);
+  return `${u.hostname}:${u.port || (u.protocol === 'http:' ? '80' : '443')}`;
 }
 
 /** The hint printed under a failed check: what it means, then what to do. */
@@ -295,12 +314,20 @@ export function failureHint(failure: KnownFailure, context: FailureContext = {})
   let fix = failure.fix;
   if (context.mailbox) fix = fix.replaceAll('<mailbox>', context.mailbox);
   if (context.clientId) fix = fix.replaceAll('<client id>', context.clientId);
+  fix = fix.replaceAll('<token endpoint host>', context.tokenEndpoint ? hostAndPort(context.tokenEndpoint) : 'the token endpoint\'s host');
   return `${failure.meaning}\nfix: ${fix}`;
+}
+
+/** The server's answer under a hint, each of its lines indented: a provider's line breaks stay line breaks. */
+function withAnswer(hint: string, detail: string, answer: string | null | undefined): string {
+  const text = answer?.trim();
+  if (!text || detail.includes(text)) return hint;
+  return `${hint}\nanswer:\n${text.split(/\r?\n/).map((line) => `  ${line}`).join('\n')}`;
 }
 
 /** A failed check explained by the table when the text matches an entry, else with the fallback hint. */
 export function explainedFailure(name: string, stage: FailureStage, detail: string, text: string, fallback: string, context: FailureContext = {}): CheckResult {
   const known = explainFailure(stage, text);
-  const result = fail(name, detail, known ? failureHint(known, context) : fallback);
+  const result = fail(name, detail, withAnswer(known ? failureHint(known, context) : fallback, detail, context.answer));
   return known ? { ...result, failure: known.id } : result;
 }

@@ -14,9 +14,30 @@ export interface TokenCheckOutcome {
   token: AccessToken | null;
 }
 
-function refused(name: string, text: string, mailbox: string | null): CheckResult {
-  const fallback = 'Read the provider\'s answer above; passgate oauth status shows the stored state.';
-  return explainedFailure(name, 'token', `no token: ${text.slice(0, 400)}`, text, fallback, { mailbox });
+/**
+ * A failed token request: the detail names the URL asked and the answer's first line; the provider's whole answer
+ * (Microsoft's descriptions run over several lines: trace and correlation ids) is shown under the hint.
+ */
+function refused(name: string, text: string, mailbox: string | null, tokenEndpoint: string, body: string | null = null): CheckResult {
+  const firstLine = text.split(/\r?\n/)[0]!.slice(0, 400);
+  const answer = [text, body].filter((t) => t).join('\n');
+  const fallback = 'The provider refused the request (its answer is below); passgate oauth status shows the stored state.';
+  return explainedFailure(name, 'token', `no token from ${tokenEndpoint}: ${firstLine}`, text, fallback, { mailbox, tokenEndpoint, answer });
+}
+
+/**
+ * The body of a non-OAuth answer (a proxy's or a load balancer's error page, HTTP 5xx): openid-client keeps the
+ * Response as the error's cause, unread. Tags are dropped and the text shortened: enough to tell whose page it is.
+ */
+async function answerBody(error: unknown): Promise<string | null> {
+  const response = (error as { cause?: unknown }).cause;
+  if (!(response instanceof Response) || response.bodyUsed) return null;
+  try {
+    const text = (await response.text()).replace(/<[^>]*>/g, ' ').replace(/\s+/g, ' ').trim();
+    return text ? `HTTP ${response.status}: ${text.slice(0, 300)}` : `HTTP ${response.status} with an empty body`;
+  } catch {
+    return null;
+  }
 }
 
 function minutes(expiresAt: number, now: number): string {
@@ -59,6 +80,7 @@ function describe(app: App, name: string, token: AccessToken): CheckResult {
  */
 export async function checkTokens(app: App, mailbox: string | null): Promise<TokenCheckOutcome> {
   const oauth = app.oauth!;
+  const endpoint = oauth.client.tokenEndpoint.href;
   if (app.config.oauth.mode === 'app') {
     try {
       const grant = await oauth.client.clientCredentials();
@@ -66,7 +88,8 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
       return { results: [describe(app, 'token', token)], token };
     } catch (error) {
       const f = classifyOAuthError(error);
-      return { results: [refused('token', `${f.code}${f.aadsts && !f.description.includes(f.aadsts) ? ` ${f.aadsts}` : ''}: ${f.description}`, mailbox)], token: null };
+      const text = `${f.code}${f.aadsts && !f.description.includes(f.aadsts) ? ` ${f.aadsts}` : ''}: ${f.description}`;
+      return { results: [refused('token', text, mailbox, endpoint, await answerBody(error))], token: null };
     }
   }
 
@@ -79,7 +102,7 @@ export async function checkTokens(app: App, mailbox: string | null): Promise<Tok
     const token = await oauth.tokens.getAccessToken(mailbox);
     return { results: [describe(app, `token ${mailbox}`, token)], token };
   } catch (error) {
-    return { results: [refused(`token ${mailbox}`, (error as Error).message, mailbox)], token: null };
+    return { results: [refused(`token ${mailbox}`, (error as Error).message, mailbox, endpoint)], token: null };
   }
 }
 
@@ -132,7 +155,7 @@ function storedState(s: TokenStatus, fallbackHint = `Run passgate doctor --mailb
   if (s.state === 'ok') return pass(name, `connected; last token ${time(s.lastSuccessAt)}, access token valid until ${time(s.accessExpiresAt)}`);
   if (s.state === 'unknown') return skip(name, 'no token requested yet');
   const text = s.state === 'needs-connect' ? `needs \`passgate oauth connect\`: ${s.lastError ?? 'no usable refresh token'}` : (s.lastError ?? 'failing');
-  const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.slice(0, 300)}`, text, fallbackHint, { mailbox: s.mailbox });
+  const result = explainedFailure(name, 'token', `${s.state} since ${time(s.failingSince)}: ${text.split(/\r?\n/)[0]!.slice(0, 300)}`, text, fallbackHint, { mailbox: s.mailbox, answer: text });
   // A provider that is down or slow is retried with backoff by serve: worth a warning, not a failure.
   return result.failure === 'token-unreachable' ? { ...result, status: 'warn' } : result;
 }

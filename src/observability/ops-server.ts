@@ -57,7 +57,8 @@ export class OpsServer {
     if (path === '/readyz') {
       const { ready, checks } = await this.readiness();
       const tokens = this.deps.tokens ? await this.deps.tokens.status().catch(() => []) : [];
-      const body = { ready, checks, tokens: tokens.map((t) => ({ key: t.key, state: t.state, failingSince: t.failingSince })) };
+      // lastError: the provider's refusal as passgate recorded it (codes and text, never a token).
+      const body = { ready, checks, tokens: tokens.map((t) => ({ key: t.key, state: t.state, failingSince: t.failingSince, lastError: t.lastError })) };
       return { status: ready ? 200 : 503, type: 'application/json', body: `${JSON.stringify(body)}\n` };
     }
     return { status: 404, type: 'text/plain', body: 'not found\n' };

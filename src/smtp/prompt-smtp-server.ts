@@ -18,11 +18,13 @@ export class PromptSmtpServer extends SMTPServer {
     super(options);
   }
 
-  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): void {
+  /** Returns the connection, so the listener can tell later how it ended (a STARTTLS handshake that failed). */
+  override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): SMTPConnection {
     const connection = new SMTPConnection(this, socket, socketOptions);
     this.connections.add(connection);
     connection.on('error', (error: Error) => this._onError(error));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection._setListeners(() => connection.connectionReady());
+    return connection;
   }
 }

@@ -6,8 +6,10 @@ import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SubmissionUpstream } from '../core/ports/submission-upstream.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
+import type { MessageLog } from '../core/message-log.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SmtpListener } from './smtp-listener.js';
+import { SmtpMessageTrace } from './smtp-message-trace.js';
 import { SmtpSessionHandler } from './smtp-session-handler.js';
 
 export interface SmtpGatewayDeps {
@@ -23,6 +25,8 @@ export interface SmtpGatewayDeps {
   maxFailuresPerConnection: number;
   /** The SMTP connection caps: one gate for every SMTP listener of this process (per protocol, not per port). */
   gate: ConnectionGate;
+  /** Where the message trace is written; absent: it is only logged. */
+  messageLog?: MessageLog;
 }
 
 /**
@@ -44,6 +48,7 @@ export class SmtpGateway {
         metrics: deps.metrics,
         log: deps.log,
         closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
+        trace: new SmtpMessageTrace({ messages: deps.messageLog ?? null, log: deps.log, clock: Date.now }),
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
     );

@@ -185,11 +185,15 @@ export class SmtpListener {
       const deadlineTimer = this.enforceLoginDeadline(id, deadline);
       // smtp-server's onClose fires once per connection, however it ends; the raw socket's own 'close' cannot be
       // relied on here, since smtp-server's STARTTLS removes every listener of the socket it upgrades.
+      let connection: SMTPConnection | null = null;
       this.connectionEnds.set(id, () => {
         clearTimeout(deadlineTimer);
         release();
+        // smtp-server (SMTPConnection#upgrade) clears `_upgrading` once the STARTTLS handshake is done: still set
+        // at the close, the handshake failed (or the client left in the middle of it).
+        if (connection?._upgrading === true) this.deps.handler.summaries.closing(id, 'tls-failed');
       });
-      this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort });
+      connection = this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort });
     } catch (error) {
       this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
     }

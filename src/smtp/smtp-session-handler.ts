@@ -10,8 +10,10 @@ import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
+import { MessageIdReader } from './message-id-reader.js';
+import type { SmtpMessageTrace } from './smtp-message-trace.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
-import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError } from './smtp-replies.js';
+import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -55,7 +57,15 @@ export interface SmtpSessionHandlerDeps {
   log: EventLogger;
   /** Closes the client connection of a session (after the 3rd failed login). */
   closeConnection: (session: SMTPServerSession) => void;
+  /** The message trace: one record per message, and per refusal of one. */
+  trace: SmtpMessageTrace;
 }
+
+/** An upstream reply as the client gets it, for the message trace. */
+const asSpec = (reply: SmtpReply): SmtpReplySpec => ({ code: reply.code, text: replyText(reply) });
+
+/** The transaction's envelope sender, once MAIL was accepted ('' for the null sender). */
+const senderOf = (session: SMTPServerSession): string => (session.envelope.mailFrom ? session.envelope.mailFrom.address : '');
 
 /**
  * The SMTP submission session, hook by hook (smtp-server calls them in protocol order): AUTH goes to the one
@@ -138,7 +148,9 @@ export class SmtpSessionHandler {
     }
     const refusal = await checkSender(this.deps.messages, login, address);
     if (refusal) {
-      this.deps.log.warn({ session: session.id, user: login.username, appPasswordId: login.appPasswordId, refusal: refusal.text }, 'message refused by policy');
+      // message trace (issue 18): a policy refusal at MAIL is a record naming the rule and the sender.
+      const detail = refusal === SMTP_REPLIES.messageTooBig ? `declared SIZE=${String(address.args && address.args.SIZE)}` : address.address;
+      await this.deps.trace.record(session, login, { result: 'policy-denied', sender: address.address, recipients: [], reply: refusal, detail });
       return callback(smtpError(refusal));
     }
     state.mailRefusal = null;
@@ -181,6 +193,8 @@ export class SmtpSessionHandler {
         });
       }
       this.deps.log.warn({ session: session.id, mailbox: login.mailbox, reason, cause: (error as Error).message }, 'upstream session unavailable');
+      // message trace (issue 18): the upstream could not be reached for this message.
+      await this.deps.trace.record(session, login, { result: 'failed', sender: address.address, recipients: [], reply, detail: (error as Error).message });
       return callback(smtpError(reply));
     }
     // Marked before the command goes out: a session with MAIL outstanding must never be reused.
@@ -196,15 +210,17 @@ export class SmtpSessionHandler {
     const domains = state.login!.policy.allowedRecipientDomains;
     const recipient = envelopeAddress(address.address);
     const domain = recipient.slice(recipient.lastIndexOf('@') + 1);
-    if (domains.length > 0 && !domains.some((allowed) => asciiDomain(allowed) === domain)) {
-      this.deps.log.warn({ session: session.id, user: state.login!.username, domain }, 'recipient refused by policy');
-      return callback(smtpError(SMTP_REPLIES.recipientDenied));
-    }
     const login = state.login!;
+    if (domains.length > 0 && !domains.some((allowed) => asciiDomain(allowed) === domain)) {
+      // message trace (issue 18): a policy refusal at RCPT is a record naming the recipient.
+      const reply = SMTP_REPLIES.recipientDenied;
+      await this.deps.trace.record(session, login, { result: 'policy-denied', sender: senderOf(session), recipients: [recipient], reply, detail: recipient });
+      return callback(smtpError(reply));
+    }
     if (state.mailRefusal) return callback(upstreamReplyError(state.mailRefusal));
     const mail = state.pendingMail;
     const upstream = state.upstream;
-    if (!mail || !upstream) return this.relay(state, login, recipient, address.args, callback);
+    if (!mail || !upstream) return this.relay(session, state, login, recipient, address.args, callback);
     state.pendingMail = null;
     // With PIPELINING the RCPT goes out now, behind the MAIL; without, after the MAIL's reply.
     const pipelined = upstream.pipelining ? upstream.recipient(recipient, address.args) : null;
@@ -215,7 +231,10 @@ export class SmtpSessionHandler {
     } catch (error) {
       this.dropUpstream(state, login, false, upstream);
       this.deps.log.warn({ mailbox: login.mailbox, command: 'MAIL', cause: (error as Error).message }, 'upstream command failed');
-      return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+      const reply = SMTP_REPLIES.upstreamUnavailable;
+      // message trace (issue 18): the upstream went away before it answered MAIL.
+      await this.deps.trace.record(session, login, { result: 'failed', sender: senderOf(session), recipients: [recipient], reply, detail: (error as Error).message });
+      return callback(smtpError(reply));
     }
     if (mailReply.code < 200 || mailReply.code >= 300) {
       // The upstream's verdict on MAIL is the client's verdict, given at this RCPT and every later one. The
@@ -225,9 +244,11 @@ export class SmtpSessionHandler {
       upstream.inTransaction = false;
       state.mailRefusal = mailReply;
       this.dropUpstream(state, login, true, upstream);
+      // message trace (issue 18): the upstream refused the sender (e.g. Exchange's 5.7.60 SendAsDenied), once.
+      await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply: asSpec(mailReply), detail: 'MAIL refused' });
       return callback(upstreamReplyError(mailReply));
     }
-    await this.relay(state, login, recipient, address.args, callback, pipelined ?? undefined);
+    await this.relay(session, state, login, recipient, address.args, callback, pipelined ?? undefined);
   }
 
   /** Streams the message upstream and answers with the upstream's final reply; a broken upstream is a 4xx. */
@@ -244,6 +265,9 @@ export class SmtpSessionHandler {
     guard.on('error', () => {}); // its errors reach us through upstream.data()
     stream.pipe(guard);
     stream.once('error', (error) => guard.destroy(error));
+    const header = new MessageIdReader();
+    stream.on('data', (chunk: Buffer) => header.push(chunk));
+    const recipients = session.envelope.rcptTo.map((a) => a.address);
     let reply: SmtpReply;
     try {
       reply = await upstream.message(guard);
@@ -253,8 +277,18 @@ export class SmtpSessionHandler {
       this.dropUpstream(state, login, false);
       const oversized = guard.bytes > limit;
       this.deps.metrics.message(oversized ? 'too-big' : 'upstream-failed', guard.bytes);
-      this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, cause: (error as Error).message }, 'message not relayed');
-      return callback(smtpError(oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData));
+      const reply = oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData;
+      // message trace (issue 18): too big for this login, or the upstream lost before it confirmed.
+      await this.deps.trace.record(session, login, {
+        result: oversized ? 'policy-denied' : 'failed',
+        sender: senderOf(session),
+        recipients,
+        reply,
+        sizeBytes: guard.bytes,
+        messageId: header.messageId,
+        detail: oversized ? `over ${limit} bytes` : (error as Error).message,
+      });
+      return callback(smtpError(reply));
     }
     // The upstream may have refused DATA itself (no 354): the body was never read. smtp-server must see the
     // whole message before it can answer, so read and discard what is left.
@@ -265,7 +299,15 @@ export class SmtpSessionHandler {
     // after anything else the session is closed rather than reused.
     this.dropUpstream(state, login, reply.code === 250);
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
-    this.deps.log.info({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: reply.code }, 'message relayed');
+    // message trace (issue 18): the upstream's final reply, its queue id and the Message-ID (also the log line).
+    await this.deps.trace.record(session, login, {
+      result: reply.code === 250 ? 'relayed' : 'refused',
+      sender: senderOf(session),
+      recipients,
+      reply: asSpec(reply),
+      sizeBytes: guard.bytes,
+      messageId: header.messageId,
+    });
     if (reply.code === 250) {
       this.summaries.get(session.id)?.message(session.envelope.rcptTo.length);
       await this.deps.messages.count(login.appPasswordId, login.policy);
@@ -285,8 +327,11 @@ export class SmtpSessionHandler {
     this.states.delete(session);
   }
 
-  /** Sends the recipient (or reads the reply of `sent`, the same recipient already sent) and answers with the upstream's reply. */
-  private async relay(state: ConnectionState, login: Login, recipient: string, args: EsmtpParameters, callback: Callback, sent?: Promise<SmtpReply>) {
+  /**
+   * Sends the recipient (or reads the reply of `sent`, the same recipient already sent) and answers with the
+   * upstream's reply; a refusal or a failure is a message trace record for `recipient`.
+   */
+  private async relay(session: SMTPServerSession, state: ConnectionState, login: Login, recipient: string, args: EsmtpParameters, callback: Callback, sent?: Promise<SmtpReply>) {
     const upstream = state.upstream;
     if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     let reply: SmtpReply;
@@ -295,9 +340,13 @@ export class SmtpSessionHandler {
     } catch (error) {
       this.dropUpstream(state, login, false, upstream);
       this.deps.log.warn({ mailbox: login.mailbox, command: 'RCPT', cause: (error as Error).message }, 'upstream command failed');
-      return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
+      const failed = SMTP_REPLIES.upstreamUnavailable;
+      await this.deps.trace.record(session, login, { result: 'failed', sender: senderOf(session), recipients: [recipient], reply: failed, detail: (error as Error).message });
+      return callback(smtpError(failed));
     }
     if (reply.code >= 200 && reply.code < 300) return callback();
+    // message trace (issue 18): the upstream refused this recipient.
+    await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply: asSpec(reply), detail: 'RCPT refused' });
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
     callback(upstreamReplyError(reply));
   }

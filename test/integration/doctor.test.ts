@@ -359,7 +359,7 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
   it('explains a token endpoint refusal in plain words (AADSTS7000215 bad secret, AADSTS53003 Conditional Access)', async () => {
     const badSecret = await doctor(config({ oauth: { client_secret: 'not-the-secret' } }), '--mailbox', MAILBOX);
     assert.equal(badSecret.code, 1);
-    assert.match(badSecret.stdout, /^FAIL {2}token +no token: invalid_client: AADSTS7000215: Invalid client secret provided\./m);
+    assert.match(badSecret.stdout, /^FAIL {2}token +no token from http:\/\/127\.0\.0\.1:\d+\/token: invalid_client: AADSTS7000215: Invalid client secret provided\./m);
     assert.match(badSecret.stdout, /^ {6}Entra ID refused the client secret/m);
     assert.match(badSecret.stdout, /^ {6}fix: .*Certificates & secrets/m);
     assert.match(badSecret.stdout, /^SKIP {2}smtp login +no token for reader@example\.com$/m);

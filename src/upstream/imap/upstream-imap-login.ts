@@ -11,6 +11,7 @@ import type { UpstreamMetrics } from '../../core/upstream-metrics.js';
 import { loginWithFreshToken } from '../fresh-token-login.js';
 import { encodeXoauth2 } from '../xoauth2.js';
 import { clientSecureContext } from '../../tls/client-secure-context.js';
+import { serverIdentity } from '../../tls/server-identity.js';
 
 export interface UpstreamImapOptions {
   host: string;
@@ -114,7 +115,7 @@ export async function loginUpstreamImap(
   const reader = new ResponseLineReader();
   let socket: Socket | TLSSocket =
     options.tls === 'implicit'
-      ? tlsConnect({ host: options.host, port: options.port, servername: options.servername, secureContext: clientSecureContext(options.ca) })
+      ? tlsConnect({ host: options.host, port: options.port, ...serverIdentity(options.servername), secureContext: clientSecureContext(options.ca) })
       : netConnect({ host: options.host, port: options.port });
   socket.setNoDelay(true);
   reader.attach(socket);
@@ -133,7 +134,7 @@ export async function loginUpstreamImap(
       // RFC 3501 §6.2.1 / RFC 2595 §3.1: nothing received before the handshake may be read as protected.
       if (reader.buffered > 0) throw unreachable('upstream sent data before the TLS handshake');
       reader.detach();
-      const secure = tlsConnect({ socket, servername: options.servername, secureContext: clientSecureContext(options.ca) });
+      const secure = tlsConnect({ socket, ...serverIdentity(options.servername), secureContext: clientSecureContext(options.ca) });
       socket = secure;
       reader.attach(secure);
       await once(secure, 'secureConnect');

@@ -9,6 +9,7 @@ import { clientSecureContext } from '../../tls/client-secure-context.js';
 import { encodeXoauth2 } from '../xoauth2.js';
 import { DotStuffer } from './dot-stuffer.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
+import { serverIdentity } from '../../tls/server-identity.js';
 
 export interface UpstreamSmtpOptions {
   host: string;
@@ -67,7 +68,7 @@ export class UpstreamSmtpSession implements SubmissionSession {
 
   /** Connects, reads the greeting, EHLO, STARTTLS when configured, EHLO again. */
   static async open(options: UpstreamSmtpOptions): Promise<UpstreamSmtpSession> {
-    const tlsOptions = { host: options.host, port: options.port, servername: options.servername, secureContext: clientSecureContext(options.ca) };
+    const tlsOptions = { host: options.host, port: options.port, ...serverIdentity(options.servername), secureContext: clientSecureContext(options.ca) };
     const socket = options.tls === 'implicit' ? tlsConnect(tlsOptions) : netConnect({ host: options.host, port: options.port });
     socket.setNoDelay(true);
     const session = new UpstreamSmtpSession(socket, options);
@@ -222,7 +223,7 @@ export class UpstreamSmtpSession implements SubmissionSession {
     if (this.buffer.length > 0 || this.pendingLines.length > 0) throw unreachable('upstream sent data before the TLS handshake');
     const plain = this.socket;
     plain.removeAllListeners('data');
-    const secure = tlsConnect({ socket: plain, servername: this.options.servername, secureContext: clientSecureContext(this.options.ca) });
+    const secure = tlsConnect({ socket: plain, ...serverIdentity(this.options.servername), secureContext: clientSecureContext(this.options.ca) });
     this.socket = secure;
     this.attach(secure);
     await once(secure, 'secureConnect');

@@ -157,6 +157,7 @@ describe('config loader', () => {
   it('reads the Redis TLS and ACL keys: ca_file against the config file, passwords from *_file or the environment as strings', () => {
     const dir = tempDir();
     writeFileSync(join(dir, 'sentinel-pw.txt'), 'sentinel-secret\n');
+    writeFileSync(join(dir, 'redis-ca.pem'), 'a CA bundle\n');
     const yaml =
       'security:\n  pepper: aaaaaaaaaaaaaaaaaaaa\nredis:\n  sentinels: [{host: 10.0.0.11, port: 26379}]\n  username: app\n  tls: true\n' +
       '  ca_file: redis-ca.pem\n  servername: redis.internal\n  sentinel_username: watcher\n  sentinel_password_file: sentinel-pw.txt\n';
@@ -172,5 +173,25 @@ describe('config loader', () => {
       /redis\.ca_file: only with TLS: set redis\.tls: true \(or use a rediss:\/\/ url\)/,
     );
     failsWith(() => load('redis:\n  tls: yes please\n'), /redis\.tls: /);
+  });
+
+  it('refuses a tenant that is neither a GUID nor a domain, naming the key', () => {
+    for (const tenant of ['contoso.onmicrosoft.com', 'Contoso.com', '72f988bf-86f1-41af-91ab-2d7cd011db47']) {
+      assert.equal(load(`oauth:\n  tenant: ${tenant}\n`).config.oauth.tenant, tenant);
+    }
+    for (const tenant of ['contoso', 'https://login.microsoftonline.com/contoso.com', 'contoso .com', '72f988bf-86f1-41af-91ab', 'common']) {
+      failsWith(() => load(`oauth:\n  tenant: "${tenant}"\n`), /oauth\.tenant: must be the tenant id \(a GUID .*\) or a domain such as contoso\.onmicrosoft\.com/);
+    }
+    failsWith(() => load('', { PASSGATE_OAUTH__TENANT: 'contoso' }), /oauth\.tenant: .* \(from PASSGATE_OAUTH__TENANT\)/);
+  });
+
+  it('refuses a CA, certificate or key file that serve would read and cannot, naming the key; a file of a part that is off is not read', () => {
+    failsWith(() => load('smtp:\n  upstream:\n    ca_file: missing-ca.pem\n'), /smtp\.upstream\.ca_file: cannot read \/.*\/missing-ca\.pem: ENOENT/);
+    failsWith(() => load('imap:\n  upstream:\n    ca_file: missing-ca.pem\n'), /imap\.upstream\.ca_file: cannot read .*ENOENT/);
+    failsWith(
+      () => load('oauth:\n  client_id: x\n  certificate_file: cert.pem\n  private_key_file: key.pem\n'),
+      /oauth\.certificate_file: cannot read .*ENOENT\n {2}- oauth\.private_key_file: cannot read .*ENOENT/,
+    );
+    assert.equal(load('smtp:\n  enabled: false\n  upstream:\n    ca_file: missing-ca.pem\n').config.smtp.enabled, false);
   });
 });

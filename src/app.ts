@@ -34,6 +34,7 @@ import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js
 import type { TokenStateStore } from './core/token-state-store.js';
 import { CachedTokenProvider } from './oauth/cached-token-provider.js';
 import { OAuthClient } from './oauth/oauth-client.js';
+import { checkTokenAtStart } from './oauth/startup-token-check.js';
 import { GrantsOnlyTokenStates } from './oauth/grants-only-token-states.js';
 import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
@@ -76,7 +77,7 @@ export interface App {
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
   /** null when OAuth is not configured (oauth.client_id). */
-  oauth: { client: OAuthClient; tokens: CachedTokenProvider } | null;
+  oauth: { client: OAuthClient; tokens: CachedTokenProvider; /** serve's look at the grant right after start (oauth/startup-token-check.ts). */ checkAtStart: () => Promise<void> } | null;
   /** Where token state is kept (`store export`/`import` move it), and the cipher that seals its tokens. */
   tokenStates: TokenStateStore;
   tokenCipher: TokenCipher | null;
@@ -257,7 +258,7 @@ const FORCED_REFRESH_INTERVAL_MS = 30_000;
 async function openOAuth(
   config: Config,
   deps: { tokenStates: TokenStateStore; cipher: TokenCipher | null; audit: AuditLog; metrics: Metrics; logger: Logger; clock: Clock },
-): Promise<{ client: OAuthClient; tokens: CachedTokenProvider }> {
+): Promise<{ client: OAuthClient; tokens: CachedTokenProvider; checkAtStart: () => Promise<void> }> {
   const o = config.oauth;
   const client = await OAuthClient.create(o, config.data_dir);
   const { cipher } = deps;
@@ -274,7 +275,8 @@ async function openOAuth(
       forcedRefreshIntervalMs: FORCED_REFRESH_INTERVAL_MS,
     },
   );
-  return { client, tokens };
+  const checkAtStart = () => checkTokenAtStart(tokens, o.mode, deps.logger, client.tokenEndpoint.href);
+  return { client, tokens, checkAtStart };
 }
 
 /**

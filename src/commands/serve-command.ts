@@ -1,6 +1,5 @@
 import { Command } from 'commander';
 import { startServices } from '../app.js';
-import { checkTokenAtStart } from '../oauth/startup-token-check.js';
 import { PASSGATE_VERSION } from '../version.js';
 import type { CliContext } from './cli-context.js';
 
@@ -24,7 +23,7 @@ export function serveCommand(ctx: CliContext): Command {
           'passgate started',
         );
         // A wrong secret or a lost grant is said now (log, metric, /readyz body), not at the first device's login.
-        if (app.oauth) void checkTokenAtStart(app.oauth.tokens, app.config.oauth.mode, logger, app.oauth.client.tokenEndpoint.href);
+        if (app.oauth) void app.oauth.checkAtStart();
         const onHup = () => void services.tls.reload().then((ok) => logger.info({ ok }, 'certificates reloaded'));
         process.on('SIGHUP', onHup);
         const signal = await new Promise<NodeJS.Signals>((resolve) => {

@@ -1,7 +1,7 @@
 import type { Clock } from '../core/clock.js';
 import { GatewayError } from '../core/gateway-error.js';
 import { matchesMessageQuery, type MessageLog, type MessageQuery, type MessageRecord } from '../core/message-log.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 const BATCH = 500;
 

@@ -94,7 +94,9 @@ export class SmtpListener {
         this.connectionEnded(session.id);
         handler.onClose(session);
       },
-    });
+      // security (issue 17): EHLO offers AUTH only where it would be accepted: over TLS, or from a plaintext
+      // listener's listed networks (RFC 3207 §4.2, RFC 8314).
+    }, (secure, ip) => secure || (config.tls === 'none' && this.plaintextAuth.contains(ip)));
     this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
     if (config.tls === 'starttls') {
       // smtp-server upgrades STARTTLS clients that send no SNI with its '*' context, built once from key/cert:

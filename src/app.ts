@@ -20,7 +20,7 @@ import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './credentials/redis-client-factory.js';
 import { RedisRevocationFeed } from './credentials/redis-revocation-feed.js';
-import type { RevocationHints } from './core/live-session-registry.js';
+import { LiveSessionRegistry, type RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
@@ -268,6 +268,8 @@ export interface Services {
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
   ops: OpsServer | null;
+  /** Ends SMTP and IMAP sessions of revoked, expired or turned-off app passwords. */
+  registry: LiveSessionRegistry;
   /**
    * Graceful shutdown, idempotent: /readyz turns 503 and every listener stops accepting at once; idle SMTP
    * connections get 421 and IMAP sessions `* BYE` at once; SMTP transactions in flight may finish for up to
@@ -285,6 +287,8 @@ export async function startServices(app: App): Promise<Services> {
   let smtp: SmtpGateway | null = null;
   let imap: ImapGateway | null = null;
   let ops: OpsServer | null = null;
+  // One registry for SMTP and IMAP sessions: revoke, revoke-all and expiry end both within revocation_check_seconds.
+  const registry = new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000);
   try {
     if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
       throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
@@ -302,6 +306,7 @@ export async function startServices(app: App): Promise<Services> {
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
         connections: app.metrics.connections(),
         trustedNetworks: config.rate_limit.trusted_networks,
+        registry,
       });
       app.metrics.observeUpstreamPool(() => smtp!.pool.stats());
       await smtp.start();
@@ -317,16 +322,19 @@ export async function startServices(app: App): Promise<Services> {
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
         connections: app.metrics.connections(),
         trustedNetworks: config.rate_limit.trusted_networks,
+        registry,
       });
       await imap.start();
-      // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
-      if (app.revocations) imap.registry.listen(app.revocations);
     }
+    registry.start();
+    // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
+    if (app.revocations) registry.listen(app.revocations);
     if (config.ops.enabled) {
       ops = new OpsServer(config.ops, { metrics: app.metrics, store: app.store, tokens: app.oauth?.tokens ?? null, log: logger });
       await ops.listen();
     }
   } catch (error) {
+    registry.stop();
     await smtp?.close(0);
     await imap?.close();
     await ops?.close();
@@ -339,9 +347,11 @@ export async function startServices(app: App): Promise<Services> {
     smtp,
     imap,
     ops,
+    registry,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
+        registry.stop();
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
         await ops?.close();
         tls.close();

@@ -9,7 +9,7 @@ import { ConnectionGate } from '../net/connection-gate.js';
 import type { EventLogger } from '../core/event-logger.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
-import { LiveSessionRegistry } from '../core/live-session-registry.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { TokenProvider } from '../core/token-provider.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { ImapListener } from './imap-listener.js';
@@ -26,9 +26,11 @@ export interface ImapGatewayDeps {
   connections: ConnectionMetrics;
   /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
   trustedNetworks: readonly string[];
+  /** Ends sessions of revoked, expired or turned-off passwords; shared with SMTP, started by the composition root. */
+  registry: LiveSessionRegistry;
 }
 
-/** IMAP: the listeners and the registry that ends sessions of revoked passwords, started and stopped together. */
+/** IMAP: the listeners, started and stopped together; sessions register with the shared LiveSessionRegistry. */
 export class ImapGateway {
   readonly registry: LiveSessionRegistry;
   readonly listeners: ImapListener[];
@@ -41,7 +43,7 @@ export class ImapGateway {
     } catch (cause) {
       throw new GatewayError('PG_CONFIG_INVALID', `imap.upstream.ca_file: cannot read ${upstream.ca_file}: ${(cause as Error).message}`, { cause });
     }
-    this.registry = new LiveSessionRegistry(deps.store, Date.now, deps.log, config.revocation_check_seconds * 1000);
+    this.registry = deps.registry;
     const sessionDeps = {
       authenticator: deps.authenticator,
       tokens: deps.tokens,
@@ -74,7 +76,6 @@ export class ImapGateway {
 
   async start(): Promise<void> {
     for (const listener of this.listeners) await listener.listen();
-    this.registry.start();
   }
 
   ports(): Record<string, number> {
@@ -82,7 +83,6 @@ export class ImapGateway {
   }
 
   async close(): Promise<void> {
-    this.registry.stop();
     await Promise.all(this.listeners.map((l) => l.close()));
   }
 }

@@ -1,6 +1,7 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import { ConnectionLimiter } from '../core/connection-limiter.js';
@@ -29,6 +30,8 @@ export interface SmtpGatewayDeps {
   connections: ConnectionMetrics;
   /** `rate_limit.trusted_networks`: exempt from the per-address connection cap. */
   trustedNetworks: readonly string[];
+  /** Ends sessions of revoked, expired or turned-off passwords (the one IMAP uses too). */
+  registry: LiveSessionRegistry;
 }
 
 /** SMTP submission: the listeners, the session handler and the upstream pool, started and stopped together. */
@@ -55,9 +58,10 @@ export class SmtpGateway {
         pool: this.pool,
         messages: deps.messages,
         store: deps.store,
+        registry: deps.registry,
         metrics: deps.metrics,
         log: deps.log,
-        closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
+        closeConnection: (session, reply) => this.listeners.forEach((l) => l.closeSession(session, reply)),
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
     );

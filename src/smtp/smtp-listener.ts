@@ -122,10 +122,13 @@ export class SmtpListener {
     return smtpError(reply);
   }
 
-  /** Closes the client connection of a session (after too many failed logins). */
-  closeSession(session: SMTPServerSession): void {
+  /** Closes the client connection of a session (after too many failed logins); with `reply` (a 421), says it first. */
+  closeSession(session: SMTPServerSession, reply?: { code: number; text: string }): void {
     for (const connection of this.smtp.connections) {
-      if ((connection as unknown as { id: string }).id === session.id) (connection as unknown as { close(): void }).close();
+      const c = connection as unknown as DrainableConnection;
+      if (c.id !== session.id) continue;
+      if (reply) c.send(reply.code, reply.text); // a 421 closes the connection (smtp-server SMTPConnection#send)
+      else c.close();
     }
   }
 

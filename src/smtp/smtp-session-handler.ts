@@ -4,12 +4,15 @@ import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import { TokenError } from '../core/token-provider.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
+import { LoginStillValidCheck } from './login-still-valid-check.js';
+import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
 import { AUTH_REPLIES, SMTP_REPLIES, smtpError, type SmtpReplySpec } from './smtp-replies.js';
 import { UpstreamAuthError } from './upstream-connector.js';
@@ -40,6 +43,10 @@ interface ConnectionState {
   mailRefusal: SmtpReply | null;
   /** The client is gone: whatever arrives for it later (a pooled session, a reply) goes straight back. */
   closed: boolean;
+  /** Security (issue 17): leaves the LiveSessionRegistry; set at AUTH. */
+  unregister: (() => void) | null;
+  /** The message being streamed upstream, if any: a revocation abandons it before its final ".". */
+  message: MessageStages | null;
 }
 
 export interface SmtpSessionHandlerOptions {
@@ -55,8 +62,10 @@ export interface SmtpSessionHandlerDeps {
   store: CredentialStore;
   metrics: SmtpMetrics;
   log: EventLogger;
-  /** Closes the client connection of a session (after the 3rd failed login). */
-  closeConnection: (session: SMTPServerSession) => void;
+  /** Security (issue 17): revoke, revoke-all, turn-off and expiry end logged-in sessions (shared with IMAP). */
+  registry: LiveSessionRegistry;
+  /** Closes the client connection of a session (after the 3rd failed login); with a 421 `reply`, says it first. */
+  closeConnection: (session: SMTPServerSession, reply?: SmtpReplySpec) => void;
 }
 
 const upstreamError = (reply: SmtpReply): Error & { responseCode: number } =>
@@ -84,7 +93,7 @@ export class SmtpSessionHandler {
   private state(session: SMTPServerSession): ConnectionState {
     let state = this.states.get(session);
     if (!state) {
-      state = { failures: 0, login: null, upstream: null, pendingMail: null, mailRefusal: null, closed: false };
+      state = { failures: 0, login: null, upstream: null, pendingMail: null, mailRefusal: null, closed: false, unregister: null, message: null };
       this.states.set(session, state);
     }
     return state;
@@ -146,6 +155,8 @@ export class SmtpSessionHandler {
       policy: outcome.policy,
     };
     this.summaries.get(session.id)?.authenticated(state.login);
+    // Security (issue 17): a revocation ends this session as it ends IMAP sessions (endRevoked).
+    state.unregister = this.deps.registry.register(outcome.appPasswordId, () => this.endRevoked(session, state));
     callback(null, { user: outcome.username });
   }
 
@@ -265,24 +276,32 @@ export class SmtpSessionHandler {
     }
     const limit = Math.min(this.options.maxMessageBytes, login.policy.maxMessageBytes ?? Infinity);
     const guard = new SizeGuard(limit);
-    guard.on('error', () => {}); // its errors reach us through upstream.data()
-    stream.pipe(guard);
-    stream.once('error', (error) => guard.destroy(error));
+    // Security (issue 17): a password revoked while the message streamed stops it before its final "." (also on a
+    // revocation heard meanwhile: endRevoked).
+    const message = new MessageStages(stream, [guard, new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
+    message.body.on('error', () => {}); // its errors reach us through upstream.data()
+    state.message = message;
     let reply: SmtpReply;
     try {
-      reply = await upstream.data(guard);
+      reply = await upstream.data(message.body);
     } catch (error) {
-      guard.destroy();
+      message.destroy();
       await drain(stream);
+      state.message = null;
       this.dropUpstream(state, login, false);
       const oversized = guard.bytes > limit;
-      this.deps.metrics.message(oversized ? 'too-big' : 'upstream-failed', guard.bytes);
-      this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, cause: (error as Error).message }, 'message not relayed');
-      return callback(smtpError(oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData));
+      const refusal = message.refusal() ?? (oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData);
+      this.deps.metrics.message(oversized ? 'too-big' : refusal === SMTP_REPLIES.upstreamFailedDuringData ? 'upstream-failed' : 'refused', guard.bytes);
+      this.deps.log.warn({ session: session.id, mailbox: login.mailbox, bytes: guard.bytes, code: refusal.code, cause: (error as Error).message }, 'message not relayed');
+      if (refusal.code === 421) this.summaries.closing(session.id, 'login-no-longer-valid');
+      return callback(smtpError(refusal));
     }
+    state.message = null;
+    // Security (issue 17): revoked while the upstream gave its verdict (or refused DATA): the verdict stands, then 421.
+    if (message.aborted) setImmediate(() => this.deps.closeConnection(session, SMTP_REPLIES.loginRevoked));
     // The upstream may have refused DATA itself (no 354): the body was never read. smtp-server must see the
     // whole message before it can answer, so read and discard what is left.
-    guard.destroy();
+    message.destroy();
     await drain(stream);
     upstream.inTransaction = false;
     // Only a 250 surely ends the upstream's transaction (a refusal of DATA itself leaves MAIL and RCPT open):
@@ -304,9 +323,24 @@ export class SmtpSessionHandler {
     const state = this.states.get(session);
     if (!state) return;
     state.closed = true;
+    state.unregister?.();
     // Reused only if idle: a transaction or a reply still outstanding closes it (the pool checks again).
     if (state.login && state.upstream) this.dropUpstream(state, state.login, state.upstream.reusable);
     this.states.delete(session);
+  }
+
+  /**
+   * Security (issue 17): the password was revoked, removed, turned off or has expired (LiveSessionRegistry). A
+   * message streaming now is abandoned upstream before its final "." and answered 421 after the client's final ".";
+   * otherwise the client is told 421 at once and the connection closes, so a transaction under way (MAIL and RCPT
+   * accepted) is never delivered: its upstream session is closed with it, mid-transaction.
+   */
+  private endRevoked(session: SMTPServerSession, state: ConnectionState): void {
+    if (state.closed) return;
+    this.deps.log.info({ session: session.id, user: state.login?.username, appPasswordId: state.login?.appPasswordId }, 'login no longer valid');
+    if (state.message) return state.message.abort(SMTP_REPLIES.loginRevokedDuringMessage);
+    this.summaries.closing(session.id, 'login-no-longer-valid');
+    this.deps.closeConnection(session, SMTP_REPLIES.loginRevoked);
   }
 
   /** Sends `line` (or reads the reply of `sent`, the same line already sent) and answers with the upstream's reply. */

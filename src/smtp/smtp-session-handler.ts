@@ -11,6 +11,7 @@ import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { formatEsmtpParameters } from './esmtp-parameters.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
+import { LineEndingNormaliser } from './line-ending-normaliser.js';
 import { LoginStillValidCheck } from './login-still-valid-check.js';
 import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
@@ -276,9 +277,9 @@ export class SmtpSessionHandler {
     }
     const limit = Math.min(this.options.maxMessageBytes, login.policy.maxMessageBytes ?? Infinity);
     const guard = new SizeGuard(limit);
-    // Security (issue 17): a password revoked while the message streamed stops it before its final "." (also on a
-    // revocation heard meanwhile: endRevoked).
-    const message = new MessageStages(stream, [guard, new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
+    // Security (issue 17): no bare CR, bare LF or NUL reaches the upstream (SMTP smuggling), and a password revoked
+    // while the message streamed stops it before its final "." (also on a revocation heard meanwhile: endRevoked).
+    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
     message.body.on('error', () => {}); // its errors reach us through upstream.data()
     state.message = message;
     let reply: SmtpReply;

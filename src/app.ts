@@ -9,6 +9,9 @@ import { systemClock, type Clock } from './core/clock.js';
 import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
 import { derivePepperKeys, pepperCheck } from './core/pepper-keys.js';
+import { verifyPepperCheck, type PepperCheckStore } from './core/pepper-check-store.js';
+import { RedisPepperCheckStore } from './credentials/redis-pepper-check-store.js';
+import { SqlitePepperCheckStore } from './credentials/sqlite-pepper-check-store.js';
 import type { LoginLimiter } from './core/login-limiter.js';
 import type { MessageLimiter } from './core/message-limiter.js';
 import { FlexibleMessageLimiter } from './rate-limit/flexible-message-limiter.js';
@@ -35,7 +38,7 @@ import { GrantsOnlyTokenStates } from './oauth/grants-only-token-states.js';
 import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
-import { GatewayError } from './core/gateway-error.js';
+import { GatewayError, isGatewayError } from './core/gateway-error.js';
 import { ImapGateway } from './imap/imap-gateway.js';
 import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
@@ -122,6 +125,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
   let revocations: RedisRevocationFeed | null = null;
+  let pepperChecks: PepperCheckStore;
   let oauth: App['oauth'] = null;
   const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
   try {
@@ -134,6 +138,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
+      pepperChecks = new RedisPepperCheckStore(redis, config.redis.key_prefix);
       const redisAudit = buffered(new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries));
       // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
       redis.on('ready', () => redisAudit.retryNow());
@@ -153,11 +158,14 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       const db = options.readOnlyStore ? openSqliteDatabaseReadOnly(config.sqlite.path) : openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
+      pepperChecks = new SqlitePepperCheckStore(db);
       audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
+    // Security (issue 17): a store written with another pepper stops serve, the CLI and doctor here.
+    await checkPepper(pepperChecks, pepperCheck(keys), store, config, logger, !options.readOnlyStore);
     if (config.oauth.client_id !== null) {
       const opened = await openOAuth(config, { tokenStates, cipher: tokenCipher, audit, metrics, logger, clock });
       closers.push(() => opened.tokens.close());
@@ -221,6 +229,26 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       return closing;
     },
   };
+}
+
+/**
+ * Security (issue 17): the store's pepper check against this configuration's pepper; a mismatch throws (serve, the
+ * CLI and doctor stop, naming security.pepper). A store without one adopts the current pepper, and says so when it
+ * already holds app passwords (written by an older passgate: if they stop verifying, the pepper changed before).
+ * A store that cannot be read now (Redis still connecting) skips the check with a warning: availability first.
+ */
+async function checkPepper(checks: PepperCheckStore, check: string, store: CredentialStore, config: Config, logger: Logger, record: boolean): Promise<void> {
+  let outcome;
+  try {
+    outcome = await verifyPepperCheck(checks, check, { record, dataDir: config.data_dir });
+  } catch (error) {
+    if (isGatewayError(error, 'PG_CONFIG_INVALID')) throw error;
+    logger.warn({ cause: (error as Error).message }, 'pepper check skipped: store unavailable');
+    return;
+  }
+  if (outcome === 'recorded' && (await store.list({}).catch(() => [])).length > 0) {
+    logger.warn({ store: config.redisEnabled ? 'redis' : 'sqlite' }, 'pepper check recorded: the existing store adopted the current pepper');
+  }
 }
 
 /**

@@ -9,6 +9,9 @@ import { systemClock, type Clock } from './core/clock.js';
 import { CredentialSelector } from './core/credential-selector.js';
 import type { CredentialStore } from './core/credential-store.js';
 import { derivePepperKeys, pepperCheck } from './core/pepper-keys.js';
+import { verifyPepperCheck, type PepperCheckStore } from './core/pepper-check-store.js';
+import { RedisPepperCheckStore } from './credentials/redis-pepper-check-store.js';
+import { SqlitePepperCheckStore } from './credentials/sqlite-pepper-check-store.js';
 import type { LoginLimiter } from './core/login-limiter.js';
 import type { MessageLimiter } from './core/message-limiter.js';
 import { FlexibleMessageLimiter } from './rate-limit/flexible-message-limiter.js';
@@ -20,7 +23,7 @@ import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './redis/redis-client-factory.js';
 import { RedisRevocationFeed } from './credentials/redis-revocation-feed.js';
-import type { RevocationHints } from './core/live-session-registry.js';
+import { LiveSessionRegistry, type RevocationHints } from './core/live-session-registry.js';
 import { RedisAuditLog } from './credentials/redis-audit-log.js';
 import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
@@ -39,12 +42,11 @@ import { GrantsOnlyTokenStates } from './oauth/grants-only-token-states.js';
 import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
-import { GatewayError } from './core/gateway-error.js';
+import { GatewayError, isGatewayError } from './core/gateway-error.js';
 import { ImapGateway } from './imap/imap-gateway.js';
 import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { ConnectionLimiter } from './core/connection-limiter.js';
-import { LiveSessionRegistry } from './core/live-session-registry.js';
 import { NetworkList } from './core/network-list.js';
 import { EXCHANGE_ONLINE_AUDIENCE } from './core/token-provider.js';
 import type { ConnectionMetrics } from './core/connection-metrics.js';
@@ -144,6 +146,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
   let revocations: RedisRevocationFeed | null = null;
+  let pepperChecks: PepperCheckStore;
   let oauth: App['oauth'] = null;
   const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
   try {
@@ -156,6 +159,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
+      pepperChecks = new RedisPepperCheckStore(redis, config.redis.key_prefix);
       const redisAudit = buffered(new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries));
       // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
       redis.on('ready', () => redisAudit.retryNow());
@@ -176,12 +180,15 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       const db = options.readOnlyStore ? openSqliteDatabaseReadOnly(config.sqlite.path) : openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
+      pepperChecks = new SqlitePepperCheckStore(db);
       audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
       messageLog = new SqliteMessageLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
+    // Security (issue 17): a store written with another pepper stops serve, the CLI and doctor here.
+    await checkPepper(pepperChecks, pepperCheck(keys), store, config, logger, !options.readOnlyStore);
     if (config.oauth.client_id !== null) {
       const opened = await openOAuth(config, { tokenStates, cipher: tokenCipher, audit, metrics, logger, clock });
       closers.push(() => opened.tokens.close());
@@ -249,6 +256,26 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
 }
 
 /**
+ * Security (issue 17): the store's pepper check against this configuration's pepper; a mismatch throws (serve, the
+ * CLI and doctor stop, naming security.pepper). A store without one adopts the current pepper, and says so when it
+ * already holds app passwords (written by an older passgate: if they stop verifying, the pepper changed before).
+ * A store that cannot be read now (Redis still connecting) skips the check with a warning: availability first.
+ */
+async function checkPepper(checks: PepperCheckStore, check: string, store: CredentialStore, config: Config, logger: Logger, record: boolean): Promise<void> {
+  let outcome;
+  try {
+    outcome = await verifyPepperCheck(checks, check, { record, dataDir: config.data_dir });
+  } catch (error) {
+    if (isGatewayError(error, 'PG_CONFIG_INVALID')) throw error;
+    logger.warn({ cause: (error as Error).message }, 'pepper check skipped: store unavailable');
+    return;
+  }
+  if (outcome === 'recorded' && (await store.list({}).catch(() => [])).length > 0) {
+    logger.warn({ store: config.redisEnabled ? 'redis' : 'sqlite' }, 'pepper check recorded: the existing store adopted the current pepper');
+  }
+}
+
+/**
  * A cached token the upstream refuses is dropped and fetched again at most once per key in this window (per
  * instance): enough to recover from an early revocation at once, too rare for a permanently refusing upstream to
  * turn every client login into a token request.
@@ -293,6 +320,8 @@ export interface Services {
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
   ops: OpsServer | null;
+  /** Ends SMTP and IMAP sessions of revoked, expired or turned-off app passwords. */
+  registry: LiveSessionRegistry;
   /**
    * Graceful shutdown, idempotent: /readyz turns 503 and every listener stops accepting at once; idle SMTP
    * connections get 421 and IMAP sessions `* BYE` at once; SMTP transactions in flight may finish for up to
@@ -310,6 +339,8 @@ export async function startServices(app: App): Promise<Services> {
   let smtp: SmtpGateway | null = null;
   let imap: ImapGateway | null = null;
   let ops: OpsServer | null = null;
+  // One registry for SMTP and IMAP sessions: revoke, revoke-all and expiry end both within revocation_check_seconds.
+  const registry = new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000);
   try {
     if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
       throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
@@ -343,6 +374,7 @@ export async function startServices(app: App): Promise<Services> {
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
         gate: gate('smtp', config.smtp, app.metrics.connections()),
         messageLog: app.messageLog,
+        registry,
       });
       app.metrics.observeUpstreamPool(() => smtp!.upstream.stats());
       await smtp.start();
@@ -352,22 +384,24 @@ export async function startServices(app: App): Promise<Services> {
       imap = new ImapGateway(config.imap, {
         authenticator: app.authenticator,
         upstream: new ImapMailboxUpstream(config.imap.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE),
-        registry: new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000),
         tls,
         metrics,
         log: logger,
         maxFailuresPerConnection: config.auth.max_failures_per_connection,
         gate: gate('imap', config.imap, app.metrics.connections()),
+        registry,
       });
       await imap.start();
-      // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
-      if (app.revocations) imap.registry.listen(app.revocations);
     }
+    registry.start();
+    // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
+    if (app.revocations) registry.listen(app.revocations);
     if (config.ops.enabled) {
       ops = new OpsServer(config.ops, { metrics: app.metrics, store: app.store, tokens: app.oauth?.tokens ?? null, log: logger });
       await ops.listen();
     }
   } catch (error) {
+    registry.stop();
     await smtp?.close(0);
     await imap?.close();
     await ops?.close();
@@ -380,9 +414,11 @@ export async function startServices(app: App): Promise<Services> {
     smtp,
     imap,
     ops,
+    registry,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
+        registry.stop();
         await Promise.all([smtp?.close(graceMs), imap?.close()]);
         await ops?.close();
         tls.close();

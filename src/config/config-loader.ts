@@ -95,8 +95,17 @@ function applyEnv(tree: Tree, env: LoadConfigOptions['env']): Map<string, string
   return origins;
 }
 
+/** Security (issue 17): a secret others can read is no secret. Inline secrets in a config file with group/other bits. */
+function readableSecretWarnings(tree: Tree, file: string | null): string[] {
+  if (file === null || (statSync(file).mode & 0o077) === 0) return [];
+  return SECRET_KEYS.filter((dotted) => {
+    const path = dotted.split('.');
+    return getParent(tree, path)?.[path[path.length - 1]!] !== undefined;
+  }).map((dotted) => `${file} holds ${dotted} inline and is readable by other users: chmod 600 it, or move the secret to ${dotted}_file`);
+}
+
 /** `security.pepper_file: /run/secrets/pepper` becomes `security.pepper: <content>`. */
-function resolveSecretFiles(tree: Tree, baseDir: string, errors: string[]): void {
+function resolveSecretFiles(tree: Tree, baseDir: string, errors: string[], warnings: string[]): void {
   for (const dotted of SECRET_KEYS) {
     const path = dotted.split('.');
     const parent = getParent(tree, path);
@@ -113,7 +122,9 @@ function resolveSecretFiles(tree: Tree, baseDir: string, errors: string[]): void
       continue;
     }
     try {
-      parent[key] = readFileSync(resolve(baseDir, file), 'utf8').replace(/\r?\n$/, '');
+      const path = resolve(baseDir, file);
+      parent[key] = readFileSync(path, 'utf8').replace(/\r?\n$/, '');
+      if ((statSync(path).mode & 0o077) !== 0) warnings.push(`${path} (${dotted}_file) is readable by other users: chmod 600 it`);
     } catch (cause) {
       errors.push(`${dotted}_file: cannot read ${file}: ${(cause as NodeJS.ErrnoException).code ?? (cause as Error).message}`);
     }
@@ -132,8 +143,18 @@ function formatIssue(issue: z.core.$ZodIssue, origins: Map<string, string>): str
 }
 
 /** Reads the pepper from data_dir/pepper, creating it (0600) on first start: the embedded default only. */
-function embeddedPepper(dataDir: string, warnings: string[], source: string, create: boolean): string {
+function embeddedPepper(dataDir: string, warnings: string[], source: string, create: boolean, sqlitePath: string): string {
   const file = resolve(dataDir, 'pepper');
+  // Security (issue 17): a store without its pepper is a lost pepper, never a fresh install: no new one is made.
+  if (!existsSync(file) && existsSync(sqlitePath)) {
+    fail(
+      [
+        `security.pepper_file: no pepper at ${file}, but the store ${sqlitePath} exists: it was written with a pepper that is now lost, ` +
+          'and none of its app passwords would verify with a new one. Restore the pepper file from the backup (or set security.pepper / security.pepper_file)',
+      ],
+      source,
+    );
+  }
   if (!create && !existsSync(file)) {
     warnings.push(
       `no pepper at ${file} yet: passgate serve creates it on first start (back it up with the database). ` +
@@ -167,16 +188,16 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
   const { path: source, tree } = file ? readFile(file) : { path: 'the built-in defaults', tree: {} as Tree };
   const baseDir = file ? dirname(file) : options.cwd;
 
+  const warnings: string[] = readableSecretWarnings(tree, file);
   const origins = applyEnv(tree, options.env);
   const errors: string[] = [];
-  resolveSecretFiles(tree, baseDir, errors);
+  resolveSecretFiles(tree, baseDir, errors, warnings);
   if (errors.length > 0) fail(errors, source);
 
   const result = configSchema.safeParse(tree);
   if (!result.success) fail(result.error.issues.flatMap((issue) => formatIssue(issue, origins)), source);
   const raw = result.data;
 
-  const warnings: string[] = [];
   const dataDir = resolve(baseDir, raw.data_dir);
   const redisEnabled = isRedisConfigured(raw.redis);
   let pepper = raw.security.pepper;
@@ -190,7 +211,8 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
         source,
       );
     }
-    pepper = embeddedPepper(dataDir, warnings, source, options.createPepper ?? true);
+    const sqlitePath = isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path);
+    pepper = embeddedPepper(dataDir, warnings, source, options.createPepper ?? true, sqlitePath);
   }
 
   const oauth = raw.oauth;

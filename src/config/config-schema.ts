@@ -237,7 +237,7 @@ const imapSchema = z
     max_connections_per_ip: positiveInt().default(50).describe('IMAP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     max_commands_before_login: positiveInt().default(25).describe('commands a client may send before logging in'),
     idle_timeout_minutes: z.number().int().min(30).default(35).describe('a logged-in connection silent both ways this long is closed (IDLE needs >= 30)'),
-    revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live sessions are checked against revocations'),
+    revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live SMTP and IMAP sessions are checked against revocations and expiry'),
     upstream: imapUpstreamSchema.default(() => imapUpstreamSchema.parse({})),
   })
   .strict();

@@ -46,6 +46,8 @@ const MIGRATIONS = [
      state TEXT NOT NULL
    );`,
   `ALTER TABLE app_passwords ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';`,
+  // The pepper check (core/pepper-check-store.ts): the store knows the pepper it was written with.
+  `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
 ];
 
 /** The schema version (PRAGMA user_version) this passgate reads and writes. */

@@ -8,6 +8,7 @@ import { fail, skip, summarize, type CheckResult, type DoctorReport } from './do
 import { checkImapLogin } from './imap-login-check.js';
 import { checkSmtpLogin } from './smtp-login-check.js';
 import { checkStore } from './store-check.js';
+import { checkPepper } from './pepper-check.js';
 import { checkTls } from './tls-check.js';
 import { checkTokens } from './token-check.js';
 
@@ -39,6 +40,13 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
   checks.push(...(await checkTls(config)));
   checks.push(...(await checkStore(config)));
+  // Security (issue 17): a store written with another pepper.
+  const pepper = await checkPepper(config);
+  checks.push(pepper);
+  if (pepper.status === 'fail') {
+    checks.push(skip('token', 'the pepper is not the store\'s'), ...logins('the pepper is not the store\'s'));
+    return done();
+  }
 
   if (config.oauth.client_id === null) {
     if (config.smtp.enabled || config.imap.enabled) {

@@ -12,7 +12,7 @@ export interface ImapGatewayDeps {
   authenticator: Authenticator;
   /** Where mailboxes are opened (the composition root picks the implementation: the IMAP login today). */
   upstream: MailboxUpstream;
-  /** Ends sessions of revoked or expired passwords; started and stopped with the listeners. */
+  /** Ends sessions of revoked, expired or turned-off passwords; shared with SMTP, started by the composition root. */
   registry: LiveSessionRegistry;
   tls: TlsCertificates;
   metrics: ImapMetrics;
@@ -22,7 +22,7 @@ export interface ImapGatewayDeps {
   gate: ConnectionGate;
 }
 
-/** IMAP: the listeners and the registry that ends sessions of revoked passwords, started and stopped together. */
+/** IMAP: the listeners, started and stopped together; sessions register with the shared LiveSessionRegistry. */
 export class ImapGateway {
   readonly registry: LiveSessionRegistry;
   readonly listeners: ImapListener[];
@@ -47,7 +47,6 @@ export class ImapGateway {
 
   async start(): Promise<void> {
     for (const listener of this.listeners) await listener.listen();
-    this.registry.start();
   }
 
   ports(): Record<string, number> {
@@ -55,7 +54,6 @@ export class ImapGateway {
   }
 
   async close(): Promise<void> {
-    this.registry.stop();
     await Promise.all(this.listeners.map((l) => l.close()));
   }
 }

@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { hideAuthUntilAllowed } from './ehlo-auth-visibility.js';
 
 /**
  * smtp-server's SMTPServer, but a new connection is greeted at once. smtp-server (3.x, SMTPConnection#init) always
@@ -14,13 +15,18 @@ import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp
  * check is not needed: passgate's connection gate caps connections before a socket gets here).
  */
 export class PromptSmtpServer extends SMTPServer {
-  constructor(options: SMTPServerOptions) {
+  /** `authAllowed`: EHLO lists AUTH only where it says yes (security: no AUTH offered before TLS, ehlo-auth-visibility.ts). */
+  constructor(
+    options: SMTPServerOptions,
+    private readonly authAllowed: ((secure: boolean, remoteAddress: string) => boolean) | null = null,
+  ) {
     super(options);
   }
 
   /** Returns the connection, so the listener can tell later how it ended (a STARTTLS handshake that failed). */
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): SMTPConnection {
     const connection = new SMTPConnection(this, socket, socketOptions);
+    if (this.authAllowed) hideAuthUntilAllowed(connection, this.authAllowed);
     this.connections.add(connection);
     connection.on('error', (error: Error) => this._onError(error));
     connection.on('connect', (data) => this._onClientConnect(data));

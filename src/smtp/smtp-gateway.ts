@@ -1,6 +1,7 @@
 import type { SmtpConfig } from '../config/config-schema.js';
 import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { CredentialStore } from '../core/credential-store.js';
 import type { MessageLimiter } from '../core/message-limiter.js';
 import type { SubmissionUpstream } from '../core/ports/submission-upstream.js';
@@ -27,6 +28,8 @@ export interface SmtpGatewayDeps {
   gate: ConnectionGate;
   /** Where the message trace is written; absent: it is only logged. */
   messageLog?: MessageLog;
+  /** Ends sessions of revoked, expired or turned-off passwords (the one IMAP uses too). */
+  registry: LiveSessionRegistry;
 }
 
 /**
@@ -45,9 +48,10 @@ export class SmtpGateway {
         pool: deps.upstream,
         messages: deps.messages,
         store: deps.store,
+        registry: deps.registry,
         metrics: deps.metrics,
         log: deps.log,
-        closeConnection: (session) => this.listeners.forEach((l) => l.closeSession(session)),
+        closeConnection: (session, reply) => this.listeners.forEach((l) => l.closeSession(session, reply)),
         trace: new SmtpMessageTrace({ messages: deps.messageLog ?? null, log: deps.log, clock: Date.now }),
       },
       { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },

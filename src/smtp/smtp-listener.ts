@@ -108,7 +108,9 @@ export class SmtpListener {
         this.pendingHooks.delete(session.id);
         handler.onClose(session);
       },
-    });
+      // security (issue 17): EHLO offers AUTH only where it would be accepted: over TLS, or from a plaintext
+      // listener's listed networks (RFC 3207 §4.2, RFC 8314).
+    }, (secure, ip) => secure || (config.tls === 'none' && this.plaintextAuth.contains(ip)));
     this.smtp.on('error', (error: Error) => deps.log.warn({ listener: config.name, cause: error.message }, 'smtp connection error'));
     if (config.tls === 'starttls') {
       // smtp-server upgrades STARTTLS clients that send no SNI with its '*' context, built once from key/cert:
@@ -154,10 +156,12 @@ export class SmtpListener {
     return this.pendingHooks.has(connection.id) || Boolean(connection.session.envelope.mailFrom);
   }
 
-  /** Closes the client connection of a session (after too many failed logins). */
-  closeSession(session: SMTPServerSession): void {
+  /** Closes the client connection of a session (after too many failed logins); with `reply` (a 421), says it first. */
+  closeSession(session: SMTPServerSession, reply?: { code: number; text: string }): void {
     for (const connection of this.smtp.connections) {
-      if (connection.id === session.id) connection.close();
+      if (connection.id !== session.id) continue;
+      if (reply) connection.send(reply.code, reply.text); // a 421 closes the connection (smtp-server SMTPConnection#send)
+      else connection.close();
     }
   }
 

@@ -40,6 +40,10 @@ export const SMTP_REPLIES = {
   senderDenied: { code: 550, text: '5.7.1 Sender address not allowed for this login' },
   recipientDenied: { code: 550, text: '5.7.1 Recipient domain not allowed for this login' },
   messageTooBig: { code: 552, text: '5.3.4 Message too big for this login' },
+  // Security (issue 17): refusals decided on the message itself, answered after the client's final ".".
+  nulInMessage: { code: 554, text: '5.6.0 Message contains NUL characters, not relayed' },
+  loginRevokedDuringMessage: { code: 421, text: '4.7.0 Authentication no longer valid, message not relayed, closing connection' },
+  loginRevoked: { code: 421, text: '4.7.0 Authentication no longer valid, closing connection' },
   messageRateExceeded: { code: 451, text: '4.7.1 Message rate limit reached for this login, try again later' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down, try again later' },
   internal: { code: 451, text: '4.3.0 Temporary internal error, try again later' },

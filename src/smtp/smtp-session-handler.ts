@@ -6,12 +6,16 @@ import type { Authenticator } from '../core/authenticator.js';
 import type { EventLogger } from '../core/event-logger.js';
 import type { EsmtpParameters, SubmissionSession, SubmissionUpstream } from '../core/ports/submission-upstream.js';
 import { replyText, upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamReply as SmtpReply } from '../core/ports/upstream-failure.js';
+import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { checkSender, loginStillValid } from './sender-policy.js';
 import { drain, SizeGuard } from './size-guard.js';
 import { MessageIdReader } from './message-id-reader.js';
 import type { SmtpMessageTrace } from './smtp-message-trace.js';
+import { LineEndingNormaliser } from './line-ending-normaliser.js';
+import { LoginStillValidCheck } from './login-still-valid-check.js';
+import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
 import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
@@ -39,6 +43,10 @@ interface ConnectionState {
   mailRefusal: SmtpReply | null;
   /** The client is gone: whatever arrives for it later (a pooled session, a reply) goes straight back. */
   closed: boolean;
+  /** Security (issue 17): leaves the LiveSessionRegistry; set at AUTH. */
+  unregister: (() => void) | null;
+  /** The message being streamed upstream, if any: a revocation abandons it before its final ".". */
+  message: MessageStages | null;
 }
 
 export interface SmtpSessionHandlerOptions {
@@ -55,8 +63,10 @@ export interface SmtpSessionHandlerDeps {
   store: CredentialStore;
   metrics: SmtpMetrics;
   log: EventLogger;
-  /** Closes the client connection of a session (after the 3rd failed login). */
-  closeConnection: (session: SMTPServerSession) => void;
+  /** Security (issue 17): revoke, revoke-all, turn-off and expiry end logged-in sessions (shared with IMAP). */
+  registry: LiveSessionRegistry;
+  /** Closes the client connection of a session (after the 3rd failed login); with a 421 `reply`, says it first. */
+  closeConnection: (session: SMTPServerSession, reply?: SmtpReplySpec) => void;
   /** The message trace: one record per message, and per refusal of one. */
   trace: SmtpMessageTrace;
 }
@@ -89,7 +99,7 @@ export class SmtpSessionHandler {
   private state(session: SMTPServerSession): ConnectionState {
     let state = this.states.get(session);
     if (!state) {
-      state = { failures: 0, login: null, upstream: null, pendingMail: null, mailRefusal: null, closed: false };
+      state = { failures: 0, login: null, upstream: null, pendingMail: null, mailRefusal: null, closed: false, unregister: null, message: null };
       this.states.set(session, state);
     }
     return state;
@@ -133,6 +143,8 @@ export class SmtpSessionHandler {
       policy: outcome.policy,
     };
     this.summaries.get(session.id)?.authenticated(state.login);
+    // Security (issue 17): a revocation ends this session as it ends IMAP sessions (endRevoked).
+    state.unregister = this.deps.registry.register(outcome.appPasswordId, () => this.endRevoked(session, state));
     callback(null, { user: outcome.username });
   }
 
@@ -262,37 +274,46 @@ export class SmtpSessionHandler {
     }
     const limit = Math.min(this.options.maxMessageBytes, login.policy.maxMessageBytes ?? Infinity);
     const guard = new SizeGuard(limit);
-    guard.on('error', () => {}); // its errors reach us through upstream.data()
-    stream.pipe(guard);
-    stream.once('error', (error) => guard.destroy(error));
+    // Security (issue 17): no bare CR, bare LF or NUL reaches the upstream (SMTP smuggling), and a password revoked
+    // while the message streamed stops it before its final "." (also on a revocation heard meanwhile: endRevoked).
+    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
+    message.body.on('error', () => {}); // its errors reach us through upstream.message()
+    state.message = message;
     const header = new MessageIdReader();
     stream.on('data', (chunk: Buffer) => header.push(chunk));
     const recipients = session.envelope.rcptTo.map((a) => a.address);
     let reply: SmtpReply;
     try {
-      reply = await upstream.message(guard);
+      reply = await upstream.message(message.body);
     } catch (error) {
-      guard.destroy();
+      message.destroy();
       await drain(stream);
+      state.message = null;
       this.dropUpstream(state, login, false);
       const oversized = guard.bytes > limit;
-      this.deps.metrics.message(oversized ? 'too-big' : 'upstream-failed', guard.bytes);
-      const reply = oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData;
-      // message trace (issue 18): too big for this login, or the upstream lost before it confirmed.
+      const refusal = message.refusal() ?? (oversized ? SMTP_REPLIES.messageTooBig : SMTP_REPLIES.upstreamFailedDuringData);
+      const lost = refusal === SMTP_REPLIES.upstreamFailedDuringData;
+      this.deps.metrics.message(oversized ? 'too-big' : lost ? 'upstream-failed' : 'refused', guard.bytes);
+      if (refusal.code === 421) this.summaries.closing(session.id, 'login-no-longer-valid');
+      // message trace (issue 18): too big for this login, refused by passgate (smuggling, revoked), or the upstream
+      // lost before it confirmed.
       await this.deps.trace.record(session, login, {
-        result: oversized ? 'policy-denied' : 'failed',
+        result: oversized ? 'policy-denied' : lost ? 'failed' : 'refused',
         sender: senderOf(session),
         recipients,
-        reply,
+        reply: refusal,
         sizeBytes: guard.bytes,
         messageId: header.messageId,
         detail: oversized ? `over ${limit} bytes` : (error as Error).message,
       });
-      return callback(smtpError(reply));
+      return callback(smtpError(refusal));
     }
+    state.message = null;
+    // Security (issue 17): revoked while the upstream gave its verdict (or refused DATA): the verdict stands, then 421.
+    if (message.aborted) setImmediate(() => this.deps.closeConnection(session, SMTP_REPLIES.loginRevoked));
     // The upstream may have refused DATA itself (no 354): the body was never read. smtp-server must see the
     // whole message before it can answer, so read and discard what is left.
-    guard.destroy();
+    message.destroy();
     await drain(stream);
     upstream.inTransaction = false;
     // Only a 250 surely ends the upstream's transaction (a refusal of DATA itself leaves MAIL and RCPT open):
@@ -322,9 +343,24 @@ export class SmtpSessionHandler {
     const state = this.states.get(session);
     if (!state) return;
     state.closed = true;
+    state.unregister?.();
     // Reused only if idle: a transaction or a reply still outstanding closes it (the pool checks again).
     if (state.login && state.upstream) this.dropUpstream(state, state.login, state.upstream.reusable);
     this.states.delete(session);
+  }
+
+  /**
+   * Security (issue 17): the password was revoked, removed, turned off or has expired (LiveSessionRegistry). A
+   * message streaming now is abandoned upstream before its final "." and answered 421 after the client's final ".";
+   * otherwise the client is told 421 at once and the connection closes, so a transaction under way (MAIL and RCPT
+   * accepted) is never delivered: its upstream session is closed with it, mid-transaction.
+   */
+  private endRevoked(session: SMTPServerSession, state: ConnectionState): void {
+    if (state.closed) return;
+    this.deps.log.info({ session: session.id, user: state.login?.username, appPasswordId: state.login?.appPasswordId }, 'login no longer valid');
+    if (state.message) return state.message.abort(SMTP_REPLIES.loginRevokedDuringMessage);
+    this.summaries.closing(session.id, 'login-no-longer-valid');
+    this.deps.closeConnection(session, SMTP_REPLIES.loginRevoked);
   }
 
   /**

@@ -24,6 +24,10 @@ export class ScriptedSmtpUpstream {
   readonly lines: { connection: number; line: string }[] = [];
   /** Commands (verbs) that arrived while a reply to MAIL was held. */
   readonly duringHeldMail: string[] = [];
+  /** Every byte received after the TLS handshake, per 1-based connection (latin1: one char per byte). */
+  readonly received = new Map<number, string>();
+  /** Each message body accepted (up to, not including, its final "." line), as received (still dot-stuffed). */
+  readonly messages: string[] = [];
   connections = 0;
   port = 0;
   private server: Server | null = null;
@@ -52,9 +56,11 @@ export class ScriptedSmtpUpstream {
     let buffer = '';
     let inData = false;
     let heldMail: (() => void) | null = null;
+    let message = '';
     say('220 scripted.test ESMTP');
-    socket.setEncoding('utf8');
+    socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
+      this.received.set(connection, (this.received.get(connection) ?? '') + chunk);
       buffer += chunk;
       let end: number;
       while ((end = buffer.indexOf('\r\n')) >= 0) {
@@ -63,8 +69,10 @@ export class ScriptedSmtpUpstream {
         if (inData) {
           if (line === '.') {
             inData = false;
+            this.messages.push(message);
+            message = '';
             say('250 2.0.0 queued as SCRIPTED');
-          }
+          } else message += `${line}\r\n`;
           continue;
         }
         this.lines.push({ connection, line });

@@ -24,7 +24,7 @@ export function makeTestConfig(tree: Record<string, unknown> = {}): TestConfig {
     ...tree,
     security: { pepper: 'test-pepper-0123456789abcdef', argon2: FAST_ARGON2, ...(tree.security as object | undefined) },
   };
-  writeFileSync(file, stringify(full));
+  writeFileSync(file, stringify(full), { mode: 0o600 }); // it holds the pepper: others must not read it
   const { config } = loadConfig({ path: file, env: {}, cwd: dir });
   return { dir, file, config, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }

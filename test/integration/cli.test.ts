@@ -136,7 +136,7 @@ describe('passgate CLI', () => {
       assertNoSecrets(exported.stdout.replace(/"hash":"[^"]*"/g, ''));
 
       const redisYaml = join(tc.dir, 'redis.yaml');
-      writeFileSync(redisYaml, stringify({ log: { level: 'silent' }, security: { pepper: tc.config.security.pepper, argon2: FAST_ARGON2 }, redis: { url: redis.url, key_prefix: redis.prefix } }));
+      writeFileSync(redisYaml, stringify({ log: { level: 'silent' }, security: { pepper: tc.config.security.pepper, argon2: FAST_ARGON2 }, redis: { url: redis.url, key_prefix: redis.prefix } }), { mode: 0o600 });
       const imported = await runCli(['--config', redisYaml, 'store', 'import'], { cwd: tc.dir, input: exported.stdout });
       assert.equal(imported.code, 0, imported.stderr);
       assert.match(imported.stderr, /imported 3 app passwords \(3 new, 0 replaced, 0 kept revoked\)/);

@@ -179,8 +179,14 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     t.send('EHLO client.test');
     const ehlo = await t.expect(/^250 /m);
     assert.match(ehlo, /STARTTLS/);
+    // RFC 3207 §4.2: AUTH is not offered where it would be refused, so a client never sends its password in clear.
+    assert.doesNotMatch(ehlo, /AUTH/);
+    // A client that sends it anyway hears smtp-server's own refusal.
     t.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
-    await t.expect(/^5\d\d .*(STARTTLS|TLS|encryption)/i);
+    await t.expect(/^538 Error: Must issue a STARTTLS command first\r\n$/);
+    await t.starttls();
+    t.send('EHLO client.test');
+    assert.match(await t.expect(/^250 /m), /^250[- ]AUTH PLAIN LOGIN\r$/m);
     t.close();
   });
 
@@ -188,10 +194,16 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
     const refused = await SmtpTranscript.connect(h.ports['lan-other']!);
     await refused.expect(/^220 /);
     refused.send('EHLO printer');
-    await refused.expect(/^250 /m);
+    assert.doesNotMatch(await refused.expect(/^250 /m), /AUTH/, 'not offered outside plaintext_auth_from');
     refused.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
     await refused.expect(/^538 5\.7\.11 /);
     refused.close();
+
+    const listed = await SmtpTranscript.connect(h.ports['lan-local']!);
+    await listed.expect(/^220 /);
+    listed.send('EHLO printer');
+    assert.match(await listed.expect(/^250 /m), /^250[- ]AUTH PLAIN LOGIN\r$/m, 'offered to a listed network');
+    listed.close();
 
     const before = h.upstream.deliveries.length;
     await nodemailer

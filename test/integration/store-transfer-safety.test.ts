@@ -41,7 +41,7 @@ describe('store export / import: safety', () => {
 
   const redisConfig = (name: string, pepper = tc.config.security.pepper) => {
     const file = join(tc.dir, `${name}.yaml`);
-    writeFileSync(file, stringify({ log: { level: 'silent' }, security: { pepper, argon2: FAST_ARGON2 }, redis: { url: redis.url, key_prefix: `${redis.prefix}${name}:` } }));
+    writeFileSync(file, stringify({ log: { level: 'silent' }, security: { pepper, argon2: FAST_ARGON2 }, redis: { url: redis.url, key_prefix: `${redis.prefix}${name}:` } }), { mode: 0o600 });
     return file;
   };
 

@@ -57,7 +57,7 @@ describe('store export / import with token state', () => {
 
   const redisConfig = (name: string, key: string) => {
     const file = join(tc.dir, name);
-    writeFileSync(file, stringify({ log: { level: 'silent' }, security: { pepper: tc.config.security.pepper, argon2: FAST_ARGON2 }, oauth: { token_encryption_key: key }, redis: { url: redis.url, key_prefix: `${redis.prefix}${name}:` } }));
+    writeFileSync(file, stringify({ log: { level: 'silent' }, security: { pepper: tc.config.security.pepper, argon2: FAST_ARGON2 }, oauth: { token_encryption_key: key }, redis: { url: redis.url, key_prefix: `${redis.prefix}${name}:` } }), { mode: 0o600 });
     return file;
   };
 

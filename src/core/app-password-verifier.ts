@@ -10,7 +10,7 @@ import type { VerifiedCredentialCache } from './verified-credential-cache.js';
 export type VerifyResult =
   | { ok: true; reason: 'ok'; record: AppPasswordRecord; /** verified by the credential cache, no argon2 */ cached: boolean }
   | { ok: false; reason: 'invalid-credentials'; record: null }
-  | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord };
+  | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord; /** the right password was told by the cache, no argon2 ran */ cached: boolean };
 
 export interface AppPasswordVerifierDeps {
   store: CredentialStore;
@@ -51,8 +51,8 @@ export class AppPasswordVerifier {
 
     // Only a correct password learns that it was revoked or expired: the device is told nothing new,
     // and the operator's audit log can name the forgotten device.
-    if (record.revokedAt !== null) return { ok: false, reason: 'revoked', record };
-    if (record.expiresAt !== null && record.expiresAt <= clock()) return { ok: false, reason: 'expired', record };
+    if (record.revokedAt !== null) return { ok: false, reason: 'revoked', record, cached };
+    if (record.expiresAt !== null && record.expiresAt <= clock()) return { ok: false, reason: 'expired', record, cached };
 
     if (hasher.needsRehash(record.hash)) {
       const newHash = await hasher.hash(password);
@@ -76,6 +76,14 @@ export class AppPasswordVerifier {
       });
     }
     return this.dummyHash;
+  }
+
+  /**
+   * One argon2 verification against the dummy hash: what a wrong password costs. A right password refused after a
+   * credential-cache hit spends it, so it is not answered faster than a wrong one (core/right-password-refusal.ts).
+   */
+  async spendLikeAWrongPassword(rawPassword: string): Promise<void> {
+    await this.deps.hasher.verify(await this.getDummyHash(), this.canonical(rawPassword));
   }
 
   /** The canonical form of a typed password, or the raw text when it cannot be one (for fingerprints). */

@@ -161,17 +161,17 @@ export class Authenticator {
         const next = await this.deps.limiter.recordFailure(key, this.fingerprint(username, this.deps.verifier.canonical(request.password)));
         return this.fail(base, 'invalid-credentials', null, this.describeTrip(next));
       }
-      // The right password of a revoked or expired credential: a forgotten device, not an attacker.
-      return this.fail(base, verified.reason, verified.record, null);
+      // Any other refusal of the verifier carries a record: the password was right (revoked, expired, ...).
+      return this.refuseRightPassword(base, key, request.password, verified.cached, verified.reason, verified.record, null);
     }
 
     const record = verified.record;
     this.deps.metrics.credentialCache(verified.cached);
     if (!record.scopes.includes(request.protocol)) {
-      return this.fail(base, 'scope-denied', record, `allowed: ${record.scopes.join(',')}`);
+      return this.refuseRightPassword(base, key, request.password, verified.cached, 'scope-denied', record, `allowed: ${record.scopes.join(',')}`);
     }
     if (record.allowedNetworks.length > 0 && !new NetworkList(record.allowedNetworks).contains(clientIp)) {
-      return this.fail(base, 'network-denied', record, `allowed: ${record.allowedNetworks.join(',')}`);
+      return this.refuseRightPassword(base, key, request.password, verified.cached, 'network-denied', record, `allowed: ${record.allowedNetworks.join(',')}`);
     }
 
     // The password was right: the brute-force counters let go whatever the upstream says next.
@@ -218,6 +218,29 @@ export class Authenticator {
     this.deps.log.warn({ ...base, sessionId: event.sessionId, appPasswordId: event.appPasswordId, reason: event.reason, detail: event.detail }, 'upstream login failed');
     this.deps.metrics.attempt(event.protocol, event.reason);
     await this.audit(base, event.reason, { id: event.appPasswordId, name: event.appPasswordName } as AppPasswordRecord, event.detail.slice(0, 500));
+  }
+
+  /**
+   * No right-password oracle (core/right-password-refusal.ts): a right password refused (revoked, expired, turned
+   * off, scope, network) is answered, delayed, costed and counted exactly as a wrong one: the same reply (the reply
+   * tables), the same failure delay, one argon2 verification even when the cache knew it, and a failure recorded
+   * with the fingerprint of what was typed. The limiter counts a repeated (user, address, password) failure once
+   * (login-limiter.ts), for right and wrong passwords alike, so a forgotten revoked device repeating its password
+   * never blocks the user's working devices on the same address, and repeating a guess tells nothing.
+   */
+  private async refuseRightPassword(
+    base: { protocol: Protocol; username: string; clientIp: string; sessionId: string | undefined },
+    key: LoginAttemptKey,
+    password: string,
+    cached: boolean,
+    reason: AuthFailureReason,
+    record: AppPasswordRecord,
+    detail: string | null,
+  ): Promise<AuthOutcome> {
+    if (cached) await this.deps.verifier.spendLikeAWrongPassword(password);
+    const next = await this.deps.limiter.recordFailure(key, this.fingerprint(base.username, this.deps.verifier.canonical(password)));
+    const trip = this.describeTrip(next);
+    return this.fail(base, reason, record, trip === null ? detail : [detail, trip].filter(Boolean).join('; '));
   }
 
   /** A keyed hash of a wrong password: the same stale password repeated counts once towards the user lock. */

@@ -10,6 +10,8 @@
  *    stale password counts once) lock the user for `user.lock_seconds` — except from an ip the user logged in
  *    from successfully within `user.known_ip_days`.
  *  - trusted networks are exempt from the ip and user rules, never from the pair rule.
+ *  - a failure repeated within a day (same user, ip and typed password, by fingerprint) counts once: a repeat adds
+ *    only to the ip burst count. Right passwords refused (revoked, expired, scope, network) count like wrong ones.
  * `ip` is the limiting key of the client address: the address for IPv4, its /64 for IPv6.
  * When Redis fails, an in-memory insurance limiter keeps enforcing the same rules on this instance.
  */

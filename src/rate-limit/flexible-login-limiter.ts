@@ -15,6 +15,7 @@ import type { RedisClient } from '../redis/redis-client-factory.js';
  *   P rl:user:seen:{u:<user>}:<fingerprint>  a wrong password already counted today
  *   P rl:user:distinct:{u:<user>}            distinct wrong passwords today
  *   P rl:user:known:{u:<user>}:<ip>          this user logged in from this ip recently (exempt from the user lock)
+ *   P rl:fail:seen:{u:<user>}:<ip>:<fingerprint>  this failure was counted today (a repeat counts only towards ip burst)
  */
 
 const DAY_SECONDS = 86_400;
@@ -45,6 +46,7 @@ export class FlexibleLoginLimiter implements LoginLimiter {
   private readonly userSeen: Counter;
   private readonly userDistinct: Counter;
   private readonly userKnown: Counter;
+  private readonly failureSeen: Counter;
 
   /**
    * `backend` null keeps all state in this process. With Redis, state is shared by every instance, and each counter
@@ -87,6 +89,7 @@ export class FlexibleLoginLimiter implements LoginLimiter {
       duration: DAY_SECONDS,
       blockDuration: user.lock_seconds,
     });
+    this.failureSeen = counter('fail:seen', { points: 1, duration: DAY_SECONDS });
     this.userKnown = counter('user:known', { points: Number.MAX_SAFE_INTEGER, duration: Math.max(1, user.known_ip_days * DAY_SECONDS) });
   }
 
@@ -114,6 +117,14 @@ export class FlexibleLoginLimiter implements LoginLimiter {
    * onError and has no say in the verdict, which is the strictest block now in force for the next attempt.
    */
   async recordFailure(key: LoginAttemptKey, fingerprint: string): Promise<LimitVerdict> {
+    // A failure repeated (same user, address and typed password) within a day counts once, except towards the ip
+    // burst rule (each one still costs an argon2): repeating a guess teaches nothing, and a forgotten device repeating
+    // a stale or revoked password must not block the user's working devices on the same address (issue 17).
+    const seen = await consume(this.failureSeen.shared, `${pairKey(key)}:${fingerprint}`).catch((error: unknown) => void this.report(error));
+    if (seen && seen.consumedPoints > 1) {
+      if (key.trusted) return OPEN;
+      return consume(this.ipBurst.shared, key.ip).then((burst) => verdict('ip', this.ipBurst, burst), (error: unknown) => this.report(error));
+    }
     const rules = [this.countPairFailure(key)];
     if (!key.trusted) rules.push(this.countIpFailure(key.ip), this.countUserFailure(key.username, fingerprint));
     return strictest(await Promise.all(rules.map((rule) => rule.catch((error: unknown) => this.report(error)))));

@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { Argon2PasswordHasher } from '../../../src/credentials/argon2-password-hasher.js';
+import { derivePepperKeys } from '../../../src/core/pepper-keys.js';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { openApp, type App } from '../../../src/app.js';
 import { AppPasswordVerifier } from '../../../src/core/app-password-verifier.js';
@@ -96,13 +98,16 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
     const record = (await app.store.get(view.id))!;
     assert.match(record.hash, /^\$argon2id\$v=19\$m=1024,p=1,t=1\$/);
     assert.ok(!record.hash.includes(password.replace(/-/g, '')));
-    // The pepper is argon2's secret: the same hash does not verify under another pepper.
+    // The pepper is argon2's secret: the same hash does not verify under another pepper (and passgate refuses to
+    // open this store with another pepper at all: its pepper check).
     const other = makeTestConfig({ security: { pepper: 'another-pepper-0123456789' } });
-    const otherApp = await openApp({ ...other.config, sqlite: tc.config.sqlite }, { logger: createLogger('silent') });
     try {
-      assert.equal((await otherApp.verifier.verify('phc@example.com', password)).ok, false);
+      await assert.rejects(openApp({ ...other.config, sqlite: tc.config.sqlite }, { logger: createLogger('silent') }), /another pepper/);
+      const otherHasher = new Argon2PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 }, derivePepperKeys('another-pepper-0123456789').hashSecret);
+      assert.equal(await otherHasher.verify(record.hash, password.replace(/-/g, '')), false);
+      const sameHasher = new Argon2PasswordHasher({ memoryKib: 1024, timeCost: 1, parallelism: 1 }, derivePepperKeys(tc.config.security.pepper).hashSecret);
+      assert.equal(await sameHasher.verify(record.hash, password.replace(/-/g, '')), true);
     } finally {
-      await otherApp.close();
       other.cleanup();
     }
   });

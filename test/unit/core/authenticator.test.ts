@@ -71,7 +71,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     assert.equal((await login({ username: 'policy@example.com', password, clientIp: '2001:db8::42' })).ok, true);
   });
 
-  it('names a revoked or expired password in the audit log without counting it as an attack', async () => {
+  it('names a revoked or expired password in the audit log; a device repeating it counts once, so it blocks nobody', async () => {
     const revoked = await create('stale@example.com', { name: 'Old printer' });
     await app.admin.revoke(revoked.view.id, 'test');
     for (let i = 0; i < 15; i++) {
@@ -88,6 +88,25 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     clock.now += 1000;
     assert.equal((await login({ username: 'stale@example.com', password: expiring.password, clientIp: '198.51.100.30' })).reason, 'expired');
     clock.now -= 1000;
+  });
+
+  it('no right-password oracle: a right password refused costs one argon2 even from the cache, and counts like a wrong one', async () => {
+    const user = 'oracle@example.com';
+    const scoped = await create(user, { scopes: ['imap'] });
+    const revoked = await create(user);
+    assert.equal((await login({ username: user, password: revoked.password, clientIp: '203.0.113.50' })).ok, true); // now in the cache
+    await app.admin.revoke(revoked.view.id, 'test');
+    hasher.reset();
+    const strip = (o: object) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'delayMs' && k !== 'reason'));
+    const wrong = await login({ username: user, password: 'wron-gwro-ngwr-ongx', clientIp: '203.0.113.50' });
+    assert.equal(hasher.verifications, 1);
+    const refused = await login({ username: user, password: revoked.password, clientIp: '203.0.113.50' });
+    assert.equal(hasher.verifications, 2, 'the cached right password cost an argon2 like the wrong one');
+    assert.deepEqual(strip(refused), strip(wrong));
+    for (let i = 0; i < 2; i++) await login({ username: user, password: scoped.password, clientIp: '203.0.113.50' }); // scope-denied, twice
+    // pair.max_failures is 10: 1 wrong + 1 revoked + 1 scope-denied (its repeat counts once) = 3; 7 more distinct guesses block.
+    for (let i = 0; i < 7; i++) await login({ username: user, password: `gues-sgue-ssgu-ess${String.fromCharCode(97 + i)}`, clientIp: '203.0.113.50' });
+    assert.equal((await login({ username: user, password: scoped.password, clientIp: '203.0.113.50' })).reason, 'rate-limited', 'right-password refusals were counted');
   });
 
   it('skips argon2 for a repeated login (credential cache), and a revocation still applies at once', async () => {
@@ -149,7 +168,8 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     hasher.reset();
     const reasons = [];
     for (let i = 1; i <= 30; i++) {
-      reasons.push((await login({ username: 'six@example.com', password: 'abcd-abcd-abcd-abcd', clientIp: `2001:db8:aa:bb::${i.toString(16)}` })).reason);
+      // Distinct guesses: a repeated one counts once (login-limiter.ts).
+      reasons.push((await login({ username: 'six@example.com', password: `abcd-abcd-abcd-ab${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}`, clientIp: `2001:db8:aa:bb::${i.toString(16)}` })).reason);
     }
     assert.equal(hasher.verifications, 10);
     assert.deepEqual(reasons.slice(10), Array(20).fill('rate-limited'));
@@ -173,7 +193,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     const user = 'repeat@example.com';
     const { password } = await create(user);
     for (let i = 0; i < 300; i++) {
-      // 30 ips × 10 tries of the same wrong password: each pair blocks, but it is one distinct password.
+      // 30 ips × 10 tries of the same wrong password: one distinct password (and each pair counts it once).
       await login({ username: user, password: 'stale-stal-esta-lexx', clientIp: `198.18.0.${(i % 30) + 1}` });
     }
     assert.equal((await login({ username: user, password, clientIp: '198.18.1.1' })).ok, true);

@@ -39,7 +39,7 @@ describe('FlexibleLoginLimiter (memory)', () => {
     const limiter = new FlexibleLoginLimiter(config({ pair: { max_failures: 3 } }), null);
     assert.deepEqual(await fail(limiter, alice(), 2), { blocked: false });
     await limiter.recordSuccess(alice());
-    assert.deepEqual(await fail(limiter, alice(), 2), { blocked: false }, 'the count started again after the success');
+    assert.deepEqual(await fail(limiter, alice(), 2, (i) => `fp-again-${i}`), { blocked: false }, 'the count started again after the success');
     assert.deepEqual(await limiter.check(alice()), { blocked: false });
 
     assert.deepEqual(await limiter.recordFailure(alice(), 'fp-x'), { blocked: true, scope: 'pair', retryAfterMs: 900 * SECOND });
@@ -54,21 +54,22 @@ describe('FlexibleLoginLimiter (memory)', () => {
     const limiter = new FlexibleLoginLimiter(config({ pair: { max_failures: 3, block_seconds: 1, max_block_seconds: 4 } }), null);
     const blocks: number[] = [];
     for (let round = 0; round < 4; round++) {
-      const verdict = await fail(limiter, alice(), 3);
+      // Distinct wrong passwords each round: a repeated one counts once.
+      const verdict = await fail(limiter, alice(), 3, (i) => `round-${round}-${i}`);
       assert.ok(verdict.blocked);
       blocks.push(verdict.retryAfterMs);
       mock.timers.tick(verdict.retryAfterMs);
       assert.deepEqual(await limiter.check(alice()), { blocked: false }, `round ${round}: the block ended`);
-      assert.deepEqual(await fail(limiter, alice(), 2), { blocked: false }, `round ${round}: failures after a block count afresh`);
+      assert.deepEqual(await fail(limiter, alice(), 2, (i) => `after-${round}-${i}`), { blocked: false }, `round ${round}: failures after a block count afresh`);
       await limiter.recordSuccess(alice());
     }
     assert.deepEqual(blocks, [1, 2, 4, 4].map((s) => s * SECOND));
 
     // Strikes are remembered for a day after the last block ended, not after it began.
     mock.timers.tick((86_400 - 2) * SECOND);
-    assert.deepEqual(await fail(limiter, alice(), 3), { blocked: true, scope: 'pair', retryAfterMs: 4 * SECOND });
+    assert.deepEqual(await fail(limiter, alice(), 3, (i) => `late-${i}`), { blocked: true, scope: 'pair', retryAfterMs: 4 * SECOND });
     mock.timers.tick((4 + 86_400) * SECOND);
-    const afterQuietDay = await fail(limiter, alice(), 3);
+    const afterQuietDay = await fail(limiter, alice(), 3, (i) => `quiet-${i}`);
     assert.deepEqual(afterQuietDay, { blocked: true, scope: 'pair', retryAfterMs: 1 * SECOND }, 'a quiet day forgets the strikes');
   });
 
@@ -105,6 +106,13 @@ describe('FlexibleLoginLimiter (memory)', () => {
     mock.timers.tick(1 * SECOND);
     assert.deepEqual(await limiter.check(from('x')), { blocked: false });
     assert.deepEqual(await limiter.recordFailure(from('x'), 'fp'), { blocked: false }, 'the count starts afresh after the block');
+  });
+
+  it('counts a repeated failure (same user, ip, password) once towards the pair: a stale device blocks nobody', async () => {
+    const limiter = new FlexibleLoginLimiter(config({ pair: { max_failures: 3 } }), null);
+    for (let i = 0; i < 50; i++) assert.deepEqual(await limiter.recordFailure(alice(), 'stale'), { blocked: false });
+    assert.deepEqual(await limiter.check(alice()), { blocked: false });
+    assert.equal((await fail(limiter, alice(), 2, (i) => `guess-${i}`)).blocked, true, 'distinct guesses still block');
   });
 
   it('counts distinct wrong passwords per user: one stale password repeated counts once', async () => {

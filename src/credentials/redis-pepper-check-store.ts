@@ -1,5 +1,5 @@
 import type { PepperCheckStore } from '../core/pepper-check-store.js';
-import type { RedisClient } from './redis-client-factory.js';
+import type { RedisClient } from '../redis/redis-client-factory.js';
 
 /** The pepper check in Redis: one key, `<prefix>meta:pepper-check`, written once (SET NX) by the first instance. */
 export class RedisPepperCheckStore implements PepperCheckStore {

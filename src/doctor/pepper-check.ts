@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import type { Config } from '../config/config-schema.js';
 import { pepperMismatchMessage, verifyPepperCheck, type PepperCheckStore } from '../core/pepper-check-store.js';
 import { derivePepperKeys, pepperCheck } from '../core/pepper-keys.js';
-import { createRedisClient } from '../credentials/redis-client-factory.js';
+import { createRedisClient } from '../redis/redis-client-factory.js';
 import { RedisPepperCheckStore } from '../credentials/redis-pepper-check-store.js';
 import { openSqliteDatabaseReadOnly, type SqliteDatabase } from '../credentials/sqlite-database.js';
 import { SqlitePepperCheckStore } from '../credentials/sqlite-pepper-check-store.js';

@@ -236,7 +236,7 @@ export class Authenticator {
     reason: AuthFailureReason,
     record: AppPasswordRecord,
     detail: string | null,
-  ): Promise<AuthOutcome> {
+  ): Promise<Refusal> {
     if (cached) await this.deps.verifier.spendLikeAWrongPassword(password);
     const next = await this.deps.limiter.recordFailure(key, this.fingerprint(base.username, this.deps.verifier.canonical(password)));
     const trip = this.describeTrip(next);

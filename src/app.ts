@@ -42,6 +42,8 @@ import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
+import type { SetupTarget } from './core/setup-sheet.js';
+import { describeSetupCertificate } from './tls/setup-certificate.js';
 
 export interface App {
   config: Config;
@@ -52,7 +54,10 @@ export interface App {
   hasher: PasswordHasher;
   format: AppPasswordFormat;
   verifier: AppPasswordVerifier;
-  admin: AppPasswordAdmin;
+  /** The use-cases the CLI and the portal share; every method takes the actor first (core/actor.ts). */
+  admin: AdminServices;
+  /** This passgate's listeners and certificate as devices see them (the setup sheet), read on each call. */
+  setupTarget: () => SetupTarget;
   /** `store export` / `store import`, audited, with this configuration's pepper check. */
   transfer: StoreTransfer;
   limiter: LoginLimiter;
@@ -68,6 +73,10 @@ export interface App {
   metrics: Metrics;
   /** Closes everything it opened, once, in reverse order. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface AdminServices {
+  appPasswords: AppPasswordAdmin;
 }
 
 export interface OpenAppOptions {
@@ -172,7 +181,10 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   closers.push(() => limiter.close());
   const cache = new VerifiedCredentialCache(auth.cache_ttl_seconds * 1000, auth.cache_max_entries, clock);
   const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock, cache });
-  const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger });
+  const setupTarget = (): SetupTarget => setupTargetOf(config);
+  const admin: AdminServices = {
+    appPasswords: new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger, setupTarget }),
+  };
   const transfer = new StoreTransfer({ store, tokenStates, cipher: tokenCipher, audit, clock, log: logger, pepperCheck: pepperCheck(keys) });
 
   const authenticator = new Authenticator(
@@ -205,6 +217,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     format,
     verifier,
     admin,
+    setupTarget,
     transfer,
     limiter,
     messages,
@@ -220,6 +233,18 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       })();
       return closing;
     },
+  };
+}
+
+/** The listeners of the enabled protocols and the certificate devices will see, for the setup sheet. */
+function setupTargetOf(config: Config): SetupTarget {
+  const host = config.app_passwords.setup_host ?? config.smtp.hostname ?? hostname();
+  const listeners = (section: Config['smtp'] | Config['imap']) =>
+    section.enabled ? section.listeners.map((l) => ({ name: l.name, port: l.port, tls: l.tls, plaintextFrom: l.plaintext_auth_from })) : null;
+  return {
+    host,
+    listeners: { smtp: listeners(config.smtp), imap: listeners(config.imap) },
+    certificate: describeSetupCertificate(config.tls.certificates, host),
   };
 }
 

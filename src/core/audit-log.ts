@@ -6,6 +6,8 @@ export const AUDIT_REASONS = [
   'invalid-credentials',
   'revoked',
   'expired',
+  /** The right password of an app password that is turned off (answered like a wrong one). */
+  'disabled',
   'scope-denied',
   'network-denied',
   'rate-limited',
@@ -25,6 +27,9 @@ export const AUDIT_ACTIONS = [
   'app-password.create',
   'app-password.revoke',
   'app-password.revoke-all',
+  'app-password.turn-off',
+  'app-password.turn-on',
+  'app-password.edit',
   'oauth.connect',
   'oauth.token',
   'store.export',

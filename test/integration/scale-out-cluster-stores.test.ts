@@ -16,6 +16,7 @@ import { runCli } from '../helpers/run-cli.js';
 import { makeTestConfig } from '../helpers/test-config.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { credentialStoreContract } from './credential-store.contract.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 /*
  * Every Redis adapter on a real three-master Redis Cluster, through the production client factory
@@ -148,7 +149,7 @@ describe('redis cluster: moving from the embedded store, and the CLI on a cluste
       const passwords: string[] = [];
       try {
         for (const username of ['one@example.com', 'two@example.com', 'three@example.com']) {
-          passwords.push((await embedded.admin.create({ username, name: 'Device', createdBy: 'test' })).password);
+          passwords.push((await embedded.admin.appPasswords.create(CLI_ACTOR, { username, name: 'Device' })).password);
         }
       } finally {
         await embedded.close();

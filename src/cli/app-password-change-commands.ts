@@ -13,6 +13,9 @@ function nothingChanged(): never {
   throw new CommanderError(EXIT_NOTHING_CHANGED, 'passgate.exit', '');
 }
 
+/** One line of output; text from the store (names) is shown with control characters escaped. */
+const say = (ctx: CliContext, line: string) => ctx.io.stdout(`${printable(line)}\n`);
+
 const label = (v: AppPasswordView) => `${v.id} ("${v.name}", ${v.username})`;
 
 /**
@@ -32,9 +35,9 @@ export function addAppPasswordChangeCommands(cmd: Command, ctx: CliContext): voi
           const admin = app.admin.appPasswords;
           const { view, changed } = name === 'turn-off' ? await admin.turnOff(ctx.operator(), id) : await admin.turnOn(ctx.operator(), id);
           if (opts.json) ctx.json({ ...view, changed });
-          else if (changed) ctx.io.stdout(printable(`turned ${name === 'turn-off' ? 'off' : 'on'} ${label(view)}\n`));
-          else if (view.revokedAt !== null) ctx.io.stdout(printable(`${label(view)} is revoked (since ${formatTime(view.revokedAt)}); nothing changed\n`));
-          else ctx.io.stdout(printable(`${label(view)} was already ${name === 'turn-off' ? `off (since ${formatTime(view.disabledAt)})` : 'on'}; nothing changed\n`));
+          else if (changed) say(ctx, `turned ${name === 'turn-off' ? 'off' : 'on'} ${label(view)}`);
+          else if (view.revokedAt !== null) say(ctx, `${label(view)} is revoked (since ${formatTime(view.revokedAt)}); nothing changed`);
+          else say(ctx, `${label(view)} was already ${name === 'turn-off' ? `off (since ${formatTime(view.disabledAt)})` : 'on'}; nothing changed`);
           if (!changed) nothingChanged();
         });
       });
@@ -50,8 +53,8 @@ export function addAppPasswordChangeCommands(cmd: Command, ctx: CliContext): voi
       await ctx.withApp(async (app) => {
         const { view, changed } = await app.admin.appPasswords.revoke(ctx.operator(), id);
         if (opts.json) ctx.json({ ...view, changed });
-        else if (changed) ctx.io.stdout(printable(`revoked ${label(view)}\n`));
-        else ctx.io.stdout(printable(`${label(view)} was already revoked (at ${formatTime(view.revokedAt)}); nothing changed\n`));
+        else if (changed) say(ctx, `revoked ${label(view)}`);
+        else say(ctx, `${label(view)} was already revoked (at ${formatTime(view.revokedAt)}); nothing changed`);
         if (!changed) nothingChanged();
       });
     });
@@ -67,12 +70,12 @@ export function addAppPasswordChangeCommands(cmd: Command, ctx: CliContext): voi
         const { revoked } = await app.admin.appPasswords.revokeAll(ctx.operator(), user);
         if (opts.json) ctx.json(revoked);
         else if (revoked.length > 0) {
-          ctx.io.stdout(printable(`revoked ${revoked.length} app password${revoked.length === 1 ? '' : 's'} of ${user}\n`));
-          for (const v of revoked) ctx.io.stdout(printable(`  ${v.id}  ${v.name}\n`));
+          say(ctx, `revoked ${revoked.length} app password${revoked.length === 1 ? '' : 's'} of ${user}`);
+          for (const v of revoked) say(ctx, `  ${v.id}  ${v.name}`);
         } else {
           const held = await app.admin.appPasswords.list(ctx.operator(), { username: user });
           const why = held.length === 0 ? `${user} has no app passwords` : `all ${held.length} app password${held.length === 1 ? '' : 's'} of ${user} were already revoked`;
-          ctx.io.stdout(printable(`revoked 0: ${why}\n`));
+          say(ctx, `revoked 0: ${why}`);
         }
         if (revoked.length === 0) nothingChanged();
       });

@@ -26,6 +26,9 @@ import { RedisCredentialStore } from './credentials/redis-credential-store.js';
 import { SqliteAuditLog } from './credentials/sqlite-audit-log.js';
 import { openSqliteDatabase, openSqliteDatabaseReadOnly } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
+import { SqliteWebSessionStore } from './credentials/sqlite-web-session-store.js';
+import { RedisWebSessionStore } from './credentials/redis-web-session-store.js';
+import type { WebSessionStore } from './core/web-session-store.js';
 import { RedisTokenStateStore } from './credentials/redis-token-state-store.js';
 import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js';
 import type { TokenStateStore } from './core/token-state-store.js';
@@ -56,6 +59,8 @@ export interface App {
   verifier: AppPasswordVerifier;
   /** The use-cases the CLI and the portal share; every method takes the actor first (core/actor.ts). */
   admin: AdminServices;
+  /** Portal sessions, in the store in use (SQLite, or Redis shared by every instance). */
+  webSessions: WebSessionStore;
   /** This passgate's listeners and certificate as devices see them (the setup sheet), read on each call. */
   setupTarget: () => SetupTarget;
   /** `store export` / `store import`, audited, with this configuration's pepper check. */
@@ -130,6 +135,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let limiter: LoginLimiter;
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
+  let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
   let oauth: App['oauth'] = null;
   const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
@@ -143,6 +149,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       if (!(await waitForRedisReady(redis, config.redis.command_timeout_ms))) logger.warn({ redis: true }, 'redis not ready yet; still connecting');
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
+      webSessions = new RedisWebSessionStore(redis, config.redis.key_prefix, clock);
       const redisAudit = buffered(new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries));
       // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
       redis.on('ready', () => redisAudit.retryNow());
@@ -162,6 +169,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       const db = options.readOnlyStore ? openSqliteDatabaseReadOnly(config.sqlite.path) : openSqliteDatabase(config.sqlite.path);
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
+      webSessions = new SqliteWebSessionStore(db, clock);
       audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
@@ -217,6 +225,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     format,
     verifier,
     admin,
+    webSessions,
     setupTarget,
     transfer,
     limiter,

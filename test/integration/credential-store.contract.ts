@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent, AuditLog } from '../../src/core/audit-log.js';
 import type { CredentialStore } from '../../src/core/credential-store.js';
+import type { WebSession, WebSessionStore } from '../../src/core/web-session-store.js';
 import { makeRecord } from '../helpers/records.js';
 
 export interface StoreUnderTest {
@@ -9,6 +10,8 @@ export interface StoreUnderTest {
   /** An audit log with a 1-day retention on the given clock. */
   audit: AuditLog;
   clock: { now: number };
+  /** Portal sessions on the same clock. */
+  webSessions: WebSessionStore;
   close(): Promise<void>;
 }
 
@@ -203,6 +206,54 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
 
     it('answers ping', async () => {
       await t.store.ping();
+    });
+
+    describe('web sessions', () => {
+      const session = (username: string, over: Partial<WebSession> = {}): WebSession => ({
+        username,
+        role: 'user',
+        mailboxes: [username, 'scanner@example.com'],
+        authTime: 1_800_000_000,
+        amr: ['pwd', 'mfa'],
+        createdAt: t.clock.now,
+        data: { csrf: 'c-secret', pending: { state: 's', nonce: 'n' } },
+        ...over,
+      });
+
+      it('stores a session by id, replaces it, and destroys it', async () => {
+        const s = session('web@example.com');
+        await t.webSessions.set('cookie-id-1', s, 60_000);
+        assert.deepEqual(await t.webSessions.get('cookie-id-1'), s);
+        assert.equal(await t.webSessions.get('cookie-id-2'), null);
+        await t.webSessions.set('cookie-id-1', { ...s, role: 'admin', data: {} }, 60_000);
+        assert.deepEqual(await t.webSessions.get('cookie-id-1'), { ...s, role: 'admin', data: {} });
+        await t.webSessions.destroy('cookie-id-1');
+        assert.equal(await t.webSessions.get('cookie-id-1'), null);
+        await t.webSessions.destroy('cookie-id-1');
+      });
+
+      it('expires a session after its ttl', async () => {
+        const start = t.clock.now;
+        try {
+          await t.webSessions.set('short-lived', session('ttl@example.com'), 60_000);
+          t.clock.now += 59_000;
+          assert.notEqual(await t.webSessions.get('short-lived'), null);
+          t.clock.now += 1_000;
+          assert.equal(await t.webSessions.get('short-lived'), null);
+        } finally {
+          t.clock.now = start;
+        }
+      });
+
+      it('signs one user out everywhere, and no one else', async () => {
+        await t.webSessions.set('laptop', session('everywhere@example.com'), 60_000);
+        await t.webSessions.set('phone', session('everywhere@example.com'), 120_000);
+        await t.webSessions.set('theirs', session('other@example.com'), 60_000);
+        assert.equal(await t.webSessions.destroyAllFor('Everywhere@Example.com'), 2);
+        assert.deepEqual([await t.webSessions.get('laptop'), await t.webSessions.get('phone')], [null, null]);
+        assert.notEqual(await t.webSessions.get('theirs'), null);
+        assert.equal(await t.webSessions.destroyAllFor('everywhere@example.com'), 0);
+      });
     });
 
     describe('audit log', () => {

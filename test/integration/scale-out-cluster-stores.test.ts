@@ -5,6 +5,7 @@ import type { LoginAttemptKey } from '../../src/core/login-limiter.js';
 import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/credentials/redis-client-factory.js';
 import { RedisAuditLog } from '../../src/credentials/redis-audit-log.js';
 import { RedisCredentialStore } from '../../src/credentials/redis-credential-store.js';
+import { RedisWebSessionStore } from '../../src/credentials/redis-web-session-store.js';
 import { RedisRevocationFeed } from '../../src/credentials/redis-revocation-feed.js';
 import { RedisTokenStateStore } from '../../src/credentials/redis-token-state-store.js';
 import { FlexibleLoginLimiter } from '../../src/rate-limit/flexible-login-limiter.js';
@@ -55,6 +56,7 @@ credentialStoreContract('redis cluster', async () => {
     store: new RedisCredentialStore(redis, prefix),
     audit: new RedisAuditLog(redis, prefix, 86_400_000, () => clock.now),
     clock,
+    webSessions: new RedisWebSessionStore(redis, prefix, () => clock.now),
     close: async () => {},
   };
 });

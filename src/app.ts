@@ -16,6 +16,10 @@ import type { PasswordHasher } from './core/password-hasher.js';
 import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
 import { StoreTransfer } from './admin/store-transfer.js';
+import { HealthAdmin } from './admin/health-admin.js';
+import { LockoutAdmin } from './admin/lockout-admin.js';
+import { SignInLog } from './admin/sign-in-log.js';
+import type { LockoutControl } from './core/lockout-list.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './credentials/redis-client-factory.js';
@@ -82,6 +86,9 @@ export interface App {
 
 export interface AdminServices {
   appPasswords: AppPasswordAdmin;
+  signInLog: SignInLog;
+  lockouts: LockoutAdmin;
+  health: HealthAdmin;
 }
 
 export interface OpenAppOptions {
@@ -132,7 +139,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     closers.push(() => log.close());
     return log;
   };
-  let limiter: LoginLimiter;
+  let limiter: LoginLimiter & LockoutControl;
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
@@ -192,6 +199,17 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const setupTarget = (): SetupTarget => setupTargetOf(config);
   const admin: AdminServices = {
     appPasswords: new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger, setupTarget }),
+    signInLog: new SignInLog(audit),
+    lockouts: new LockoutAdmin({ limiter, audit, clock, log: logger }),
+    health: new HealthAdmin({
+      tokens: oauth?.tokens ?? null,
+      audit,
+      clock,
+      upstreams: [
+        { protocol: 'smtp', enabled: config.smtp.enabled, host: config.smtp.upstream.host, port: config.smtp.upstream.port, tls: config.smtp.upstream.tls },
+        { protocol: 'imap', enabled: config.imap.enabled, host: config.imap.upstream.host, port: config.imap.upstream.port, tls: config.imap.upstream.tls },
+      ],
+    }),
   };
   const transfer = new StoreTransfer({ store, tokenStates, cipher: tokenCipher, audit, clock, log: logger, pepperCheck: pepperCheck(keys) });
 

@@ -30,6 +30,7 @@ export const AUDIT_ACTIONS = [
   'app-password.turn-off',
   'app-password.turn-on',
   'app-password.edit',
+  'lockout.unlock',
   'oauth.connect',
   'oauth.token',
   'store.export',
@@ -55,6 +56,12 @@ export interface AuditQuery {
   username?: string;
   /** Epoch ms; only events at or after it. */
   since?: number;
+  /** Epoch ms; only events before it. */
+  until?: number;
+  appPasswordId?: string;
+  reason?: AuditReason;
+  protocol?: Protocol;
+  action?: AuditAction;
   /** Most events returned, newest first. */
   limit: number;
 }

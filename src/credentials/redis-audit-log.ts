@@ -49,7 +49,7 @@ export class RedisAuditLog implements AuditLog {
         for (const [, fields] of entries) {
           const event = JSON.parse(fields[1] ?? '{}') as AuditEvent;
           if (event.at < floor) continue;
-          if (q.username !== undefined && event.username !== q.username) continue;
+          if (!matches(event, q)) continue;
           out.push(event);
           if (out.length >= q.limit) break;
         }
@@ -70,4 +70,16 @@ export class RedisAuditLog implements AuditLog {
   }
 
   async close(): Promise<void> {}
+}
+
+/** The query's filters other than the time floor (the stream is read newest first and filtered here). */
+function matches(event: AuditEvent, q: AuditQuery): boolean {
+  return (
+    (q.username === undefined || event.username === q.username) &&
+    (q.appPasswordId === undefined || event.appPasswordId === q.appPasswordId) &&
+    (q.reason === undefined || event.reason === q.reason) &&
+    (q.protocol === undefined || event.protocol === q.protocol) &&
+    (q.action === undefined || event.action === q.action) &&
+    (q.until === undefined || event.at < q.until)
+  );
 }

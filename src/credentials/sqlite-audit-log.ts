@@ -59,9 +59,21 @@ export class SqliteAuditLog implements AuditLog {
   async query(q: AuditQuery): Promise<AuditEvent[]> {
     const where = ['at >= ?'];
     const args: (string | number)[] = [Math.max(q.since ?? 0, this.clock() - this.retentionMs)];
-    if (q.username !== undefined) {
-      where.push('username = ?');
-      args.push(q.username);
+    const equal: [string, string | undefined][] = [
+      ['username', q.username],
+      ['app_password_id', q.appPasswordId],
+      ['reason', q.reason],
+      ['protocol', q.protocol],
+      ['action', q.action],
+    ];
+    for (const [column, value] of equal) {
+      if (value === undefined) continue;
+      where.push(`${column} = ?`);
+      args.push(value);
+    }
+    if (q.until !== undefined) {
+      where.push('at < ?');
+      args.push(q.until);
     }
     const rows = this.db
       .prepare<(string | number)[], Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY at DESC, seq DESC LIMIT ?`)

@@ -22,6 +22,7 @@ import { createLogger } from '../src/observability/logger.js';
 import { cpuSnapshot, fmt, invocation, machine, machineMarkdown, otherCpuShare, summarize, type Machine, type Summary } from './stats.js';
 // The tests' counting decorator (it sits inside the concurrency bound): proves cold is cold and warm is warm.
 import { CountingHasher } from '../test/helpers/counting-hasher.js';
+import { CLI_ACTOR } from '../src/core/actor.js';
 
 const PEPPER = 'bench-pepper-0123456789abcdef-not-a-secret';
 /** The schema's defaults (OWASP); checked against the loaded config so a changed default is noticed. */
@@ -212,7 +213,7 @@ export async function runLoginLatency(): Promise<{ markdown: string; json: Login
         const batch: Promise<BenchUser>[] = [];
         for (let j = i; j < Math.min(coldN, i + HIGH_CONCURRENCY); j++) {
           const username = `user${j}@bench.example`;
-          batch.push(cold.admin.create({ username, name: 'bench', createdBy: 'bench' }).then((c) => ({ username, password: c.password })));
+          batch.push(cold.admin.appPasswords.create(CLI_ACTOR, { username, name: 'bench' }).then((c) => ({ username, password: c.password })));
         }
         users.push(...(await Promise.all(batch)));
       }

@@ -13,6 +13,7 @@ import { TestOAuthServer } from '../test/helpers/oauth-server.js';
 import { UpstreamSmtpServer } from '../test/helpers/upstream-smtp-server.js';
 import { MailFolder } from './mail-folder.js';
 import { preferredPort } from './preferred-port.js';
+import { CLI_ACTOR } from '../src/core/actor.js';
 
 /** Fixed ports, so the printed commands stay the same between runs (any free port when one is taken). */
 export const DEMO_PORTS = { submission: 2587, submissions: 2465, imap: 2143, imaps: 2993, ops: 9465 } as const;
@@ -146,7 +147,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
     const imapPorts = services.imap?.ports() ?? {};
     logger.info({ smtp: smtpPorts, imap: imapPorts, ops: services.ops?.port ?? null }, 'passgate started');
 
-    const { password } = await app.admin.create({ username: DEMO_USER, name: 'npm run demo', scopes: ['smtp', 'imap'], createdBy: 'demo' });
+    const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: DEMO_USER, name: 'npm run demo', scopes: ['smtp', 'imap'] });
     const messageFile = join(dir, 'message.eml');
     await writeFile(messageFile, demoMessage());
 

@@ -19,6 +19,10 @@ import type { PasswordHasher } from './core/password-hasher.js';
 import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
 import { StoreTransfer } from './admin/store-transfer.js';
+import { HealthAdmin } from './admin/health-admin.js';
+import { LockoutAdmin } from './admin/lockout-admin.js';
+import { SignInLog } from './admin/sign-in-log.js';
+import type { LockoutControl } from './core/lockout-list.js';
 import { Argon2PasswordHasher } from './credentials/argon2-password-hasher.js';
 import { BoundedPasswordHasher } from './credentials/bounded-password-hasher.js';
 import { checkRedisDurability, createRedisClient, waitForRedisReady, type RedisClient } from './redis/redis-client-factory.js';
@@ -32,6 +36,9 @@ import { RedisMessageLog } from './credentials/redis-message-log.js';
 import { SqliteMessageLog } from './credentials/sqlite-message-log.js';
 import { openSqliteDatabase, openSqliteDatabaseReadOnly } from './credentials/sqlite-database.js';
 import { SqliteCredentialStore } from './credentials/sqlite-credential-store.js';
+import { SqliteWebSessionStore } from './credentials/sqlite-web-session-store.js';
+import { RedisWebSessionStore } from './credentials/redis-web-session-store.js';
+import type { WebSessionStore } from './core/web-session-store.js';
 import { RedisTokenStateStore } from './credentials/redis-token-state-store.js';
 import { SqliteTokenStateStore } from './credentials/sqlite-token-state-store.js';
 import type { TokenStateStore } from './core/token-state-store.js';
@@ -58,6 +65,8 @@ import { UpstreamPool } from './upstream/smtp/upstream-pool.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
+import type { SetupTarget } from './core/setup-sheet.js';
+import { describeSetupCertificate } from './tls/setup-certificate.js';
 
 export interface App {
   config: Config;
@@ -70,7 +79,12 @@ export interface App {
   hasher: PasswordHasher;
   format: AppPasswordFormat;
   verifier: AppPasswordVerifier;
-  admin: AppPasswordAdmin;
+  /** The use-cases the CLI and the portal share; every method takes the actor first (core/actor.ts). */
+  admin: AdminServices;
+  /** Portal sessions, in the store in use (SQLite, or Redis shared by every instance). */
+  webSessions: WebSessionStore;
+  /** This passgate's listeners and certificate as devices see them (the setup sheet), read on each call. */
+  setupTarget: () => SetupTarget;
   /** `store export` / `store import`, audited, with this configuration's pepper check. */
   transfer: StoreTransfer;
   limiter: LoginLimiter;
@@ -86,6 +100,13 @@ export interface App {
   metrics: Metrics;
   /** Closes everything it opened, once, in reverse order. Idempotent. */
   close(): Promise<void>;
+}
+
+export interface AdminServices {
+  appPasswords: AppPasswordAdmin;
+  signInLog: SignInLog;
+  lockouts: LockoutAdmin;
+  health: HealthAdmin;
 }
 
 export interface OpenAppOptions {
@@ -142,9 +163,10 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     closers.push(() => log.close());
     return log;
   };
-  let limiter: LoginLimiter;
+  let limiter: LoginLimiter & LockoutControl;
   let messages: MessageLimiter;
   let tokenStates: TokenStateStore;
+  let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
   let pepperChecks: PepperCheckStore;
   let oauth: App['oauth'] = null;
@@ -160,6 +182,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       for (const warning of await checkRedisDurability(redis)) logger.warn({ redis: true }, warning);
       store = new RedisCredentialStore(redis, config.redis.key_prefix);
       pepperChecks = new RedisPepperCheckStore(redis, config.redis.key_prefix);
+      webSessions = new RedisWebSessionStore(redis, config.redis.key_prefix, clock);
       const redisAudit = buffered(new RedisAuditLog(redis, config.redis.key_prefix, retentionMs, clock, config.audit.max_entries));
       // Reconnected: write held records now, not at the end of the backoff (a hung Redis has no such event).
       redis.on('ready', () => redisAudit.retryNow());
@@ -181,6 +204,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       closers.push(() => void db.close());
       store = new SqliteCredentialStore(db);
       pepperChecks = new SqlitePepperCheckStore(db);
+      webSessions = new SqliteWebSessionStore(db, clock);
       audit = buffered(new SqliteAuditLog(db, retentionMs, clock, config.audit.max_entries));
       messageLog = new SqliteMessageLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
@@ -203,7 +227,21 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   closers.push(() => limiter.close());
   const cache = new VerifiedCredentialCache(auth.cache_ttl_seconds * 1000, auth.cache_max_entries, clock);
   const verifier = new AppPasswordVerifier({ store, hasher, selector, format, clock, cache });
-  const admin = new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger });
+  const setupTarget = (): SetupTarget => setupTargetOf(config);
+  const admin: AdminServices = {
+    appPasswords: new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger, setupTarget }),
+    signInLog: new SignInLog(audit),
+    lockouts: new LockoutAdmin({ limiter, audit, clock, log: logger }),
+    health: new HealthAdmin({
+      tokens: oauth?.tokens ?? null,
+      audit,
+      clock,
+      upstreams: [
+        { protocol: 'smtp', enabled: config.smtp.enabled, host: config.smtp.upstream.host, port: config.smtp.upstream.port, tls: config.smtp.upstream.tls },
+        { protocol: 'imap', enabled: config.imap.enabled, host: config.imap.upstream.host, port: config.imap.upstream.port, tls: config.imap.upstream.tls },
+      ],
+    }),
+  };
   const transfer = new StoreTransfer({ store, tokenStates, cipher: tokenCipher, audit, clock, log: logger, pepperCheck: pepperCheck(keys) });
 
   const authenticator = new Authenticator(
@@ -237,6 +275,8 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     format,
     verifier,
     admin,
+    webSessions,
+    setupTarget,
     transfer,
     limiter,
     messages,
@@ -252,6 +292,18 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       })();
       return closing;
     },
+  };
+}
+
+/** The listeners of the enabled protocols and the certificate devices will see, for the setup sheet. */
+function setupTargetOf(config: Config): SetupTarget {
+  const host = config.app_passwords.setup_host ?? config.smtp.hostname ?? hostname();
+  const listeners = (section: Config['smtp'] | Config['imap']) =>
+    section.enabled ? section.listeners.map((l) => ({ name: l.name, port: l.port, tls: l.tls, plaintextFrom: l.plaintext_auth_from })) : null;
+  return {
+    host,
+    listeners: { smtp: listeners(config.smtp), imap: listeners(config.imap) },
+    certificate: describeSetupCertificate(config.tls.certificates, host),
   };
 }
 

@@ -34,6 +34,8 @@ const recordSchema = z
     lastUsedProtocol: z.enum(PROTOCOLS).nullable(),
     useCount: z.number().int().min(0),
     revokedAt: z.number().int().nullable(),
+    // Files exported before turning off existed have no disabledAt: those passwords were on.
+    disabledAt: z.number().int().nullable().default(null),
     policy: z
       .object({
         allowedSenders: z.array(address()),

@@ -1,83 +1,27 @@
 import { Command, Option } from 'commander';
-import { recordStatus, type AppPasswordView } from '../core/app-password-record.js';
-import { parseDuration } from '../core/duration.js';
+import { statusOf, type AppPasswordStatus } from '../core/app-password-record.js';
+import { parseExpiry } from '../core/expiry-input.js';
 import { GatewayError } from '../core/gateway-error.js';
-import { isProtocol, PROTOCOLS, type Protocol } from '../core/protocol.js';
+import { PROTOCOLS } from '../core/protocol.js';
+import { addAppPasswordChangeCommands } from './app-password-change-commands.js';
+import { describe, describePolicy, parseScopes, policyInput, type PolicyOptions } from './app-password-options.js';
 import type { CliContext } from './cli-context.js';
 import { formatAge, formatTable, formatTime, printable } from './cli-format.js';
+import { setupSheetLines } from './setup-sheet-text.js';
 
-function parseScopes(text: string): Protocol[] {
-  const scopes = text.split(',').map((s) => s.trim().toLowerCase()).filter(Boolean);
-  for (const scope of scopes) {
-    if (!isProtocol(scope)) throw new GatewayError('PG_INVALID_INPUT', `unknown scope "${scope}": use ${PROTOCOLS.join(', ')}`);
-  }
-  return scopes as Protocol[];
-}
-
-/** `90d` (from now) or an absolute date/time such as `2027-01-31` or `2027-01-31T18:00Z`. */
-function parseExpiry(text: string, now: number): number {
-  if (/^\s*\d+\s*[smhdw]\s*$/i.test(text)) return now + parseDuration(text);
-  const at = Date.parse(text);
-  if (Number.isNaN(at)) throw new GatewayError('PG_INVALID_INPUT', `invalid --expires "${text}": use a duration (90d) or a date (2027-01-31)`);
-  return at;
-}
-
-/** `10MB`, `512KB`, `1GB` or plain bytes (powers of 1024, as mail size limits are usually stated). */
-function parseSize(text: string): number {
-  const match = /^\s*(\d+)\s*([KMG]?)B?\s*$/i.exec(text);
-  if (!match) throw new GatewayError('PG_INVALID_INPUT', `invalid size "${text}": use bytes or a unit, e.g. 500KB, 10MB`);
-  return Number(match[1]) * 1024 ** ' KMG'.indexOf((match[2] || ' ').toUpperCase());
-}
-
-function whole(text: string | undefined, option: string): number | undefined {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n <= 0) throw new GatewayError('PG_INVALID_INPUT', `invalid ${option} "${text}": expected a whole number above zero`);
-  return n;
-}
-
-function describePolicy(view: AppPasswordView): string {
-  const p = view.policy;
-  const parts = [
-    `senders: ${[view.mailbox, ...p.allowedSenders].join(', ')}`,
-    `recipients: ${p.allowedRecipientDomains.length ? p.allowedRecipientDomains.join(', ') : 'any domain'}`,
-    ...(p.maxMessageBytes !== null ? [`max size: ${p.maxMessageBytes} bytes`] : []),
-    ...(p.maxMessagesPerHour !== null ? [`${p.maxMessagesPerHour}/hour`] : []),
-    ...(p.maxMessagesPerDay !== null ? [`${p.maxMessagesPerDay}/day`] : []),
-  ];
-  return parts.join('; ');
-}
-
-function describe(view: AppPasswordView, now: number): string[] {
-  const used = view.lastUsedAt === null ? 'never' : `${formatAge(view.lastUsedAt, now)} from ${view.lastUsedIp} over ${view.lastUsedProtocol}`;
-  return [
-    `id:            ${view.id}`,
-    `user:          ${view.username}`,
-    `mailbox:       ${view.mailbox}`,
-    `name:          ${view.name}`,
-    `status:        ${recordStatus(view, now)}`,
-    `scopes:        ${view.scopes.join(', ')}`,
-    `allowed from:  ${view.allowedNetworks.length ? view.allowedNetworks.join(', ') : 'any network'}`,
-    `expires:       ${view.expiresAt === null ? 'never' : formatTime(view.expiresAt)}`,
-    `created:       ${formatTime(view.createdAt)} by ${view.createdBy}`,
-    `last used:     ${used}`,
-    `uses:          ${view.useCount}`,
-    `mail policy:   ${describePolicy(view)}`,
-    ...(view.revokedAt !== null ? [`revoked:       ${formatTime(view.revokedAt)}`] : []),
-  ];
-}
+const STATUSES: AppPasswordStatus[] = ['active', 'off', 'expired', 'revoked'];
 
 export function appPasswordCommand(ctx: CliContext): Command {
-  const cmd = new Command('app-password').description('create, list and revoke app passwords');
+  const cmd = new Command('app-password').description('create, list, change, turn off and revoke app passwords');
 
   cmd
     .command('create')
-    .description('create an app password and print it once')
+    .description('create an app password and print it once, with the device setup sheet')
     .requiredOption('--user <address>', 'the username the client will type (usually the mailbox address)')
     .requiredOption('--name <label>', 'what holds it, e.g. "Scanner, 3rd floor"')
     .option('--mailbox <address>', 'the upstream mailbox it acts as (default: the user)')
     .option('--scope <list>', `comma-separated protocols: ${PROTOCOLS.join(',')}`, PROTOCOLS.join(','))
-    .option('--expires <when>', 'a duration such as 90d, or a date such as 2027-01-31')
+    .option('--expires <when>', 'a duration such as 90d, 6mo, 1y, 30min, or a date such as 2027-01-31')
     .option('--allow-from <cidr...>', 'only accept it from these networks (repeatable)')
     .option('--length <letters>', 'letters in the password, for devices with short password fields')
     .option('--allow-sender <address...>', 'SMTP: sender addresses allowed besides the mailbox (repeatable)')
@@ -86,43 +30,24 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .option('--max-messages-per-hour <n>', 'SMTP: messages per hour')
     .option('--max-messages-per-day <n>', 'SMTP: messages per day')
     .option('--json', 'print one JSON object')
-    .action(async (opts: {
-      user: string;
-      name: string;
-      mailbox?: string;
-      scope: string;
-      expires?: string;
-      allowFrom?: string[];
-      length?: string;
-      allowSender?: string[];
-      allowRecipientDomain?: string[];
-      maxMessageSize?: string;
-      maxMessagesPerHour?: string;
-      maxMessagesPerDay?: string;
-      json?: boolean;
-    }) => {
+    .action(async (opts: PolicyOptions & { user: string; name: string; mailbox?: string; scope: string; expires?: string; allowFrom?: string[]; length?: string; json?: boolean }) => {
       const length = opts.length === undefined ? undefined : Number(opts.length);
       if (length !== undefined && !Number.isInteger(length)) throw new GatewayError('PG_INVALID_INPUT', `invalid --length "${opts.length}"`);
       await ctx.withApp(async (app) => {
-        const created = await app.admin.create({
+        const expiry = opts.expires === undefined ? null : parseExpiry(opts.expires, app.clock(), '--expires');
+        const created = await app.admin.appPasswords.create(ctx.operator(), {
           username: opts.user,
           name: opts.name,
           mailbox: opts.mailbox,
           scopes: parseScopes(opts.scope),
           allowedNetworks: opts.allowFrom,
-          expiresAt: opts.expires === undefined ? null : parseExpiry(opts.expires, app.clock()),
-          createdBy: ctx.actor(),
+          expiresAt: expiry?.at ?? null,
           length,
-          policy: {
-            allowedSenders: opts.allowSender,
-            allowedRecipientDomains: opts.allowRecipientDomain,
-            maxMessageBytes: opts.maxMessageSize === undefined ? null : parseSize(opts.maxMessageSize),
-            maxMessagesPerHour: whole(opts.maxMessagesPerHour, '--max-messages-per-hour') ?? null,
-            maxMessagesPerDay: whole(opts.maxMessagesPerDay, '--max-messages-per-day') ?? null,
-          },
+          policy: policyInput(opts),
         });
-        if (opts.json) return ctx.json({ ...created.view, password: created.password });
+        if (opts.json) return ctx.json({ ...created.view, password: created.password, setup: created.setup });
         const v = created.view;
+        const expires = v.expiresAt === null ? 'never' : `${formatTime(v.expiresAt)} (understood "${opts.expires}" as ${expiry!.understood})`;
         ctx.io.stdout(
           [
             `App password "${v.name}" created for ${v.username} (id ${v.id}).`,
@@ -130,17 +55,14 @@ export function appPasswordCommand(ctx: CliContext): Command {
             `    ${created.password}`,
             '',
             'This is the only time it is shown. Enter it in the device or mail client:',
-            `  username:  ${v.username}`,
-            '  password:  the code above (spaces, dashes and capitals do not matter)',
-            ...(v.scopes.includes('smtp') ? ['  SMTP:      this passgate host, port 587 with STARTTLS or 465 with TLS, authentication on'] : []),
-            ...(v.scopes.includes('imap') ? ['  IMAP:      this passgate host, port 993 with TLS or 143 with STARTTLS'] : []),
+            ...setupSheetLines(created.setup),
             `  acts as:   ${v.mailbox} upstream`,
-            `  expires:   ${v.expiresAt === null ? 'never' : formatTime(v.expiresAt)}`,
+            `  expires:   ${expires}`,
             `  networks:  ${v.allowedNetworks.length ? v.allowedNetworks.join(', ') : 'any'}`,
             ...(v.scopes.includes('smtp') ? [`  mail:      ${describePolicy(v)}`] : []),
-            `Revoke it with: passgate app-password revoke ${v.id}`,
+            `Turn it off with: passgate app-password turn-off ${v.id}   (revoke for good: passgate app-password revoke ${v.id})`,
             '',
-          ].join('\n'),
+          ].map(printable).join('\n'),
         );
       });
     });
@@ -149,13 +71,17 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .command('list')
     .description('list app passwords (never a hash or a password)')
     .option('--user <address>', 'only this user')
+    .option('--search <text>', 'only those whose id, name, user or mailbox contains the text')
+    .addOption(new Option('--status <status>', 'only those in this state').choices(STATUSES))
     .addOption(new Option('--all', 'include revoked ones'))
     .option('--json', 'print a JSON array')
-    .action(async (opts: { user?: string; all?: boolean; json?: boolean }) => {
+    .action(async (opts: { user?: string; search?: string; status?: AppPasswordStatus; all?: boolean; json?: boolean }) => {
       await ctx.withApp(async (app) => {
         const now = app.clock();
-        const views = (await app.admin.list({ username: opts.user })).filter((v) => opts.all || v.revokedAt === null);
-        if (opts.json) return ctx.json(views.map((v) => ({ ...v, status: recordStatus(v, now) })));
+        const views = (await app.admin.appPasswords.list(ctx.operator(), { username: opts.user, search: opts.search, status: opts.status })).filter(
+          (v) => opts.all || opts.status === 'revoked' || v.revokedAt === null,
+        );
+        if (opts.json) return ctx.json(views.map((v) => ({ ...v, status: statusOf(v, now) })));
         if (views.length === 0) return ctx.io.stdout('no app passwords\n');
         ctx.io.stdout(
           formatTable(
@@ -165,7 +91,7 @@ export function appPasswordCommand(ctx: CliContext): Command {
               v.username,
               v.name,
               v.scopes.join(','),
-              recordStatus(v, now),
+              statusOf(v, now),
               formatTime(v.createdAt),
               v.expiresAt === null ? 'never' : formatTime(v.expiresAt),
               v.lastUsedAt === null ? 'never' : `${formatAge(v.lastUsedAt, now)} ${v.lastUsedIp} ${v.lastUsedProtocol}`,
@@ -182,38 +108,12 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts: { json?: boolean }) => {
       await ctx.withApp(async (app) => {
-        const view = await app.admin.show(id);
-        if (opts.json) return ctx.json({ ...view, status: recordStatus(view, app.clock()) });
+        const view = await app.admin.appPasswords.show(ctx.operator(), id);
+        if (opts.json) return ctx.json({ ...view, status: statusOf(view, app.clock()) });
         ctx.io.stdout(describe(view, app.clock()).map(printable).join('\n') + '\n');
       });
     });
 
-  cmd
-    .command('revoke')
-    .description('revoke one app password; devices using it stop working')
-    .argument('<id>', 'the id from list')
-    .option('--json', 'print one JSON object')
-    .action(async (id: string, opts: { json?: boolean }) => {
-      await ctx.withApp(async (app) => {
-        const view = await app.admin.revoke(id, ctx.actor());
-        if (opts.json) return ctx.json(view);
-        ctx.io.stdout(`revoked ${view.id} ("${view.name}", ${view.username})\n`);
-      });
-    });
-
-  cmd
-    .command('revoke-all')
-    .description('the emergency stop: revoke every app password of a user')
-    .requiredOption('--user <address>', 'the user')
-    .option('--json', 'print a JSON array of what was revoked')
-    .action(async (opts: { user: string; json?: boolean }) => {
-      await ctx.withApp(async (app) => {
-        const views = await app.admin.revokeAll(opts.user, ctx.actor());
-        if (opts.json) return ctx.json(views);
-        ctx.io.stdout(`revoked ${views.length} app password${views.length === 1 ? '' : 's'} of ${opts.user.trim().toLowerCase()}\n`);
-        for (const v of views) ctx.io.stdout(`  ${v.id}  ${v.name}\n`);
-      });
-    });
-
+  addAppPasswordChangeCommands(cmd, ctx);
   return cmd;
 }

@@ -1,5 +1,6 @@
 import { userInfo } from 'node:os';
 import { openApp, type App } from '../app.js';
+import { operatorActor, type Actor } from '../core/actor.js';
 import { loadConfig } from '../config/config-loader.js';
 import { createLogger } from '../observability/logger.js';
 
@@ -35,6 +36,11 @@ export class CliContext {
     } catch {
       return 'cli';
     }
+  }
+
+  /** The operator acting from this console: every command goes through admin/ as this actor. */
+  operator(): Actor {
+    return operatorActor(this.actor());
   }
 
   /**

@@ -37,6 +37,7 @@ const appPasswordsSchema = z
     length: z.number().int().min(8).max(64).default(16).describe('letters in a newly generated app password'),
     min_length: z.number().int().min(8).max(64).default(12).describe('fewest letters accepted, at creation and at login'),
     max_per_user: positiveInt().max(1000).default(10).describe('active app passwords one user may hold'),
+    setup_host: z.string().min(1).nullable().default(null).describe('host name devices connect to, on the setup sheet; null: smtp.hostname, else the machine\'s'),
   })
   .strict()
   .refine((v) => v.length >= v.min_length, { message: 'must be at least min_length', path: ['length'] });

@@ -44,6 +44,8 @@ export interface AppPasswordRecord {
   lastUsedProtocol: Protocol | null;
   useCount: number;
   revokedAt: number | null;
+  /** Epoch ms since when it is turned off (refused at login, live sessions cut; reversible), or null: on. */
+  disabledAt: number | null;
   policy: MessagePolicy;
   /** Keyed, non-secret lookup key derived from (username, password); see CredentialSelector. */
   selector: string;
@@ -71,6 +73,7 @@ export function toView(record: AppPasswordRecord): AppPasswordView {
     lastUsedProtocol: record.lastUsedProtocol,
     useCount: record.useCount,
     revokedAt: record.revokedAt,
+    disabledAt: record.disabledAt,
     policy: {
       ...record.policy,
       allowedSenders: [...record.policy.allowedSenders],
@@ -79,12 +82,19 @@ export function toView(record: AppPasswordRecord): AppPasswordView {
   };
 }
 
-/** The state an operator sees in `list`: revoked wins over expired. */
-export function recordStatus(record: AppPasswordRecord | AppPasswordView, now: number): 'active' | 'revoked' | 'expired' {
+/** What a person sees: `off` is turned off (reversible), `revoked` is for good. */
+export type AppPasswordStatus = 'active' | 'off' | 'expired' | 'revoked';
+
+/** The status at `now`: revoked > expired > off > active (the most final state wins). */
+export function statusOf(record: AppPasswordRecord | AppPasswordView, now: number): AppPasswordStatus {
   if (record.revokedAt !== null) return 'revoked';
   if (record.expiresAt !== null && record.expiresAt <= now) return 'expired';
+  if (record.disabledAt !== null) return 'off';
   return 'active';
 }
+
+/** The former name of statusOf. */
+export const recordStatus = statusOf;
 
 /** Usernames are compared case-insensitively, as mail addresses are in practice. */
 export function normalizeUsername(username: string): string {

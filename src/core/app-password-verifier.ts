@@ -10,7 +10,7 @@ import type { VerifiedCredentialCache } from './verified-credential-cache.js';
 export type VerifyResult =
   | { ok: true; reason: 'ok'; record: AppPasswordRecord; /** verified by the credential cache, no argon2 */ cached: boolean }
   | { ok: false; reason: 'invalid-credentials'; record: null }
-  | { ok: false; reason: 'revoked' | 'expired'; record: AppPasswordRecord; /** the right password was told by the cache, no argon2 ran */ cached: boolean };
+  | { ok: false; reason: 'revoked' | 'expired' | 'disabled'; record: AppPasswordRecord; /** the right password was told by the cache, no argon2 ran */ cached: boolean };
 
 export interface AppPasswordVerifierDeps {
   store: CredentialStore;
@@ -49,10 +49,11 @@ export class AppPasswordVerifier {
     const cached = this.deps.cache?.matches(username, password, record.id, record.hash) ?? false;
     if (!cached && !(await hasher.verify(record.hash, password))) return { ok: false, reason: 'invalid-credentials', record: null };
 
-    // Only a correct password learns that it was revoked or expired: the device is told nothing new,
+    // Only a correct password learns that it was revoked, expired or turned off: the device is told nothing new,
     // and the operator's audit log can name the forgotten device.
     if (record.revokedAt !== null) return { ok: false, reason: 'revoked', record, cached };
     if (record.expiresAt !== null && record.expiresAt <= clock()) return { ok: false, reason: 'expired', record, cached };
+    if (record.disabledAt !== null) return { ok: false, reason: 'disabled', record, cached };
 
     if (hasher.needsRehash(record.hash)) {
       const newHash = await hasher.hash(password);

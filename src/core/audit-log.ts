@@ -6,6 +6,8 @@ export const AUDIT_REASONS = [
   'invalid-credentials',
   'revoked',
   'expired',
+  /** The right password of an app password that is turned off (answered like a wrong one). */
+  'disabled',
   'scope-denied',
   'network-denied',
   'rate-limited',
@@ -25,6 +27,10 @@ export const AUDIT_ACTIONS = [
   'app-password.create',
   'app-password.revoke',
   'app-password.revoke-all',
+  'app-password.turn-off',
+  'app-password.turn-on',
+  'app-password.edit',
+  'lockout.unlock',
   'oauth.connect',
   'oauth.token',
   'store.export',
@@ -55,6 +61,7 @@ export interface AuditQuery {
   since?: number;
   /** Epoch ms; only events before it. */
   until?: number;
+  action?: AuditAction;
   /** Most events returned, newest first. */
   limit: number;
 }
@@ -66,6 +73,7 @@ export function matchesAuditQuery(event: AuditEvent, q: AuditQuery): boolean {
     (q.appPasswordId === undefined || event.appPasswordId === q.appPasswordId) &&
     (q.reason === undefined || event.reason === q.reason) &&
     (q.protocol === undefined || event.protocol === q.protocol) &&
+    (q.action === undefined || event.action === q.action) &&
     (q.until === undefined || event.at < q.until)
   );
 }

@@ -26,7 +26,7 @@ export interface AuthRequest {
 /** Reasons the authenticator itself decides; upstream-* reasons are decided after it, by the listeners. */
 export type AuthFailureReason = Extract<
   AuditReason,
-  'invalid-credentials' | 'revoked' | 'expired' | 'scope-denied' | 'network-denied' | 'rate-limited' | 'user-locked' | 'unavailable'
+  'invalid-credentials' | 'revoked' | 'expired' | 'disabled' | 'scope-denied' | 'network-denied' | 'rate-limited' | 'user-locked' | 'unavailable'
 >;
 
 export type AuthOutcome =

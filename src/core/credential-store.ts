@@ -1,3 +1,4 @@
+import type { AppPasswordPatch } from './app-password-patch.js';
 import type { AppPasswordRecord } from './app-password-record.js';
 import type { ImportCounts } from './imported-record.js';
 import type { Protocol } from './protocol.js';
@@ -30,6 +31,13 @@ export interface CredentialStore {
   revoke(id: string, at: number): Promise<AppPasswordRecord | null>;
   /** Revokes every not-yet-revoked record of a user; returns the records it revoked. */
   revokeAll(username: string, at: number): Promise<AppPasswordRecord[]>;
+  /**
+   * Applies `patch` to a record that is not revoked, atomically (a concurrent revocation is never undone, a revoked
+   * record is never changed). Returns the record as it was and as it is now (the same when it was revoked), or
+   * null when there is no such id. With Redis, turning a password off or changing its expiry is announced like a
+   * revocation (RevocationHints), so every instance checks its live sessions at once.
+   */
+  update(id: string, patch: AppPasswordPatch): Promise<{ before: AppPasswordRecord; after: AppPasswordRecord } | null>;
   recordUse(id: string, use: CredentialUse): Promise<void>;
   /** Compare-and-set of the hash (re-hash after a parameter change); false when the hash changed meanwhile. */
   replaceHash(id: string, expectedHash: string, newHash: string): Promise<boolean>;

@@ -8,6 +8,8 @@ export const GATEWAY_ERROR_CODES = [
   'PG_STORE_CONFLICT',
   'PG_NOT_FOUND',
   'PG_INVALID_INPUT',
+  /** The actor may not do this (a portal user acting on another's password, or on what only admins set). */
+  'PG_FORBIDDEN',
   'PG_LIMIT_REACHED',
   'PG_TOKEN_UNAVAILABLE',
   /** An upstream (SMTP relay, IMAP login) failed or refused: `UpstreamError` in core/ports/upstream-failure.ts says how. */

@@ -15,6 +15,8 @@ export interface ImportCounts {
  * except where it is older than the store by nature:
  * - a revocation is never undone: a record the store holds revoked keeps its `revokedAt` (an export taken before
  *   a stolen device's password was revoked must not bring that password back);
+ * - a record turned off here stays off (keeping its `disabledAt`): the file cannot tell whether it was turned on
+ *   again after it was turned off here, and turning it on again is one command; a record the file has off is off;
  * - the last use is the later of the two (with its address and protocol), the use count the larger.
  * Both stores apply this rule inside their atomic write (credential-store.ts, `importRecords`).
  */
@@ -26,6 +28,7 @@ export function mergeImportedRecord(existing: AppPasswordRecord | null, incoming
     record.lastUsedIp = existing.lastUsedIp;
     record.lastUsedProtocol = existing.lastUsedProtocol;
   }
+  if (existing.disabledAt !== null) record.disabledAt = existing.disabledAt;
   if (existing.revokedAt === null) return { record, outcome: 'replaced' };
   record.revokedAt = existing.revokedAt;
   return { record, outcome: incoming.revokedAt === null ? 'kept-revoked' : 'replaced' };

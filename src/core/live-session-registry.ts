@@ -1,3 +1,4 @@
+import type { AppPasswordRecord } from './app-password-record.js';
 import type { Clock } from './clock.js';
 import type { CredentialStore } from './credential-store.js';
 import type { EventLogger } from './event-logger.js';
@@ -18,8 +19,8 @@ export interface RevocationHints {
 
 /**
  * Long-lived sessions (IMAP, IDLE for hours) by the app password that opened them. Every `intervalMs` it reads
- * the distinct passwords in use from the store and closes the sessions of any that was revoked, removed or has
- * expired. Reading the store, rather than trusting events, makes a revocation take effect on every instance
+ * the distinct passwords in use from the store and closes the sessions of any that was revoked, removed, turned off
+ * or has expired. Reading the store, rather than trusting events, makes a revocation take effect on every instance
  * whoever made it: the CLI in another process, another instance, an operator editing Redis. With `listen()`, a
  * revocation hint checks the passwords it names at once, so a revocation on one instance closes a session held by
  * another in milliseconds rather than within the interval. A store that cannot be read skips one round (sessions
@@ -104,12 +105,13 @@ export class LiveSessionRegistry {
       const now = this.clock();
       for (const id of ids) {
         const record = await this.store.get(id);
-        const reason = record === null || record.revokedAt !== null ? 'revoked' : record.expiresAt !== null && record.expiresAt <= now ? 'expired' : null;
+        const reason = endReason(record, now);
         if (!reason) continue;
         const set = this.sessions.get(id);
         this.sessions.delete(id);
         this.log.info({ appPasswordId: id, sessions: set?.size ?? 0, reason }, 'closing live sessions');
-        for (const live of set ?? []) live.close(reason);
+        // A turned-off password ends its sessions as a revoked one does (the listeners know revoked and expired).
+        for (const live of set ?? []) live.close(reason === 'disabled' ? 'revoked' : reason);
       }
     } catch (error) {
       this.log.warn({ cause: (error as Error).message }, 'revocation check skipped');
@@ -122,4 +124,11 @@ export class LiveSessionRegistry {
     this.unsubscribe?.();
     this.unsubscribe = null;
   }
+}
+
+/** Why a live session of this password must end now (null: it may go on): gone or revoked, expired, turned off. */
+function endReason(record: AppPasswordRecord | null, now: number): 'revoked' | 'expired' | 'disabled' | null {
+  if (record === null || record.revokedAt !== null) return 'revoked';
+  if (record.expiresAt !== null && record.expiresAt <= now) return 'expired';
+  return record.disabledAt !== null ? 'disabled' : null;
 }

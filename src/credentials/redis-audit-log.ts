@@ -71,3 +71,4 @@ export class RedisAuditLog implements AuditLog {
 
   async close(): Promise<void> {}
 }
+

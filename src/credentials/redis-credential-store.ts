@@ -1,4 +1,5 @@
 import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
+import type { AppPasswordPatch } from '../core/app-password-patch.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError, isGatewayError } from '../core/gateway-error.js';
 import { countImport, mergeImportedRecord, type ImportCounts, type ImportOutcome } from '../core/imported-record.js';
@@ -20,7 +21,8 @@ import { announceRevocation } from './redis-revocation-feed.js';
  * in other slots than the user's keys, so they are written with their own single-key commands; insert writes
  * them first, so a crash between the steps leaves an index entry pointing at nothing (skipped when read), never a
  * record nobody can list.
- * Every revocation is also announced on Pub/Sub (redis-revocation-feed.ts) so instances close live sessions at once.
+ * Every revocation, turning off and change of expiry is also announced on Pub/Sub (redis-revocation-feed.ts) so
+ * instances check their live sessions at once.
  */
 
 const INSERT = `
@@ -74,15 +76,16 @@ redis.call('HSET', KEYS[1], 'hash', ARGV[2])
 return 1`;
 
 // `store import` of one record: written only if the record's revocation and last use are still what the merge
-// (mergeImportedRecord) read, so a revocation made meanwhile is never overwritten; 0 tells the caller to read again.
-// KEYS: record, sel, ids, active. ARGV: expected state ('-': no record; else revokedAt|lastUsedAt), id, selector,
+// (mergeImportedRecord) read, so a revocation or turning off made meanwhile is never overwritten; 0 tells the caller
+// to read again. KEYS: record, sel, ids, active. ARGV: expected state ('-': no record; else
+// revokedAt|lastUsedAt|disabledAt), id, selector,
 // createdAt, the active-set value ('' when the merged record is revoked), then the record's fields.
 const IMPORT = `
 local state = '-'
 local old = false
 if redis.call('EXISTS', KEYS[1]) == 1 then
-  local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'lastUsedAt', 'selector')
-  state = (f[1] or '') .. '|' .. (f[2] or '')
+  local f = redis.call('HMGET', KEYS[1], 'revokedAt', 'lastUsedAt', 'selector', 'disabledAt')
+  state = (f[1] or '') .. '|' .. (f[2] or '') .. '|' .. (f[4] or '')
   old = f[3]
 end
 if state ~= ARGV[1] then return 0 end
@@ -96,7 +99,28 @@ return 1`;
 
 const IMPORT_ATTEMPTS = 5;
 
-const importState = (r: AppPasswordRecord | null): string => (r === null ? '-' : `${r.revokedAt ?? ''}|${r.lastUsedAt ?? ''}`);
+const importState = (r: AppPasswordRecord | null): string => (r === null ? '-' : `${r.revokedAt ?? ''}|${r.lastUsedAt ?? ''}|${r.disabledAt ?? ''}`);
+
+// `update`: the patch's fields, on a record that exists and is not revoked. KEYS: record, active. ARGV: id, the
+// turn off/on ('' unchanged, 'on', or the time it is turned off: kept if already off), the expiry ('-' unchanged,
+// '' none, or epoch ms; mirrored into the active set for the per-user cap), then field pairs. 0: no record;
+// 2: revoked (unchanged); 1: changed.
+const UPDATE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local r = redis.call('HGET', KEYS[1], 'revokedAt')
+if r and r ~= '' then return 2 end
+if #ARGV > 3 then redis.call('HSET', KEYS[1], unpack(ARGV, 4)) end
+if ARGV[2] == 'on' then
+  redis.call('HSET', KEYS[1], 'disabledAt', '')
+elseif ARGV[2] ~= '' then
+  local d = redis.call('HGET', KEYS[1], 'disabledAt')
+  if not d or d == '' then redis.call('HSET', KEYS[1], 'disabledAt', ARGV[2]) end
+end
+if ARGV[3] ~= '-' then
+  redis.call('HSET', KEYS[1], 'expiresAt', ARGV[3])
+  if ARGV[3] == '' then redis.call('HSET', KEYS[2], ARGV[1], '0') else redis.call('HSET', KEYS[2], ARGV[1], ARGV[3]) end
+end
+return 1`;
 
 const num = (v: string | undefined): number | null => (v === undefined || v === '' ? null : Number(v));
 const str = (v: string | undefined): string | null => (v === undefined || v === '' ? null : v);
@@ -117,6 +141,7 @@ function toFields(r: AppPasswordRecord): string[] {
     lastUsedProtocol: r.lastUsedProtocol ?? '',
     useCount: String(r.useCount),
     revokedAt: r.revokedAt === null ? '' : String(r.revokedAt),
+    disabledAt: r.disabledAt === null ? '' : String(r.disabledAt),
     policy: JSON.stringify(r.policy),
     selector: r.selector,
     hash: r.hash,
@@ -141,6 +166,7 @@ function fromFields(h: Record<string, string>): AppPasswordRecord | null {
     lastUsedProtocol: str(h.lastUsedProtocol) as Protocol | null,
     useCount: Number(h.useCount ?? 0),
     revokedAt: num(h.revokedAt),
+    disabledAt: num(h.disabledAt),
     policy: { ...NO_MESSAGE_LIMITS, ...(JSON.parse(h.policy ?? '{}') as Partial<MessagePolicy>) },
     selector: h.selector!,
     hash: h.hash!,
@@ -255,6 +281,29 @@ export class RedisCredentialStore implements CredentialStore {
     });
   }
 
+  update(id: string, patch: AppPasswordPatch): Promise<{ before: AppPasswordRecord; after: AppPasswordRecord } | null> {
+    return this.run('update', async () => {
+      const username = await this.redis.get(this.idKey(id));
+      if (username === null) return null;
+      const before = await this.load(username, id);
+      if (before === null) return null;
+      const fields: string[] = [];
+      if (patch.name !== undefined) fields.push('name', patch.name);
+      if (patch.allowedNetworks !== undefined) fields.push('allowedNetworks', JSON.stringify(patch.allowedNetworks));
+      if (patch.policy !== undefined) fields.push('policy', JSON.stringify(patch.policy));
+      const toggle = patch.disabledAt === undefined ? '' : patch.disabledAt === null ? 'on' : String(patch.disabledAt);
+      const expiry = patch.expiresAt === undefined ? '-' : patch.expiresAt === null ? '' : String(patch.expiresAt);
+      const outcome = await this.redis.eval(UPDATE, 2, this.userKey(username, `ap:${id}`), this.userKey(username, 'active'), id, toggle, expiry, ...fields);
+      if (outcome === 0) return null;
+      // Live sessions of a password turned off (or whose expiry moved) end on every instance at once, as on a revoke.
+      if (outcome === 1 && ((patch.disabledAt !== undefined && patch.disabledAt !== null) || patch.expiresAt !== undefined)) {
+        await announceRevocation(this.redis, this.prefix, [id]);
+      }
+      const after = await this.load(username, id);
+      return after === null ? null : { before, after };
+    });
+  }
+
   recordUse(id: string, use: CredentialUse): Promise<void> {
     return this.run('record-use', async () => {
       const username = await this.redis.get(this.idKey(id));
@@ -312,8 +361,9 @@ export class RedisCredentialStore implements CredentialStore {
         await this.redis.set(this.idKey(record.id), u);
         await this.removeFromUser(owner, record.id);
       }
-      // A file can revoke a record that was active here: its live sessions end as with `app-password revoke`.
-      if (record.revokedAt !== null && previous !== null && previous.revokedAt === null) await announceRevocation(this.redis, this.prefix, [record.id]);
+      // A file can revoke or turn off a record that was active here: its live sessions end as with `app-password revoke`.
+      const ended = (record.revokedAt !== null && previous?.revokedAt === null) || (record.disabledAt !== null && previous?.disabledAt === null);
+      if (ended) await announceRevocation(this.redis, this.prefix, [record.id]);
       return outcome;
     }
     throw new GatewayError('PG_STORE_CONFLICT', `redis credential store: app password ${incoming.id} kept changing during the import; run it again`);

@@ -69,6 +69,7 @@ export class SqliteAuditLog implements AuditLog {
     add('app_password_id = ?', q.appPasswordId);
     add('reason = ?', q.reason);
     add('protocol = ?', q.protocol);
+    add('action = ?', q.action);
     const rows = this.db
       .prepare<(string | number)[], Row>(`SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY at DESC, seq DESC LIMIT ?`)
       .all(...args, q.limit);

@@ -1,4 +1,5 @@
 import { NO_MESSAGE_LIMITS, type AppPasswordRecord, type MessagePolicy } from '../core/app-password-record.js';
+import { applyPatch, type AppPasswordPatch } from '../core/app-password-patch.js';
 import type { CredentialStore, CredentialUse, InsertResult } from '../core/credential-store.js';
 import { GatewayError } from '../core/gateway-error.js';
 import { countImport, mergeImportedRecord, type ImportCounts } from '../core/imported-record.js';
@@ -20,6 +21,7 @@ interface Row {
   last_used_protocol: string | null;
   use_count: number;
   revoked_at: number | null;
+  disabled_at: number | null;
   policy: string;
   selector: string;
   hash: string;
@@ -41,6 +43,7 @@ function fromRow(row: Row): AppPasswordRecord {
     lastUsedProtocol: row.last_used_protocol as Protocol | null,
     useCount: row.use_count,
     revokedAt: row.revoked_at,
+    disabledAt: row.disabled_at ?? null,
     policy: { ...NO_MESSAGE_LIMITS, ...(JSON.parse(row.policy) as Partial<MessagePolicy>) },
     selector: row.selector,
     hash: row.hash,
@@ -63,6 +66,7 @@ function toRow(r: AppPasswordRecord): Row {
     last_used_protocol: r.lastUsedProtocol,
     use_count: r.useCount,
     revoked_at: r.revokedAt,
+    disabled_at: r.disabledAt,
     policy: JSON.stringify(r.policy),
     selector: r.selector,
     hash: r.hash,
@@ -143,6 +147,21 @@ export class SqliteCredentialStore implements CredentialStore {
         const rows = this.stmt.activeOfUser.all(username);
         for (const row of rows) this.stmt.revoke.run(at, row.id);
         return rows.map((row) => ({ ...fromRow(row), revokedAt: at }));
+      }).immediate();
+    });
+  }
+
+  /** Read and write in one IMMEDIATE transaction: no revocation can come between them. */
+  async update(id: string, patch: AppPasswordPatch): Promise<{ before: AppPasswordRecord; after: AppPasswordRecord } | null> {
+    return this.guard('update', () => {
+      return this.db.transaction(() => {
+        const row = this.stmt.byId.get(id);
+        if (!row) return null;
+        const before = fromRow(row);
+        if (before.revokedAt !== null) return { before, after: before };
+        const after = applyPatch(before, patch);
+        this.stmt.upsert.run(toRow(after));
+        return { before, after };
       }).immediate();
     });
   }

@@ -48,6 +48,15 @@ const MIGRATIONS = [
   `ALTER TABLE app_passwords ADD COLUMN policy TEXT NOT NULL DEFAULT '{}';`,
   // The pepper check (core/pepper-check-store.ts): the store knows the pepper it was written with.
   `CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  `ALTER TABLE app_passwords ADD COLUMN disabled_at INTEGER;
+   CREATE TABLE web_sessions (
+     id_hash TEXT PRIMARY KEY,
+     username TEXT NOT NULL,
+     session TEXT NOT NULL,
+     expires_at INTEGER NOT NULL
+   );
+   CREATE INDEX web_sessions_username ON web_sessions (username);
+   CREATE INDEX web_sessions_expires_at ON web_sessions (expires_at);`,
 ];
 
 /** The schema version (PRAGMA user_version) this passgate reads and writes. */

@@ -12,6 +12,7 @@ export const IMAP_LOGIN_REPLIES: Record<Exclude<AuditReason, 'ok'>, string> = {
   'invalid-credentials': FAILED,
   revoked: FAILED,
   expired: FAILED,
+  disabled: FAILED,
   'scope-denied': FAILED,
   'network-denied': FAILED,
   'upstream-rejected': FAILED,
@@ -48,7 +49,7 @@ export const IMAP_REPLIES = {
   starttlsDone: 'BAD TLS is already active.',
   unsupportedMechanism: 'NO [CANNOT] Unsupported authentication mechanism.',
   cancelled: 'BAD Authentication cancelled.',
-  revoked: 'Session ended: the app password was revoked',
+  revoked: 'Session ended: the app password was revoked or turned off',
   expired: 'Session ended: the app password expired',
   shutdown: 'Server shutting down',
   // Greetings instead of `* OK` (RFC 3501 §7.1.5: BYE as the greeting refuses the connection).

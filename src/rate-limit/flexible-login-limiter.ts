@@ -1,7 +1,9 @@
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { RateLimitConfig } from '../config/config-schema.js';
 import { GatewayError } from '../core/gateway-error.js';
+import { lockoutKey, parseLockoutKey, type Lockout, type LockoutControl, type LockoutKind } from '../core/lockout-list.js';
 import type { LimitScope, LimitVerdict, LoginAttemptKey, LoginLimiter } from '../core/login-limiter.js';
+import { MemoryLockoutIndex, RedisLockoutIndex, type LockoutIndex } from './lockout-index.js';
 import type { RedisClient } from '../redis/redis-client-factory.js';
 
 /*
@@ -16,6 +18,7 @@ import type { RedisClient } from '../redis/redis-client-factory.js';
  *   P rl:user:distinct:{u:<user>}            distinct wrong passwords today
  *   P rl:user:known:{u:<user>}:<ip>          this user logged in from this ip recently (exempt from the user lock)
  *   P rl:fail:seen:{u:<user>}:<ip>:<fingerprint>  this failure was counted today (a repeat counts only towards ip burst)
+ *   P rl:lockouts, P rl:lockouts:info        the blocks tripped, listed for the admin page (lockout-index.ts)
  */
 
 const DAY_SECONDS = 86_400;
@@ -37,7 +40,8 @@ interface CounterOptions {
 
 export type LimiterErrorListener = (error: GatewayError) => void;
 
-export class FlexibleLoginLimiter implements LoginLimiter {
+export class FlexibleLoginLimiter implements LoginLimiter, LockoutControl {
+  private readonly index: LockoutIndex;
   private readonly pairFailures: Counter;
   private readonly pairBlocks: Counter;
   private readonly pairStrikes: Counter;
@@ -74,6 +78,7 @@ export class FlexibleLoginLimiter implements LoginLimiter {
       });
       return { shared, insurance, points: options.points };
     };
+    this.index = backend === null ? new MemoryLockoutIndex() : new RedisLockoutIndex(backend.redis, backend.keyPrefix);
     const { pair, ip, user } = config;
     this.pairFailures = counter('pair:fail', { points: pair.max_failures, duration: DAY_SECONDS });
     // A block is written with block(): RLF stores points + 1 with the block's own expiry.
@@ -168,20 +173,57 @@ export class FlexibleLoginLimiter implements LoginLimiter {
       // The next max_failures after the block count afresh.
       this.pairFailures.shared.delete(pair),
     ]);
+    await this.note('user-address', key.username, key.ip, seconds * 1000, failures.consumedPoints);
     return { blocked: true, scope: 'pair', retryAfterMs: seconds * 1000 };
   }
 
   /** Ip: more than burst_failures in the burst window, or more than daily_failures in a day. */
   private async countIpFailure(ip: string): Promise<LimitVerdict> {
     const [burst, daily] = await Promise.all([consume(this.ipBurst.shared, ip), consume(this.ipDaily.shared, ip)]);
-    return strictest([verdict('ip', this.ipBurst, burst), verdict('ip', this.ipDaily, daily)]);
+    const result = strictest([verdict('ip', this.ipBurst, burst), verdict('ip', this.ipDaily, daily)]);
+    if (result.blocked) await this.note('address', null, ip, result.retryAfterMs, Math.max(burst.consumedPoints, daily.consumedPoints));
+    return result;
   }
 
   /** User: more than max_distinct_failures distinct wrong passwords in a day; a repeated one counts once. */
   private async countUserFailure(username: string, fingerprint: string): Promise<LimitVerdict> {
     const seen = await consume(this.userSeen.shared, `${userKey(username)}:${fingerprint}`);
     if (seen.consumedPoints > 1) return OPEN;
-    return verdict('user', this.userDistinct, await consume(this.userDistinct.shared, userKey(username)));
+    const distinct = await consume(this.userDistinct.shared, userKey(username));
+    const result = verdict('user', this.userDistinct, distinct);
+    if (result.blocked) await this.note('user', username, null, result.retryAfterMs, distinct.consumedPoints);
+    return result;
+  }
+
+  /** Lists the lockouts in force (from the index: the counters cannot be listed without a SCAN). */
+  async lockouts(now: number): Promise<Lockout[]> {
+    return this.index.list(now);
+  }
+
+  /**
+   * Lifts a lockout: clears the counters that make it (with Redis, for every instance; an in-memory insurance copy
+   * written by another instance during a Redis outage is that instance's own) and takes it off the list.
+   */
+  async unlock(kind: LockoutKind, key: string): Promise<boolean> {
+    const parsed = parseLockoutKey(kind, key);
+    if (parsed === null) return false;
+    const { username, address } = parsed;
+    const clear = (counter: Counter, k: string) => Promise.all([counter.shared.delete(k), counter.insurance?.delete(k)]);
+    if (kind === 'user-address') {
+      const pair = pairKey({ username: username!, ip: address!, trusted: false });
+      await Promise.all([clear(this.pairBlocks, pair), clear(this.pairFailures, pair), clear(this.pairStrikes, pair)]);
+    } else if (kind === 'address') {
+      await Promise.all([clear(this.ipBurst, address!), clear(this.ipDaily, address!)]);
+    } else {
+      await clear(this.userDistinct, userKey(username!));
+    }
+    return this.index.remove(kind, lockoutKey(kind, username, address));
+  }
+
+  /** Writes a tripped block into the index; a failure there is reported and costs only a line of the list. */
+  private async note(kind: LockoutKind, username: string | null, address: string | null, forMs: number, failures: number): Promise<void> {
+    const lockout: Lockout = { kind, key: lockoutKey(kind, username, address), username, address, until: Date.now() + forMs, failures };
+    await this.index.add(lockout).catch((error: unknown) => void this.report(error));
   }
 
   private async read(scope: LimitScope, counter: Counter, key: string): Promise<LimitVerdict> {

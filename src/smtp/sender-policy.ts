@@ -5,11 +5,11 @@ import type { MessageLimiter } from '../core/message-limiter.js';
 import { envelopeAddress } from './envelope-address.js';
 import { SMTP_REPLIES, type SmtpReplySpec } from './smtp-replies.js';
 
-/** The app password is still there, not revoked, not expired (a store outage keeps the session going). */
+/** The app password is still there, not revoked, not expired, not turned off (a store outage keeps the session going). */
 export async function loginStillValid(store: CredentialStore, appPasswordId: string): Promise<boolean> {
   try {
     const record = await store.get(appPasswordId);
-    return record !== null && record.revokedAt === null && (record.expiresAt === null || record.expiresAt > Date.now());
+    return record !== null && record.revokedAt === null && record.disabledAt === null && (record.expiresAt === null || record.expiresAt > Date.now());
   } catch {
     return true;
   }

@@ -20,6 +20,7 @@ export const AUTH_REPLIES: Record<AuditReason, SmtpReplySpec> = {
   'invalid-credentials': INVALID,
   revoked: INVALID,
   expired: INVALID,
+  disabled: INVALID,
   'scope-denied': INVALID,
   'network-denied': INVALID,
   'upstream-rejected': INVALID,

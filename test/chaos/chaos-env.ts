@@ -13,6 +13,7 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
 import { UpstreamSmtpServer } from '../helpers/upstream-smtp-server.js';
 import { PassgateProcess } from './passgate-process.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 export type DependencyName = 'smtp-upstream' | 'dovecot' | 'oauth' | 'redis';
 export const DEPENDENCIES: readonly DependencyName[] = ['smtp-upstream', 'dovecot', 'oauth', 'redis'];
@@ -118,7 +119,7 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     const accounts: { user: string; password: string }[] = [];
     try {
       for (const user of users) {
-        const { password } = await admin.admin.create({ username: user, name: 'chaos client', createdBy: 'chaos' });
+        const { password } = await admin.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'chaos client' });
         accounts.push({ user, password });
       }
     } finally {

@@ -8,6 +8,7 @@ import { makeTestConfig, type TestConfig } from './test-config.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 export interface ImapHarness {
   oauth: TestOAuthServer;
@@ -60,7 +61,7 @@ export async function startImapHarness(
   });
   const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: over.logger ?? createLogger('silent') });
   const services = await startServices(app);
-  const { password } = await app.admin.create({ username: user, name: 'Thunderbird', createdBy: 'test' });
+  const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Thunderbird' });
   return {
     oauth,
     dovecot,

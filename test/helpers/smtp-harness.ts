@@ -9,6 +9,7 @@ import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
 import { makeTestConfig, type TestConfig } from './test-config.js';
 import { UpstreamSmtpServer, type UpstreamOptions } from './upstream-smtp-server.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 export interface SmtpHarness {
   oauth: TestOAuthServer;
@@ -74,7 +75,7 @@ export async function startSmtpHarness(
   const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: over.logger ?? createLogger('silent') });
   const services = await startServices(app);
   const user = 'scanner@example.com';
-  const { password } = await app.admin.create({ username: user, name: 'Scanner, 3rd floor', createdBy: 'test' });
+  const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Scanner, 3rd floor' });
   return {
     oauth,
     upstream,

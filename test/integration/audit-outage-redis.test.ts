@@ -6,6 +6,7 @@ import { BufferedAuditLog } from '../../src/core/buffered-audit-log.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRedis, waitUntil, type TestRedis } from '../helpers/redis-server.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 /*
  * The sign-in log through a Redis outage, on a real Redis the test kills, restarts, freezes and wakes. A login that
@@ -52,7 +53,7 @@ describe('the sign-in log through a Redis outage', () => {
   const written = async (username: string) => (await app.audit.query({ username, limit: 50 })).filter((e: AuditEvent) => e.action === 'login');
 
   it('Redis killed: logins needing no store are answered at once, not after command_timeout_ms; their records are written when it is back', async () => {
-    const { password } = await app.admin.create({ username: 'crash@example.com', name: 'Scanner', createdBy: 'test' });
+    const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: 'crash@example.com', name: 'Scanner' });
     const started = Date.now();
     await redis.stop();
     redisUp = false;

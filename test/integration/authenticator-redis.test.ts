@@ -5,6 +5,7 @@ import type { AuthRequest } from '../../src/core/authenticator.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 describe('Authenticator on a real Redis, shared by two instances', () => {
   let redis: TestRedis;
@@ -29,13 +30,13 @@ describe('Authenticator on a real Redis, shared by two instances', () => {
     app.authenticator.authenticate({ protocol: 'imap', clientIp: '198.51.100.1', secure: true, ...over });
 
   it('a password created through one instance works on the other at once', async () => {
-    const { password } = await a.admin.create({ username: 'shared@example.com', name: 'Laptop', createdBy: 'test' });
+    const { password } = await a.admin.appPasswords.create(CLI_ACTOR, { username: 'shared@example.com', name: 'Laptop' });
     assert.equal((await login(b, { username: 'shared@example.com', password })).ok, true);
     assert.equal((await b.audit.query({ username: 'shared@example.com', limit: 5 }))[0]!.reason, 'ok');
   });
 
   it('limits a brute force spread over both instances as one', async () => {
-    const { password } = await a.admin.create({ username: 'spread@example.com', name: 'Phone', createdBy: 'test' });
+    const { password } = await a.admin.appPasswords.create(CLI_ACTOR, { username: 'spread@example.com', name: 'Phone' });
     const reasons: string[] = [];
     for (let i = 0; i < 12; i++) {
       const outcome = await login(i % 2 ? a : b, { username: 'spread@example.com', password: `wrongguess${'abcdefghijkl'[i]}xxxxx`, clientIp: '203.0.113.9' });
@@ -50,7 +51,7 @@ describe('Authenticator on a real Redis, shared by two instances', () => {
   });
 
   it('gives a temporary outcome, quickly, while Redis hangs, and recovers when it answers again', async () => {
-    const { password } = await a.admin.create({ username: 'hang@example.com', name: 'Scanner', createdBy: 'test' });
+    const { password } = await a.admin.appPasswords.create(CLI_ACTOR, { username: 'hang@example.com', name: 'Scanner' });
     redis.pause();
     try {
       const started = Date.now();
@@ -70,14 +71,14 @@ describe('Authenticator on a real Redis, shared by two instances', () => {
     await redis.stop();
     const down = await login(a, { username: 'shared@example.com', password: 'abcdabcdabcdabcd' });
     assert.deepEqual([down.ok, down.reason], [false, 'unavailable']);
-    await assert.rejects(a.admin.create({ username: 'x@example.com', name: 'x', createdBy: 'test' }), { code: 'PG_STORE_UNAVAILABLE' });
+    await assert.rejects(a.admin.appPasswords.create(CLI_ACTOR, { username: 'x@example.com', name: 'x' }), { code: 'PG_STORE_UNAVAILABLE' });
     await redis.start();
     // The test Redis keeps nothing on disk, so state is gone; service is back as soon as ioredis reconnects.
     const deadline = Date.now() + 10_000;
     let created;
     while (!created) {
       try {
-        created = await b.admin.create({ username: 'back@example.com', name: 'After restart', createdBy: 'test' });
+        created = await b.admin.appPasswords.create(CLI_ACTOR, { username: 'back@example.com', name: 'After restart' });
       } catch (error) {
         if (Date.now() > deadline) throw error;
         await new Promise((r) => setTimeout(r, 200));

@@ -9,6 +9,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { FAST_ARGON2, makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 describe('passgate CLI', () => {
   let tc: TestConfig;
@@ -146,7 +147,7 @@ describe('passgate CLI', () => {
       try {
         const result = await app.verifier.verify('move@example.com', created.password);
         assert.equal(result.ok && result.record.name, 'Mover');
-        assert.equal((await app.admin.list()).length, 3);
+        assert.equal((await app.admin.appPasswords.list(CLI_ACTOR)).length, 3);
       } finally {
         await app.close();
       }
@@ -163,7 +164,7 @@ describe('passgate CLI', () => {
       const reread = await openApp(config, { logger: createLogger('silent') });
       try {
         assert.equal((await reread.store.get(line.id))!.username, 'mixed@example.com');
-        assert.equal((await reread.admin.list({ username: line.username })).some((v) => v.id === line.id), false, 'moved off the old user');
+        assert.equal((await reread.admin.appPasswords.list(CLI_ACTOR, { username: line.username })).some((v) => v.id === line.id), false, 'moved off the old user');
       } finally {
         await reread.close();
       }

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { AuditEvent, AuditLog } from '../../src/core/audit-log.js';
 import type { CredentialStore } from '../../src/core/credential-store.js';
+import type { WebSession, WebSessionStore } from '../../src/core/web-session-store.js';
 import { makeRecord } from '../helpers/records.js';
 
 export interface StoreUnderTest {
@@ -9,6 +10,8 @@ export interface StoreUnderTest {
   /** An audit log with a 1-day retention on the given clock. */
   audit: AuditLog;
   clock: { now: number };
+  /** Portal sessions on the same clock. */
+  webSessions: WebSessionStore;
   close(): Promise<void>;
 }
 
@@ -160,8 +163,97 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
       assert.deepEqual(await t.store.revokeAll('filerevoke@example.com', 800), []);
     });
 
+    it('turns a record off and on (disabledAt), keeping the first time it was turned off, and round-trips it', async () => {
+      const r = makeRecord({ username: 'toggle@example.com' });
+      await t.store.insert(r, limits());
+      const off = await t.store.update(r.id, { disabledAt: 100 });
+      assert.deepEqual([off!.before.disabledAt, off!.after.disabledAt], [null, 100]);
+      assert.equal((await t.store.update(r.id, { disabledAt: 200 }))!.after.disabledAt, 100, 'already off: the first time stays');
+      assert.equal((await t.store.findBySelector(r.username, r.selector))!.disabledAt, 100);
+      assert.equal((await t.store.list({ username: r.username }))[0]!.disabledAt, 100);
+      assert.equal((await t.store.update(r.id, { disabledAt: null }))!.after.disabledAt, null);
+      assert.equal((await t.store.get(r.id))!.disabledAt, null);
+      assert.equal(await t.store.update('ap_nosuchidxxxxxxxx', { disabledAt: 1 }), null);
+    });
+
+    it('edits name, expiry, networks and policy in place, never a revoked record; expiry counts towards the cap', async () => {
+      const r = makeRecord({ username: 'edit@example.com', expiresAt: 1_800_000_000_500 });
+      await t.store.insert(r, limits());
+      const policy = { ...r.policy, maxMessagesPerDay: 7 };
+      const { after } = (await t.store.update(r.id, { name: 'Renamed', expiresAt: null, allowedNetworks: ['192.0.2.0/24'], policy }))!;
+      assert.deepEqual([after.name, after.expiresAt, after.allowedNetworks, after.policy.maxMessagesPerDay, after.hash], ['Renamed', null, ['192.0.2.0/24'], 7, r.hash]);
+      assert.deepEqual(await t.store.get(r.id), after);
+      // Without an expiry it holds a slot after the old expiry too (the cap reads the new one).
+      await t.store.insert(makeRecord({ username: 'edit@example.com' }), limits());
+      assert.deepEqual(await t.store.insert(makeRecord({ username: 'edit@example.com' }), limits(1_800_000_001_000, 2)), { ok: false, reason: 'limit-reached' });
+      await t.store.revoke(r.id, 300);
+      const revoked = (await t.store.update(r.id, { name: 'Back?', disabledAt: 5 }))!;
+      assert.deepEqual([revoked.after.name, revoked.after.disabledAt, revoked.after.revokedAt], ['Renamed', null, 300]);
+    });
+
+    it('never turns back on by import a record turned off here; a file may turn one off', async () => {
+      const r = makeRecord({ username: 'importoff@example.com' });
+      await t.store.insert(r, limits());
+      await t.store.update(r.id, { disabledAt: 400 });
+      assert.deepEqual(await t.store.importRecords([{ ...r, name: 'From file', disabledAt: null }]), { added: 0, replaced: 1, keptRevoked: 0 });
+      const kept = (await t.store.get(r.id))!;
+      assert.deepEqual([kept.name, kept.disabledAt], ['From file', 400]);
+      const other = makeRecord({ username: 'importoff@example.com' });
+      await t.store.insert(other, limits());
+      await t.store.importRecords([{ ...other, disabledAt: 500 }]);
+      assert.equal((await t.store.get(other.id))!.disabledAt, 500);
+    });
+
     it('answers ping', async () => {
       await t.store.ping();
+    });
+
+    describe('web sessions', () => {
+      const session = (username: string, over: Partial<WebSession> = {}): WebSession => ({
+        username,
+        role: 'user',
+        mailboxes: [username, 'scanner@example.com'],
+        authTime: 1_800_000_000,
+        amr: ['pwd', 'mfa'],
+        createdAt: t.clock.now,
+        data: { csrf: 'c-secret', pending: { state: 's', nonce: 'n' } },
+        ...over,
+      });
+
+      it('stores a session by id, replaces it, and destroys it', async () => {
+        const s = session('web@example.com');
+        await t.webSessions.set('cookie-id-1', s, 60_000);
+        assert.deepEqual(await t.webSessions.get('cookie-id-1'), s);
+        assert.equal(await t.webSessions.get('cookie-id-2'), null);
+        await t.webSessions.set('cookie-id-1', { ...s, role: 'admin', data: {} }, 60_000);
+        assert.deepEqual(await t.webSessions.get('cookie-id-1'), { ...s, role: 'admin', data: {} });
+        await t.webSessions.destroy('cookie-id-1');
+        assert.equal(await t.webSessions.get('cookie-id-1'), null);
+        await t.webSessions.destroy('cookie-id-1');
+      });
+
+      it('expires a session after its ttl', async () => {
+        const start = t.clock.now;
+        try {
+          await t.webSessions.set('short-lived', session('ttl@example.com'), 60_000);
+          t.clock.now += 59_000;
+          assert.notEqual(await t.webSessions.get('short-lived'), null);
+          t.clock.now += 1_000;
+          assert.equal(await t.webSessions.get('short-lived'), null);
+        } finally {
+          t.clock.now = start;
+        }
+      });
+
+      it('signs one user out everywhere, and no one else', async () => {
+        await t.webSessions.set('laptop', session('everywhere@example.com'), 60_000);
+        await t.webSessions.set('phone', session('everywhere@example.com'), 120_000);
+        await t.webSessions.set('theirs', session('other@example.com'), 60_000);
+        assert.equal(await t.webSessions.destroyAllFor('Everywhere@Example.com'), 2);
+        assert.deepEqual([await t.webSessions.get('laptop'), await t.webSessions.get('phone')], [null, null]);
+        assert.notEqual(await t.webSessions.get('theirs'), null);
+        assert.equal(await t.webSessions.destroyAllFor('everywhere@example.com'), 0);
+      });
     });
 
     describe('audit log', () => {

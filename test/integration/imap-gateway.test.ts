@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
 import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const run = promisify(execFile);
 const b64 = (s: string) => Buffer.from(s).toString('base64');
@@ -207,7 +208,7 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
   });
 
   it('revoking the app password closes a live session within a few seconds', async () => {
-    const { password, view } = await h.app.admin.create({ username: h.user, name: 'Phone', createdBy: 'test' });
+    const { password, view } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: h.user, name: 'Phone' });
     const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
     await t.until(/^\* OK/);
     t.send(`a LOGIN ${h.user} ${password}`);
@@ -217,14 +218,14 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     t.send('c IDLE');
     await t.until(/^\+ idling/i);
     const started = Date.now();
-    await h.app.admin.revoke(view.id, 'test');
+    await h.app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     await t.until(/^\* BYE .*revoked/);
     await t.waitClosed();
     assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
   });
 
   it('answers NO [AUTHENTICATIONFAILED] when the upstream refuses the token, and audits upstream-rejected', async () => {
-    const { password } = await h.app.admin.create({ username: 'other@example.com', name: 'Tablet', createdBy: 'test' });
+    const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: 'other@example.com', name: 'Tablet' });
     await h.directToken(); // passgate holds a cached token
     // The provider forgets every token it issued: Dovecot's introspection now says inactive. passgate drops the
     // refused cached token and logs in with a fresh one (test/integration/token-invalidation.test.ts)...

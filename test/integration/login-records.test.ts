@@ -1,3 +1,4 @@
+import { CLI_ACTOR } from '../../src/core/actor.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { App } from '../../src/app.js';
@@ -34,7 +35,7 @@ describe('one login attempt is one audit record, one count, one outcome (real SM
   it('the upstream refuses the mailbox: one record (upstream-rejected), one failure counted, last use unmoved', async () => {
     // A mailbox with no pooled upstream session, so AUTH opens a new one and the upstream has its say.
     const user = 'refused@example.com';
-    const { password, view: record } = await h.app.admin.create({ username: user, name: 'Printer', createdBy: 'test' });
+    const { password, view: record } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Printer' });
     h.upstream.refuseLogins = { code: 535, text: '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox' };
     const counted = await attempts(h.app);
     try {
@@ -51,7 +52,7 @@ describe('one login attempt is one audit record, one count, one outcome (real SM
 
   it('a login that gets in: one record (ok), one success counted, and last use moves', async () => {
     const user = 'works@example.com';
-    const { password, view: record } = await h.app.admin.create({ username: user, name: 'Scanner', createdBy: 'test' });
+    const { password, view: record } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Scanner' });
     const counted = await attempts(h.app);
     assert.match(await auth(user, password), /^235 /);
     const records = (await h.app.audit.query({ username: user, limit: 10 })).filter((e) => e.action === 'login');

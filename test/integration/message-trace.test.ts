@@ -1,3 +1,4 @@
+import { CLI_ACTOR } from '../../src/core/actor.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { MessageRecord } from '../../src/core/message-log.js';
@@ -18,10 +19,9 @@ describe('message trace', () => {
 
   before(async () => {
     h = await startSmtpHarness({ logger: createLogger('info', { write: (line: string) => void logs.push(line) }) });
-    const created = await h.app.admin.create({
+    const created = await h.app.admin.appPasswords.create(CLI_ACTOR, {
       username: 'printer@example.com',
       name: 'Printer, 2nd floor',
-      createdBy: 'test',
       policy: { allowedRecipientDomains: ['example.com'], maxMessagesPerHour: 1, maxMessageBytes: 1000 },
     });
     printer = { id: created.view.id, password: created.password };

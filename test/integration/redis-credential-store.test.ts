@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import { Redis } from 'ioredis';
 import { RedisAuditLog } from '../../src/credentials/redis-audit-log.js';
 import { RedisCredentialStore } from '../../src/credentials/redis-credential-store.js';
+import { RedisWebSessionStore } from '../../src/credentials/redis-web-session-store.js';
 import { makeRecord } from '../helpers/records.js';
 import { startRedis } from '../helpers/redis-server.js';
 import { credentialStoreContract } from './credential-store.contract.js';
@@ -15,6 +16,7 @@ credentialStoreContract('redis', async () => {
     store: new RedisCredentialStore(redis, server.prefix),
     audit: new RedisAuditLog(redis, server.prefix, 86_400_000, () => clock.now),
     clock,
+    webSessions: new RedisWebSessionStore(redis, server.prefix, () => clock.now),
     close: async () => {
       redis.disconnect();
       await server.close();

@@ -17,6 +17,7 @@ import { makeRecord } from '../helpers/records.js';
 import { freePort, killAll, startRedis, waitUntil, type TestRedis } from '../helpers/redis-server.js';
 import { runCli } from '../helpers/run-cli.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const USER = 'passgate-app';
 const PASSWORD = 'acl-pw-5f8e1c2a';
@@ -84,7 +85,7 @@ describe('Redis over TLS with an ACL user (standalone)', () => {
     const tc = config({ username: USER, password: PASSWORD });
     const app = await openApp(tc.config, { logger: createLogger('silent') });
     try {
-      const { password } = await app.admin.create({ username: 'tls@example.com', name: 'Laptop', createdBy: 'test' });
+      const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: 'tls@example.com', name: 'Laptop' });
       const login = await app.authenticator.authenticate({ protocol: 'imap', clientIp: '198.51.100.7', secure: true, username: 'tls@example.com', password });
       assert.equal(login.ok, true);
       assert.equal((await app.audit.query({ username: 'tls@example.com', limit: 5 }))[0]!.reason, 'ok');

@@ -5,6 +5,7 @@ import type { LoginAttemptKey } from '../../src/core/login-limiter.js';
 import { createRedisClient, waitForRedisReady, type RedisClient } from '../../src/redis/redis-client-factory.js';
 import { RedisAuditLog } from '../../src/credentials/redis-audit-log.js';
 import { RedisCredentialStore } from '../../src/credentials/redis-credential-store.js';
+import { RedisWebSessionStore } from '../../src/credentials/redis-web-session-store.js';
 import { RedisRevocationFeed } from '../../src/credentials/redis-revocation-feed.js';
 import { RedisTokenStateStore } from '../../src/credentials/redis-token-state-store.js';
 import { FlexibleLoginLimiter } from '../../src/rate-limit/flexible-login-limiter.js';
@@ -16,6 +17,7 @@ import { runCli } from '../helpers/run-cli.js';
 import { makeTestConfig } from '../helpers/test-config.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { credentialStoreContract } from './credential-store.contract.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 /*
  * Every Redis adapter on a real three-master Redis Cluster, through the production client factory
@@ -54,6 +56,7 @@ credentialStoreContract('redis cluster', async () => {
     store: new RedisCredentialStore(redis, prefix),
     audit: new RedisAuditLog(redis, prefix, 86_400_000, () => clock.now),
     clock,
+    webSessions: new RedisWebSessionStore(redis, prefix, () => clock.now),
     close: async () => {},
   };
 });
@@ -148,7 +151,7 @@ describe('redis cluster: moving from the embedded store, and the CLI on a cluste
       const passwords: string[] = [];
       try {
         for (const username of ['one@example.com', 'two@example.com', 'three@example.com']) {
-          passwords.push((await embedded.admin.create({ username, name: 'Device', createdBy: 'test' })).password);
+          passwords.push((await embedded.admin.appPasswords.create(CLI_ACTOR, { username, name: 'Device' })).password);
         }
       } finally {
         await embedded.close();

@@ -4,6 +4,7 @@ import { openApp, type App } from '../../src/app.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startRedisSentinel, type TestRedisSentinel } from '../helpers/redis-sentinel.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 /** Two instances on Redis through Sentinel (`redis.sentinels`), across a failover of the master to its replica. */
 describe('scale-out on Redis through Sentinel', () => {
@@ -31,23 +32,23 @@ describe('scale-out on Redis through Sentinel', () => {
   });
 
   it('shares passwords and revocations between instances found through the sentinel', async () => {
-    const { password, view } = await a.admin.create({ username: 'sentinel@example.com', name: 'Scanner', createdBy: 'test' });
+    const { password, view } = await a.admin.appPasswords.create(CLI_ACTOR, { username: 'sentinel@example.com', name: 'Scanner' });
     assert.equal((await b.verifier.verify('sentinel@example.com', password)).ok, true);
     const heard: string[][] = [];
     b.revocations!.subscribe((ids) => heard.push(ids));
     // The subscription connects on its own connection; an announcement made before it is in place is not heard
     // (the registry's polling covers that case), so revoke again (each revocation is announced) until heard.
     const deadline = Date.now() + 5000;
-    await a.admin.revoke(view.id, 'test');
+    await a.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     while (heard.length === 0 && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 50));
-      if (heard.length === 0) await a.admin.revoke(view.id, 'test');
+      if (heard.length === 0) await a.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     }
     assert.deepEqual(heard[0], [view.id]);
   });
 
   it('follows a failover: what was written before is there, and writes go to the new master', async () => {
-    const { password } = await a.admin.create({ username: 'failover@example.com', name: 'Printer', createdBy: 'test' });
+    const { password } = await a.admin.appPasswords.create(CLI_ACTOR, { username: 'failover@example.com', name: 'Printer' });
     await sentinel.synced();
     const old = await sentinel.masterPort();
     const promoted = await sentinel.failover();
@@ -66,7 +67,7 @@ describe('scale-out on Redis through Sentinel', () => {
     };
     const verified = await eventually(() => b.verifier.verify('failover@example.com', password));
     assert.equal(verified.ok, true);
-    const created = await eventually(() => b.admin.create({ username: 'after@example.com', name: 'Phone', createdBy: 'test' }));
+    const created = await eventually(() => b.admin.appPasswords.create(CLI_ACTOR, { username: 'after@example.com', name: 'Phone' }));
     assert.equal((await eventually(() => a.verifier.verify('after@example.com', created.password))).ok, true);
   });
 });

@@ -4,6 +4,7 @@ import { BufferedAuditLog } from '../../src/core/buffered-audit-log.js';
 import { waitUntil } from '../helpers/redis-server.js';
 import { plain } from '../helpers/smtp-transcript.js';
 import { startDeployment, startPeers, type Deployment, type Instance, type Peers } from '../helpers/scale-out-harness.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 /*
  * Many instances, one state: two passgate instances behind a real HAProxy (PROXY protocol v2), sharing one Redis,
@@ -45,7 +46,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
     after(async () => d?.close());
 
     it('limits a brute force spread over both instances as one: argon2 runs max_failures times in all', async () => {
-      await a.app.admin.create({ username: 'brute@example.com', name: 'Target', createdBy: 'test' });
+      await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'brute@example.com', name: 'Target' });
       for (const i of d.instances) i.hasher.reset();
       const replies: string[] = [];
       for (let n = 0; n < 2 * PAIR_MAX_FAILURES; n++) {
@@ -61,7 +62,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
     });
 
     it('a password created through one instance works on the other at once', async () => {
-      const { password } = await a.app.admin.create({ username: 'new@example.com', name: 'Laptop', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'new@example.com', name: 'Laptop' });
       for (const i of d.instances) i.hasher.reset();
       // Two consecutive connections: round robin sends one to each instance, each verifying the password once.
       for (let n = 0; n < 2; n++) {
@@ -77,7 +78,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
     });
 
     it('revoke-all on one instance closes a live IMAP session held by the other within 2 s', async () => {
-      const { password } = await a.app.admin.create({ username: 'idle@example.com', name: 'Phone', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'idle@example.com', name: 'Phone' });
       const { t, reply } = await imapLogin(d, 'idle@example.com', password);
       assert.match(reply, /^a OK/m);
       t.send('b SELECT INBOX');
@@ -88,7 +89,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
       const other = holder === a ? b : a;
       assert.equal(other.liveSessions, 0);
       const started = Date.now();
-      await other.app.admin.revokeAll('idle@example.com', 'test');
+      await other.app.admin.appPasswords.revokeAll(CLI_ACTOR, 'idle@example.com');
       await t.until(/^\* BYE .*revoked/, 5000);
       await t.waitClosed(5000);
       const elapsed = Date.now() - started;
@@ -97,7 +98,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
 
     it('a token refresh happens once for both instances', async () => {
       const { oauth } = peers;
-      const { password } = await a.app.admin.create({ username: 'token@example.com', name: 'Tablet', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'token@example.com', name: 'Tablet' });
       for (const i of d.instances) await i.app.oauth!.tokens.forget('token@example.com');
       // Short-lived tokens (usable for lifetime - refresh_margin_seconds = 4 s) and a slow token endpoint, so the
       // two instances' requests would overlap if both made one.
@@ -125,7 +126,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
     });
 
     it('the audit log shows the real client address (from the PROXY header), not HAProxy\'s', async () => {
-      const { password } = await a.app.admin.create({ username: 'audit@example.com', name: 'Desktop', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'audit@example.com', name: 'Desktop' });
       const { t, reply } = await imapLogin(d, 'audit@example.com', password);
       assert.match(reply, /^a OK/m);
       t.close();
@@ -145,7 +146,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
 
     it('Redis unreachable: both instances answer logins as temporary, live sessions go on, service returns with Redis', async (t) => {
       if (!d.redis) return t.skip('the cluster has no pause; the client paths are the same');
-      const { password } = await a.app.admin.create({ username: 'outage@example.com', name: 'Scanner', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'outage@example.com', name: 'Scanner' });
       const live = await imapLogin(d, 'outage@example.com', password);
       assert.match(live.reply, /^a OK/m);
       d.redis.pause();
@@ -179,7 +180,7 @@ for (const backend of ['standalone', 'cluster'] as const) {
     });
 
     it('losing an instance loses nothing: sessions on the other go on, and new clients are served from Redis', async () => {
-      const { password } = await a.app.admin.create({ username: 'survivor@example.com', name: 'Printer', createdBy: 'test' });
+      const { password } = await a.app.admin.appPasswords.create(CLI_ACTOR, { username: 'survivor@example.com', name: 'Printer' });
       const { t, reply } = await imapLogin(d, 'survivor@example.com', password);
       assert.match(reply, /^a OK/m);
       const survivor = d.instances.find((i) => i.liveSessions === 1)!;

@@ -17,6 +17,7 @@ import { oauthSection } from '../helpers/oauth-test-app.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
 import { UpstreamSmtpServer } from '../helpers/upstream-smtp-server.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const GRACE_SECONDS = 20;
 const CLI = resolve(import.meta.dirname, '../../src/cli.ts');
@@ -126,7 +127,7 @@ describe('passgate serve: signals', () => {
     });
     const app = await openApp(loadConfig({ path: tc.file, env: {}, cwd: tc.dir }).config, { logger: createLogger('silent') });
     try {
-      ({ password } = await app.admin.create({ username: user, name: 'Scanner', createdBy: 'test' }));
+      ({ password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Scanner' }));
     } finally {
       await app.close();
     }

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import nodemailer from 'nodemailer';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const run = promisify(execFile);
 
@@ -256,10 +257,9 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
   }
 
   it('applies the password\'s mail policy: senders, recipient domains, size, messages per hour', async () => {
-    const { password } = await h.app.admin.create({
+    const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, {
       username: 'printer@example.com',
       name: 'Printer',
-      createdBy: 'test',
       policy: { allowedSenders: ['scans@example.com'], allowedRecipientDomains: ['example.org'], maxMessageBytes: 2000, maxMessagesPerHour: 2 },
     });
     const t = await loggedIn('printer@example.com', password);
@@ -353,20 +353,20 @@ describe('SMTP gateway end to end (real TLS, real upstream demanding XOAUTH2, re
   });
 
   it('a connection whose app password is revoked after AUTH cannot send another message', async () => {
-    const { password, view } = await h.app.admin.create({ username: h.user, name: 'Revoked mid-session', createdBy: 'test' });
+    const { password, view } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: h.user, name: 'Revoked mid-session' });
     const t = await loggedIn(h.user, password);
     t.send('MAIL FROM:<scanner@example.com>');
     await t.expect(/^250 /);
     t.send('RSET');
     await t.expect(/^250 /);
-    await h.app.admin.revoke(view.id, 'test');
+    await h.app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     t.send('MAIL FROM:<scanner@example.com>');
     await t.expect(/^530 5\.7\.0 /);
     await t.waitClosed();
   });
 
   it('a login the upstream refuses fails at AUTH and is audited as upstream-rejected', async () => {
-    const { password } = await h.app.admin.create({ username: 'noauth@example.com', name: 'Printer', createdBy: 'test' });
+    const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: 'noauth@example.com', name: 'Printer' });
     h.upstream.refuseLogins = { code: 535, text: '5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.' };
     try {
       await assert.rejects(transport('submission', { user: 'noauth@example.com', pass: password }).sendMail({ envelope: { from: 'noauth@example.com', to: ['x@example.org'] }, raw: message('refused') }), {

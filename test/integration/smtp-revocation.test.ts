@@ -1,3 +1,4 @@
+import { CLI_ACTOR } from '../../src/core/actor.js';
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
@@ -17,7 +18,7 @@ describe('SMTP sessions of a revoked app password', () => {
   after(async () => h.close());
 
   async function fresh(): Promise<{ id: string; password: string }> {
-    const { password, view } = await h.app.admin.create({ username: h.user, name: `device ${Math.random()}`, createdBy: 'test' });
+    const { password, view } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: h.user, name: `device ${Math.random()}` });
     return { id: view.id, password };
   }
 
@@ -33,7 +34,7 @@ describe('SMTP sessions of a revoked app password', () => {
   it('a transaction whose MAIL was accepted before the revocation is not delivered (DATA after revoke)', async () => {
     const { id, password } = await fresh();
     const t = await inTransaction(password);
-    await h.app.admin.revoke(id, 'test');
+    await h.app.admin.appPasswords.revoke(CLI_ACTOR, id);
     const before = h.upstream.deliveries.length;
     t.send('DATA');
     const reply = await t.expect(/^(354|421|5\d\d) /);
@@ -66,7 +67,7 @@ describe('SMTP sessions of a revoked app password', () => {
     const open = await inTransaction(password);
     const other = await fresh();
     const unaffected = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, other.password);
-    await h.app.admin.revoke(id, 'test');
+    await h.app.admin.appPasswords.revoke(CLI_ACTOR, id);
     await h.services.registry.sweep();
     await idle.expect(/^421 4\.7\.0 Authentication no longer valid, closing connection/);
     await open.expect(/^421 4\.7\.0 Authentication no longer valid, closing connection/);
@@ -81,7 +82,7 @@ describe('SMTP sessions of a revoked app password', () => {
     const b = await fresh();
     const ta = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, a.password);
     const tb = await inTransaction(b.password);
-    await h.app.admin.revokeAll(h.user, 'test');
+    await h.app.admin.appPasswords.revokeAll(CLI_ACTOR, h.user);
     await h.services.registry.sweep();
     await ta.expect(/^421 /);
     await tb.expect(/^421 /);

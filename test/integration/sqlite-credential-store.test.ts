@@ -7,6 +7,7 @@ import { isGatewayError } from '../../src/core/gateway-error.js';
 import { SqliteAuditLog } from '../../src/credentials/sqlite-audit-log.js';
 import { SqliteCredentialStore } from '../../src/credentials/sqlite-credential-store.js';
 import { openSqliteDatabase } from '../../src/credentials/sqlite-database.js';
+import { SqliteWebSessionStore } from '../../src/credentials/sqlite-web-session-store.js';
 import { makeRecord } from '../helpers/records.js';
 import { credentialStoreContract } from './credential-store.contract.js';
 
@@ -18,6 +19,7 @@ credentialStoreContract('sqlite', async () => {
     store: new SqliteCredentialStore(db),
     audit: new SqliteAuditLog(db, 86_400_000, () => clock.now),
     clock,
+    webSessions: new SqliteWebSessionStore(db, () => clock.now),
     close: async () => {
       db.close();
       rmSync(dir, { recursive: true, force: true });

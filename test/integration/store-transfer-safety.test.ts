@@ -17,6 +17,7 @@ import { makeRecord } from '../helpers/records.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { runCli } from '../helpers/run-cli.js';
 import { FAST_ARGON2, makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const hasScript = ['/usr/bin/script', '/bin/script'].some((path) => existsSync(path));
 
@@ -57,7 +58,7 @@ describe('store export / import: safety', () => {
     redis = await startRedis();
     await withApp(tc.file, async (app) => {
       for (const [name, target] of [['Scanner', 'scanner'], ['Laptop', 'laptop']] as const) {
-        const created = await app.admin.create({ username: 'office@example.com', name, createdBy: 'test' });
+        const created = await app.admin.appPasswords.create(CLI_ACTOR, { username: 'office@example.com', name });
         const entry = { id: created.view.id, password: created.password };
         if (target === 'scanner') scanner = entry;
         else laptop = entry;
@@ -102,7 +103,7 @@ describe('store export / import: safety', () => {
     await withApp(onRedis, async (app) => {
       const stolen = await app.verifier.verify('office@example.com', scanner.password);
       assert.equal(stolen.ok ? 'ok' : stolen.reason, 'revoked');
-      assert.deepEqual((await app.admin.list()).map((v) => [v.name, v.revokedAt === null]), [['Scanner', false], ['Laptop', true]]);
+      assert.deepEqual((await app.admin.appPasswords.list(CLI_ACTOR)).map((v) => [v.name, v.revokedAt === null]), [['Scanner', false], ['Laptop', true]]);
     });
   });
 
@@ -141,7 +142,7 @@ describe('store export / import: safety', () => {
     assert.match(refused.stderr, /^passgate: line 1: the file was exported under another security\.pepper .*nothing was imported\n$/);
     assertNoSecrets(refused.stderr);
     await withApp(fresh, async (app) => {
-      assert.equal((await app.admin.list()).length, 0);
+      assert.equal((await app.admin.appPasswords.list(CLI_ACTOR)).length, 0);
       assert.deepEqual(await app.audit.query({ limit: 10 }), []);
     });
 

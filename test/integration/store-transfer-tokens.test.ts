@@ -15,6 +15,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { runCli } from '../helpers/run-cli.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { FAST_ARGON2, makeTestConfig, type TestConfig } from '../helpers/test-config.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 const KEY = Buffer.alloc(32, 3).toString('base64');
 const OTHER_KEY = Buffer.alloc(32, 4).toString('base64');
@@ -30,7 +31,7 @@ describe('store export / import with token state', () => {
     redis = await startRedis();
     const app = await openApp(tc.config, { logger: createLogger('silent') });
     try {
-      await app.admin.create({ username: 'boss@example.com', name: 'Laptop', createdBy: 'test' });
+      await app.admin.appPasswords.create(CLI_ACTOR, { username: 'boss@example.com', name: 'Laptop' });
       state = {
         key: 'mailbox:boss@example.com',
         sealedRefreshToken: app.tokenCipher!.seal(REFRESH, 'mailbox:boss@example.com'),
@@ -77,7 +78,7 @@ describe('store export / import with token state', () => {
       const moved = await app.tokenStates.get(state.key);
       assert.deepEqual(moved, state);
       assert.equal(app.tokenCipher!.open(moved!.sealedRefreshToken!, state.key), REFRESH);
-      assert.equal((await app.admin.list()).length, 1);
+      assert.equal((await app.admin.appPasswords.list(CLI_ACTOR)).length, 1);
     } finally {
       await app.close();
     }
@@ -92,7 +93,7 @@ describe('store export / import with token state', () => {
     const { config } = loadConfig({ path: file, env: {}, cwd: tc.dir });
     const app = await openApp(config, { logger: createLogger('silent') });
     try {
-      assert.equal((await app.admin.list()).length, 0, 'the records before the bad line were not written either');
+      assert.equal((await app.admin.appPasswords.list(CLI_ACTOR)).length, 0, 'the records before the bad line were not written either');
       assert.equal(await app.tokenStates.get(state.key), null);
     } finally {
       await app.close();

@@ -4,6 +4,7 @@ import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 // Found by the chaos run (docs/chaos.md): while the OAuth provider was down, the upstream could not check
 // passgate's (still valid, cached) token and said so with a temporary answer, which passgate turned into "wrong
@@ -64,7 +65,7 @@ describe('an upstream that cannot check the token right now gets the client a te
     it('passgate answers 454 (not 535), audits "unavailable", and works again once the provider is back', async () => {
       // A mailbox with no pooled upstream session, so AUTH opens a new one and the upstream checks the token.
       const user = 'fresh@example.com';
-      const { password } = await h.app.admin.create({ username: user, name: 'Scanner', createdBy: 'test' });
+      const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Scanner' });
       await h.app.oauth!.tokens.getAccessToken(user);
       const port = h.oauth.port;
       await h.oauth.stop();
@@ -81,7 +82,7 @@ describe('an upstream that cannot check the token right now gets the client a te
 
     it('a 535 from the upstream still reads as invalid credentials', async () => {
       const user = 'refused@example.com';
-      const { password } = await h.app.admin.create({ username: user, name: 'Printer', createdBy: 'test' });
+      const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Printer' });
       h.upstream.refuseLogins = { code: 535, text: '5.7.3 Authentication unsuccessful' };
       try {
         assert.match(await auth(user, password), /^535 5\.7\.8 /);

@@ -6,6 +6,7 @@ import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 
 // Found by review: a token revoked early at the provider (or whose permissions changed) stayed in passgate's cache,
 // and every login was refused until it expired (60-90 minutes). A refusal of a cached token now drops it and
@@ -36,7 +37,7 @@ describe('a cached token the upstream refuses is dropped and the login retried o
     /** AUTH as a new mailbox each time: a mailbox with no pooled upstream session makes passgate log in upstream. */
     const authNewMailbox = async () => {
       const user = `device${++serial}@example.com`;
-      const { password } = await h.app.admin.create({ username: user, name: `Device ${serial}`, createdBy: 'test' });
+      const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Device ${serial}` });
       const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
       await t.expect(/^220 /);
       t.send('EHLO client.test');
@@ -84,7 +85,7 @@ describe('a cached token the upstream refuses is dropped and the login retried o
     it('costs exactly one extra token request for a burst of logins, each answered 535', async () => {
       const login = async (n: number) => {
         const user = `printer${n}@example.com`;
-        const { password } = await h.app.admin.create({ username: user, name: `Printer ${n}`, createdBy: 'test' });
+        const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Printer ${n}` });
         const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
         await t.expect(/^220 /);
         t.send('EHLO client.test');

@@ -10,6 +10,7 @@ import type { PasswordHasher } from '../../../src/core/password-hasher.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { CountingHasher } from '../../helpers/counting-hasher.js';
 import { makeTestConfig, type TestConfig } from '../../helpers/test-config.js';
+import { CLI_ACTOR } from '../../../src/core/actor.js';
 
 describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
   let tc: TestConfig;
@@ -31,8 +32,8 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
   });
   beforeEach(() => hasher.reset());
 
-  const create = (user: string, extra: Partial<Parameters<App['admin']['create']>[0]> = {}) =>
-    app.admin.create({ username: user, name: 'Device', createdBy: 'test', ...extra });
+  const create = (user: string, extra: Partial<Parameters<App['admin']['appPasswords']['create']>[1]> = {}) =>
+    app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Device', ...extra });
 
   it('accepts the password as shown, and as retyped without dashes, with spaces or in capitals', async () => {
     const { password, view } = await create('Retype@Example.com');
@@ -123,7 +124,7 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
 
   it('honours revocation at verification and names the revoked password', async () => {
     const { password, view } = await create('revoked@example.com', { name: 'Old printer' });
-    await app.admin.revoke(view.id, 'test');
+    await app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     const result = await app.verifier.verify('revoked@example.com', password);
     assert.deepEqual([result.ok, result.reason, result.record?.name], [false, 'revoked', 'Old printer']);
   });
@@ -132,7 +133,7 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
     const a = await create('all@example.com');
     const b = await create('all@example.com');
     const other = await create('other@example.com');
-    assert.equal((await app.admin.revokeAll('ALL@example.com', 'test')).length, 2);
+    assert.equal((await app.admin.appPasswords.revokeAll(CLI_ACTOR, 'ALL@example.com')).revoked.length, 2);
     assert.equal((await app.verifier.verify('all@example.com', a.password)).reason, 'revoked');
     assert.equal((await app.verifier.verify('all@example.com', b.password)).reason, 'revoked');
     assert.equal((await app.verifier.verify('other@example.com', other.password)).ok, true);
@@ -141,8 +142,8 @@ describe('AppPasswordVerifier (real argon2, real SQLite)', () => {
   it('enforces the per-user cap (app_passwords.max_per_user), counting only active passwords', async () => {
     for (let i = 0; i < 10; i++) await create('cap@example.com');
     await assert.rejects(create('cap@example.com'), { code: 'PG_LIMIT_REACHED', message: /max_per_user/ });
-    const [first] = await app.admin.list({ username: 'cap@example.com' });
-    await app.admin.revoke(first!.id, 'test');
+    const [first] = await app.admin.appPasswords.list(CLI_ACTOR, { username: 'cap@example.com' });
+    await app.admin.appPasswords.revoke(CLI_ACTOR, first!.id);
     await create('cap@example.com');
   });
 

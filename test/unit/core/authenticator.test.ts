@@ -5,6 +5,7 @@ import type { AuthRequest } from '../../../src/core/authenticator.js';
 import { createLogger } from '../../../src/observability/logger.js';
 import { CountingHasher } from '../../helpers/counting-hasher.js';
 import { makeTestConfig, type TestConfig } from '../../helpers/test-config.js';
+import { CLI_ACTOR } from '../../../src/core/actor.js';
 
 describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
   let tc: TestConfig;
@@ -29,7 +30,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
   const login = (over: Partial<AuthRequest> & { username: string; password: string }) =>
     app.authenticator.authenticate({ protocol: 'smtp', clientIp: '198.51.100.1', secure: true, ...over });
   const create = (username: string, extra: Record<string, unknown> = {}) =>
-    app.admin.create({ username, name: 'Scanner', createdBy: 'test', ...extra });
+    app.admin.appPasswords.create(CLI_ACTOR, { username, name: 'Scanner', ...extra });
   const lastAudit = async (username: string) => (await app.audit.query({ username, limit: 1 }))[0]!;
 
   it('accepts a valid app password, returns the mailbox, records the use and audits it', async () => {
@@ -73,7 +74,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
 
   it('names a revoked or expired password in the audit log; a device repeating it counts once, so it blocks nobody', async () => {
     const revoked = await create('stale@example.com', { name: 'Old printer' });
-    await app.admin.revoke(revoked.view.id, 'test');
+    await app.admin.appPasswords.revoke(CLI_ACTOR, revoked.view.id);
     for (let i = 0; i < 15; i++) {
       const outcome = await login({ username: 'stale@example.com', password: revoked.password, clientIp: '198.51.100.30' });
       assert.deepEqual([outcome.ok, outcome.reason], [false, 'revoked']);
@@ -95,7 +96,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     const scoped = await create(user, { scopes: ['imap'] });
     const revoked = await create(user);
     assert.equal((await login({ username: user, password: revoked.password, clientIp: '203.0.113.50' })).ok, true); // now in the cache
-    await app.admin.revoke(revoked.view.id, 'test');
+    await app.admin.appPasswords.revoke(CLI_ACTOR, revoked.view.id);
     hasher.reset();
     const strip = (o: object) => Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'delayMs' && k !== 'reason'));
     const wrong = await login({ username: user, password: 'wron-gwro-ngwr-ongx', clientIp: '203.0.113.50' });
@@ -116,11 +117,11 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
     for (let i = 0; i < 5; i++) assert.equal((await login({ username: 'cache@example.com', password: password.toUpperCase() })).ok, true);
     assert.equal(hasher.verifications, 1, 'cached logins cost no argon2');
     assert.match((await lastAudit('cache@example.com')).detail!, /cached/);
-    await app.admin.revoke(view.id, 'test');
+    await app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
     assert.equal((await login({ username: 'cache@example.com', password })).reason, 'revoked');
     const all = await create('cache@example.com');
     assert.equal((await login({ username: 'cache@example.com', password: all.password })).ok, true);
-    await app.admin.revokeAll('cache@example.com', 'test');
+    await app.admin.appPasswords.revokeAll(CLI_ACTOR, 'cache@example.com');
     assert.equal((await login({ username: 'cache@example.com', password: all.password })).reason, 'revoked');
   });
 

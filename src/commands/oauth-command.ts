@@ -5,7 +5,7 @@ import { normalizeUsername } from '../core/app-password-record.js';
 import { GatewayError } from '../core/gateway-error.js';
 import type { TokenStatus } from '../core/token-provider.js';
 import type { CliContext } from './cli-context.js';
-import { formatTable, formatTime } from './cli-format.js';
+import { formatTable, formatTime, printable } from './cli-format.js';
 
 function requireOAuth(app: App): NonNullable<App['oauth']> {
   if (!app.oauth) throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: OAuth is not configured (see config/passgate.example.yaml, section oauth)');
@@ -70,10 +70,15 @@ export function oauthCommand(ctx: CliContext): Command {
               formatTime(s.accessExpiresAt),
               formatTime(s.lastSuccessAt),
               formatTime(s.failingSince),
-              s.lastError ?? '',
+              (s.lastError ?? '').split(/\r?\n/)[0]!,
             ]),
           ),
         );
+        // A provider's answer over several lines (Microsoft: trace and correlation ids) is printed whole below the
+        // table, line by line, rather than squeezed into its cell as escaped line breaks.
+        for (const s of statuses.filter((x) => /\r?\n/.test(x.lastError ?? ''))) {
+          ctx.io.stdout(`\n${s.key}: ${s.lastError!.split(/\r?\n/).map((line) => printable(line)).join('\n  ')}\n`);
+        }
       }
       // The table is the output; the exit code carries the verdict, for cron jobs and monitoring (main.ts returns it).
       if (statuses.some((s) => NEEDS_ATTENTION.has(s.state))) throw new CommanderError(1, 'passgate.exit', '');

@@ -161,7 +161,9 @@ describe('doctor and start-up', () => {
     }
 
     it('checks the token at start: a wrong client secret is a warning naming the URL, a failing token in /readyz and the metric; it still serves', async () => {
-      const s = await serve(writeConfig({ oauth: { client_secret: 'not-the-secret' } }));
+      const c = writeConfig({ oauth: { client_secret: 'not-the-secret' } });
+      oauth.failNext(1, TestOAuthServer.oauthError(401, 'invalid_client', 'AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 0f1e\r\nCorrelation ID: 2d3c'));
+      const s = await serve(c);
       const warning = await s.waitForLine('upstream token unavailable at start');
       assert.equal(warning.level, 'warn');
       assert.equal(warning.tokenEndpoint, oauth.tokenEndpoint);
@@ -174,6 +176,12 @@ describe('doctor and start-up', () => {
       const metrics = await (await fetch(`http://127.0.0.1:${s.ops}/metrics`)).text();
       assert.match(metrics, /^passgate_oauth_tokens\{state="failing"\} 1$/m);
       assert.match(metrics, /^passgate_token_requests_total\{result="config"\} 1$/m);
+      // passgate oauth status shows the same answer, its line breaks printed as such.
+      const status = await runCli(['--config', c.file, 'oauth', 'status'], { cwd: c.dir });
+      assert.equal(status.code, 1);
+      assert.match(status.stdout, /^app +app +failing .*AADSTS7000215: Invalid client secret provided\.$/m);
+      assert.match(status.stdout, /\napp: .*AADSTS7000215: Invalid client secret provided\.\n {2}Trace ID: 0f1e\n {2}Correlation ID: 2d3c\n/);
+      assert.doesNotMatch(status.stdout, /\\x0d/);
       s.child.kill('SIGTERM');
     });
 

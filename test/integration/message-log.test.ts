@@ -9,6 +9,10 @@ import { startRedis } from '../helpers/redis-server.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { openApp } from '../../src/app.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { runCli } from '../helpers/run-cli.js';
+import { makeTestConfig } from '../helpers/test-config.js';
 
 const DAY = 86_400_000;
 
@@ -114,6 +118,24 @@ describe('sqlite message log: bounded and read-only', () => {
       db.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('message trace on Redis, through the composition root and the CLI', () => {
+  it('what one instance writes, passgate audit --messages on another process reads', async () => {
+    const server = await startRedis();
+    const tc = makeTestConfig({ redis: { url: server.url, key_prefix: server.prefix } });
+    const app = await openApp(tc.config, { logger: createLogger('silent') });
+    try {
+      await app.messageLog.append(record({ sessionId: 'from-redis' }));
+      const out = await runCli(['--config', tc.file, 'audit', '--messages', '--user', 'scanner@example.com', '--json'], { cwd: tc.dir });
+      assert.equal(out.code, 0, out.stderr);
+      assert.deepEqual((JSON.parse(out.stdout) as MessageRecord[]).map((r) => r.sessionId), ['from-redis']);
+    } finally {
+      await app.close();
+      tc.cleanup();
+      await server.close();
     }
   });
 });

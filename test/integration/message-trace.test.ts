@@ -153,6 +153,25 @@ describe('message trace', () => {
     assert.equal(record?.reply, reply.trim());
   });
 
+  it('records a message the upstream lost before it confirmed it as failed, with the 451 the client got', async () => {
+    h.upstream.dropDuringDataAfter = 10;
+    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
+    t.send(`MAIL FROM:<${h.user}>`);
+    await t.expect(/^250 /);
+    t.send('RCPT TO:<boss@example.com>');
+    await t.expect(/^250 /);
+    t.send('DATA');
+    await t.expect(/^354 /);
+    t.send(`Message-ID: <lost@scanner.example.com>\r\n\r\n${'x'.repeat(2000)}\r\n.`);
+    const reply = await t.expect(/^451 4\.4\.2 /);
+    const [record] = await h.app.messageLog.query({ username: h.user, result: 'failed', limit: 1 });
+    assert.equal(record?.messageId, '<lost@scanner.example.com>');
+    assert.deepEqual(record?.recipients, ['boss@example.com']);
+    assert.equal(record?.reply, reply.trim());
+    assert.equal(record?.queueId, null);
+    assert.equal(logLines('message not relayed').at(-1)?.messageId, '<lost@scanner.example.com>');
+  });
+
   it('checks the CLI\'s filters and says what it expects', async () => {
     const wrong = await cli('audit', '--messages', '--result', 'ok');
     assert.equal(wrong.code, 2);

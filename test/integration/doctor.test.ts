@@ -190,9 +190,9 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     it('reports an older schema and does not upgrade it; the token check still runs', async () => {
       const tc = config();
       const path = tc.config.sqlite.path;
-      // Schema 2: the store as the passgate before app-password policies left it (migration 3 added the column).
+      // Schema 2: the store as the passgate before app-password policies left it (later migrations: policy, meta, disabled_at + web_sessions).
       const old = new Database(path);
-      old.exec('ALTER TABLE app_passwords DROP COLUMN policy');
+      old.exec('ALTER TABLE app_passwords DROP COLUMN policy; ALTER TABLE app_passwords DROP COLUMN disabled_at; DROP TABLE web_sessions; DROP TABLE IF EXISTS meta');
       old.pragma('user_version = 2');
       old.close();
       const bytes = readFileSync(path);

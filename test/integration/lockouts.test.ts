@@ -87,7 +87,7 @@ describe('lockouts on Redis: listed and lifted across instances', () => {
     const [a, b] = clients.map((redis) => new FlexibleLoginLimiter(rules, { redis, keyPrefix: server.prefix })) as [FlexibleLoginLimiter, FlexibleLoginLimiter];
     const key: LoginAttemptKey = { username: 'shared@example.com', ip: '203.0.113.4', trusted: false };
     await a.recordFailure(key, 'f1');
-    assert.equal((await a.recordFailure(key, 'f1')).blocked, true);
+    assert.equal((await a.recordFailure(key, 'f2')).blocked, true, 'two different wrong passwords trip the pair');
     const listed = await b.lockouts(Date.now());
     assert.deepEqual(listed.map((l) => [l.kind, l.key, l.failures]), [['user-address', 'shared@example.com 203.0.113.4', 2]]);
     assert.equal(await b.unlock('user-address', listed[0]!.key), true);
@@ -99,7 +99,7 @@ describe('lockouts on Redis: listed and lifted across instances', () => {
     const limiter = new FlexibleLoginLimiter(rules, { redis: clients[0]!, keyPrefix: server.prefix });
     const key: LoginAttemptKey = { username: 'later@example.com', ip: '203.0.113.5', trusted: false };
     await limiter.recordFailure(key, 'x');
-    await limiter.recordFailure(key, 'x');
+    await limiter.recordFailure(key, 'y');
     assert.equal((await limiter.lockouts(Date.now())).length, 1);
     assert.deepEqual(await limiter.lockouts(Date.now() + 61_000), []);
   });

@@ -22,6 +22,11 @@ export class SocketTranscript {
     return socket;
   }
 
+  /** What arrived and no expect() has consumed yet. */
+  pending(): string {
+    return this.buffer;
+  }
+
   private attach(socket: Socket | TLSSocket): void {
     socket.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('utf8');

@@ -71,4 +71,32 @@ describe('configured SMTP limits, as a client sees them', () => {
     assert.ok(wrongMs >= FAILURE_DELAY_MS, `a wrong password was answered after ${wrongMs.toFixed(0)} ms, before the ${FAILURE_DELAY_MS} ms delay`);
     t.send('QUIT');
   });
+
+  it('smtp.upstream.max_connections_per_mailbox defaults to 3: a fourth transaction waits for a session to come free', async () => {
+    const clients: SmtpTranscript[] = [];
+    for (let i = 0; i < 4; i++) clients.push(await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password));
+    const [a, b, c, d] = clients as [SmtpTranscript, SmtpTranscript, SmtpTranscript, SmtpTranscript];
+    for (const t of [a, b, c]) t.send('MAIL FROM:<scanner@example.com>');
+    for (const t of [a, b, c]) await t.expect(/^250 /);
+    d.send('MAIL FROM:<scanner@example.com>');
+    await waitForWaiting(1); // the pool says the fourth client waits for its mailbox's sessions
+    assert.equal(d.pending(), '', 'the fourth MAIL is not answered while three sessions are busy');
+    a.send('QUIT'); // its upstream session is closed (a transaction was open), and the fourth transaction gets a slot
+    await a.expect(/^221 /);
+    await d.expect(/^250 /);
+    assert.equal(h.upstream.peakLoggedIn, 3, 'never more than three upstream sessions for the mailbox');
+    for (const t of [b, c, d]) t.send('QUIT');
+    await Promise.all([b, c, d].map((t) => t.expect(/^221 /)));
+  });
+
+  /** Polls passgate_smtp_upstream_pool_waiting (a gauge read on scrape) until it shows `n`, for at most 10 s. */
+  async function waitForWaiting(n: number): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const metrics = await (await fetch(`http://127.0.0.1:${h.services.ops!.port}/metrics`)).text();
+      if (new RegExp(`^passgate_smtp_upstream_pool_waiting ${n}$`, 'm').test(metrics)) return;
+      if (Date.now() > deadline) throw new Error(`the pool never showed ${n} waiting`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
 });

@@ -48,7 +48,7 @@ export class SocketTranscript {
   }
 
   /** Continues over TLS on the same connection (after the protocol's STARTTLS was accepted). */
-  protected async upgrade(): Promise<void> {
+  async upgrade(): Promise<void> {
     this.socket.removeAllListeners('data');
     const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
     await once(secure, 'secureConnect');

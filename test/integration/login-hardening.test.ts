@@ -5,6 +5,7 @@ import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
 
+// RFC 4616 §2: an authorization identity other than the login's own is refused (no acting for another user).
 // RFC 3207 §4.2 (SMTP) and RFC 3501 §6.2.1 / RFC 2595 §3.1 (IMAP): whatever a client sends after STARTTLS in the
 // same plaintext flight is dropped, never read as a command after the handshake (an on-path attacker could have
 // put it there: the STARTTLS command injection class, CVE-2011-0411). docs/security.md promises it (issue 21).
@@ -33,7 +34,7 @@ describe('commands pipelined after STARTTLS are dropped: SMTP', () => {
   });
 });
 
-describe('commands pipelined after STARTTLS are dropped: IMAP', () => {
+describe('IMAP: commands pipelined after STARTTLS are dropped, no acting for another identity', () => {
   let h: ImapHarness;
   before(async () => {
     h = await startImapHarness();
@@ -52,5 +53,18 @@ describe('commands pipelined after STARTTLS are dropped: IMAP', () => {
     t.send('d SELECT INBOX');
     await t.until(/^d (BAD|NO)/); // not logged in
     t.send('e LOGOUT');
+  });
+
+  const b64 = (text: string) => Buffer.from(text).toString('base64');
+
+  it('refuses a right password with an authorization identity other than its own, and accepts the same one given twice', async () => {
+    const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
+    await t.until(/^\* OK/);
+    t.send(`a AUTHENTICATE PLAIN ${b64(`boss@example.com\0${h.user}\0${h.password}`)}`);
+    await t.until(/^a NO /);
+    t.send(`b AUTHENTICATE PLAIN ${b64(`${h.user}\0${h.user}\0${h.password}`)}`);
+    await t.until(/^b OK/);
+    t.send('c LOGOUT');
+    await t.until(/^c OK/);
   });
 });

@@ -17,7 +17,7 @@ import { LineEndingNormaliser } from './line-ending-normaliser.js';
 import { LoginStillValidCheck } from './login-still-valid-check.js';
 import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
-import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
+import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_LOGIN_REPLIES, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -115,14 +115,13 @@ export class SmtpSessionHandler {
     }
     // One attempt, one record: the password, then the mailbox proved upstream now, so a token or permission problem
     // is a login failure the device reports, not a mystery at MAIL (the session goes back to the pool for this
-    // client's first MAIL). At AUTH the upstream refusing the mailbox reads as invalid credentials, anything else as
-    // temporary (454).
+    // client's first MAIL). Each upstream failure kind has its own reply (UPSTREAM_LOGIN_REPLIES, issue 18).
     const request = { username: auth.username ?? '', password: auth.password ?? '', protocol: 'smtp' as const, clientIp: session.remoteAddress, secure: session.secure, sessionId: session.id };
     const outcome = await this.deps.authenticator.login(request, async ({ mailbox }) => {
       const upstream = await this.deps.pool.acquire(mailbox);
       this.deps.pool.release(mailbox, upstream, true);
     });
-    if (!outcome.ok && 'upstream' in outcome) return callback(smtpError(AUTH_REPLIES[outcome.reason]));
+    if (!outcome.ok && 'upstream' in outcome) return callback(smtpError(UPSTREAM_LOGIN_REPLIES[outcome.upstream.kind]));
     if (!outcome.ok) {
       state.failures++;
       // The authenticator says how long to make a guesser wait before the answer.

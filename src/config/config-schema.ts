@@ -205,6 +205,10 @@ const smtpSchema = z
       .describe('where legacy clients connect'),
     max_message_bytes: positiveInt().default(157_286_400).describe('largest message accepted (Exchange Online: 150 MiB)'),
     max_recipients: positiveInt().default(500).describe('recipients per message'),
+    check_from_header: z
+      .boolean()
+      .default(false)
+      .describe('refuse a message whose From header is neither the mailbox nor an allowed sender (550 5.7.1); an app password may say otherwise (--check-from-header)'),
     max_connections: positiveInt().default(500).describe('SMTP connections open at once, every listener and client together; more get 421'),
     max_connections_per_ip: positiveInt().default(20).describe('SMTP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) gets 421'),

@@ -54,7 +54,7 @@ export class SmtpGateway {
         closeConnection: (session, reply) => this.listeners.forEach((l) => l.closeSession(session, reply)),
         trace: new SmtpMessageTrace({ messages: deps.messageLog ?? null, log: deps.log, clock: Date.now }),
       },
-      { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
+      { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes, checkFromHeader: config.check_from_header },
     );
     this.listeners = config.listeners.map(
       (listener) =>

@@ -47,6 +47,8 @@ export const SMTP_REPLIES = {
   mailboxRefusedUpstream: { code: 535, text: '5.7.0 Mailbox refused by the upstream mail service, ask your administrator' },
   upstreamFailedDuringData: { code: 451, text: '4.4.2 Upstream connection lost before it confirmed the message, try again' },
   senderDenied: { code: 550, text: '5.7.1 Sender address not allowed for this login' },
+  // Issue 17: answered after the client's final "." (the From header is read as the message streams).
+  fromHeaderDenied: { code: 550, text: '5.7.1 From header address not allowed for this login, message not relayed' },
   recipientDenied: { code: 550, text: '5.7.1 Recipient domain not allowed for this login' },
   messageTooBig: { code: 552, text: '5.3.4 Message too big for this login' },
   // Security (issue 17): refusals decided on the message itself, answered after the client's final ".".

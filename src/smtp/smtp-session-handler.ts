@@ -9,7 +9,8 @@ import { replyText, upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamReply 
 import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
-import { checkSender, loginStillValid } from './sender-policy.js';
+import { checkSender, loginStillValid, senderAllowed } from './sender-policy.js';
+import { FromHeaderGuard } from './from-header-guard.js';
 import { drain, SizeGuard } from './size-guard.js';
 import { MessageIdReader } from './message-id-reader.js';
 import type { SmtpMessageTrace } from './smtp-message-trace.js';
@@ -52,6 +53,8 @@ interface ConnectionState {
 export interface SmtpSessionHandlerOptions {
   maxFailuresPerConnection: number;
   maxMessageBytes: number;
+  /** Issue 17: the From header must be the mailbox or an allowed sender, unless the app password says otherwise. */
+  checkFromHeader: boolean;
 }
 
 export interface SmtpSessionHandlerDeps {
@@ -275,7 +278,9 @@ export class SmtpSessionHandler {
     const guard = new SizeGuard(limit);
     // Security (issue 17): no bare CR, bare LF or NUL reaches the upstream (SMTP smuggling), and a password revoked
     // while the message streamed stops it before its final "." (also on a revocation heard meanwhile: endRevoked).
-    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
+    // Issue 17: the From header, read from the head as it streams, is the mailbox or an allowed sender.
+    const from = (login.policy.checkFromHeader ?? this.options.checkFromHeader) ? [new FromHeaderGuard((a) => senderAllowed(login, a))] : [];
+    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), ...from, new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
     message.body.on('error', () => {}); // its errors reach us through upstream.message()
     state.message = message;
     const header = new MessageIdReader();
@@ -303,7 +308,7 @@ export class SmtpSessionHandler {
         reply: refusal,
         sizeBytes: guard.bytes,
         messageId: header.messageId,
-        detail: oversized ? `over ${limit} bytes` : (error as Error).message,
+        detail: oversized ? `over ${limit} bytes` : from[0]?.reason ?? (error as Error).message,
       });
       return callback(smtpError(refusal));
     }

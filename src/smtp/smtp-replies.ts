@@ -98,6 +98,18 @@ export function upstreamReplyError(reply: UpstreamReply): Error & { responseCode
   return Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
 }
 
+/**
+ * A submission passgate holds back after the upstream's continuous refusals (core/continuous-error-throttle.ts):
+ * the upstream's own code and enhanced code, and a text that says it is passgate refusing, and why.
+ */
+export function continuousErrorReply(refusal: { code: number; enhanced: string }, remainingMs: number): SmtpReplySpec {
+  const minutes = Math.max(1, Math.ceil(remainingMs / 60_000));
+  return {
+    code: refusal.code,
+    text: `${refusal.enhanced} Refused by passgate, not sent upstream: the upstream kept refusing this sender and recipient with ${refusal.enhanced}; held back for ${minutes} min to protect the mailbox from Exchange Online's continuous-error throttling`,
+  };
+}
+
 /** An Error that smtp-server turns into this reply (`responseCode` + message). */
 export function smtpError(reply: SmtpReplySpec): Error & { responseCode: number } {
   return Object.assign(new Error(reply.text), { responseCode: reply.code });

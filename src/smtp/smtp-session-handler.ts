@@ -8,6 +8,7 @@ import type { EsmtpParameters, SubmissionSession, SubmissionUpstream } from '../
 import { replyText, upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamReply as SmtpReply } from '../core/ports/upstream-failure.js';
 import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import type { ContinuousErrorThrottle, Submission } from '../core/continuous-error-throttle.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
 import { checkSender, loginStillValid, senderAllowed } from './sender-policy.js';
 import { FromHeaderGuard } from './from-header-guard.js';
@@ -18,7 +19,7 @@ import { LineEndingNormaliser } from './line-ending-normaliser.js';
 import { LoginStillValidCheck } from './login-still-valid-check.js';
 import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
-import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_LOGIN_REPLIES, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
+import { AUTH_REPLIES, continuousErrorReply, SMTP_REPLIES, smtpError, UPSTREAM_LOGIN_REPLIES, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -72,6 +73,8 @@ export interface SmtpSessionHandlerDeps {
   closeConnection: (session: SMTPServerSession, reply?: SmtpReplySpec) => void;
   /** The message trace: one record per message, and per refusal of one. */
   trace: SmtpMessageTrace;
+  /** Issue 17: remembers the upstream's continuous refusals and holds the same submission back. */
+  continuousErrors: ContinuousErrorThrottle;
 }
 
 /** An upstream reply as the client gets it, for the message trace. */
@@ -231,6 +234,15 @@ export class SmtpSessionHandler {
       await this.deps.trace.record(session, login, { result: 'policy-denied', sender: senderOf(session), recipients: [recipient], reply, detail: recipient });
       return callback(smtpError(reply));
     }
+    // Issue 17: a submission the upstream kept refusing (5.2.251-5.2.255) is refused here for a cool-down.
+    const held = await this.deps.continuousErrors.held(this.submission(session, login, recipient));
+    if (held) {
+      const reply = continuousErrorReply(held.refusal, held.remainingMs);
+      this.deps.metrics.continuousErrorRefusal(held.refusal.enhanced);
+      this.deps.log.info({ session: session.id, mailbox: login.mailbox, sender: senderOf(session), recipient, code: held.refusal.enhanced }, 'submission refused: continuous upstream refusals');
+      await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply, detail: `held back after continuous ${held.refusal.enhanced} refusals upstream` });
+      return callback(smtpError(reply));
+    }
     if (state.mailRefusal) return callback(upstreamReplyError(state.mailRefusal));
     const mail = state.pendingMail;
     const upstream = state.upstream;
@@ -324,6 +336,8 @@ export class SmtpSessionHandler {
     // after anything else the session is closed rather than reused.
     this.dropUpstream(state, login, reply.code === 250);
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
+    // Issue 17: the final reply counts for (or, a 250, resets) each recipient's continuous-error memory.
+    for (const recipient of recipients) await this.deps.continuousErrors.observe(this.submission(session, login, envelopeAddress(recipient)), reply);
     // message trace (issue 18): the upstream's final reply, its queue id and the Message-ID (also the log line).
     await this.deps.trace.record(session, login, {
       result: reply.code === 250 ? 'relayed' : 'refused',
@@ -385,10 +399,15 @@ export class SmtpSessionHandler {
       return callback(smtpError(failed));
     }
     if (reply.code >= 200 && reply.code < 300) return callback();
+    await this.deps.continuousErrors.observe(this.submission(session, login, recipient), reply);
     // message trace (issue 18): the upstream refused this recipient.
     await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply: asSpec(reply), detail: 'RCPT refused' });
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
     callback(upstreamReplyError(reply));
+  }
+
+  private submission(session: SMTPServerSession, login: Login, recipient: string): Submission {
+    return { mailbox: login.mailbox, sender: envelopeAddress(senderOf(session)), recipient };
   }
 
   /** Gives the connection's upstream session back (only if it is still the one given: a late reply may find a newer one). */

@@ -79,7 +79,7 @@ class FakeAuthenticator {
   async authenticate(request: AuthRequest): Promise<AuthOutcome> {
     this.logins++;
     if (request.username === CREDENTIALS.user && request.password === CREDENTIALS.password) {
-      return { ok: true, reason: 'ok', username: request.username, mailbox: request.username, appPasswordId: 'ap1', appPasswordName: 'fuzz', policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null } };
+      return { ok: true, reason: 'ok', username: request.username, mailbox: request.username, appPasswordId: 'ap1', appPasswordName: 'fuzz', policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null, checkFromHeader: null } };
     }
     // A few outcomes besides the wrong password, picked by the password so a case is reproducible.
     const reasons = ['invalid-credentials', 'invalid-credentials', 'invalid-credentials', 'rate-limited', 'unavailable', 'revoked'] as const;

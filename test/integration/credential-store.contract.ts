@@ -36,7 +36,7 @@ export function credentialStoreContract(name: string, open: () => Promise<StoreU
         username: 'find@example.com',
         allowedNetworks: ['10.0.0.0/8'],
         expiresAt: 1_900_000_000_000,
-        policy: { allowedSenders: ['scans@example.com'], allowedRecipientDomains: ['example.org'], maxMessageBytes: 10_000_000, maxMessagesPerHour: 20, maxMessagesPerDay: null },
+        policy: { allowedSenders: ['scans@example.com'], allowedRecipientDomains: ['example.org'], maxMessageBytes: 10_000_000, maxMessagesPerHour: 20, maxMessagesPerDay: null, checkFromHeader: true },
       });
       assert.deepEqual(await t.store.insert(r, limits()), { ok: true });
       assert.deepEqual(await t.store.findBySelector('find@example.com', r.selector), r);

@@ -57,6 +57,8 @@ export class UpstreamSmtpServer {
   mailDelayMs = 0;
   logins = 0;
   connections = 0;
+  /** MAIL FROM commands received (before any delay or refusal). */
+  mails = 0;
   /** The most sessions logged in at once (from a successful AUTH to the connection's close). */
   peakLoggedIn = 0;
   private readonly loggedIn = new Set<string>();
@@ -103,6 +105,7 @@ export class UpstreamSmtpServer {
         );
       },
       onMailFrom: (address, _session, callback) => {
+        this.mails++;
         const refusal = this.refuseSenders.get(address.address.toLowerCase());
         if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
         if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);

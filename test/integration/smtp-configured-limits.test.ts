@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { waitForPoolWaiting } from '../helpers/pool-waiting.js';
 
 // Promises of the config reference (issue 21), each over real sockets: smtp.max_recipients, smtp.max_message_bytes
 // (declared and undeclared), and auth.failure_delay_ms as the time a client waits for the reply to a wrong password.
@@ -79,7 +80,7 @@ describe('configured SMTP limits, as a client sees them', () => {
     for (const t of [a, b, c]) t.send('MAIL FROM:<scanner@example.com>');
     for (const t of [a, b, c]) await t.expect(/^250 /);
     d.send('MAIL FROM:<scanner@example.com>');
-    await waitForWaiting(1); // the pool says the fourth client waits for its mailbox's sessions
+    await waitForPoolWaiting(h.services.ops!.port, 1); // the pool says the fourth client waits for its mailbox's sessions
     assert.equal(d.pending(), '', 'the fourth MAIL is not answered while three sessions are busy');
     a.send('QUIT'); // its upstream session is closed (a transaction was open), and the fourth transaction gets a slot
     await a.expect(/^221 /);
@@ -88,15 +89,4 @@ describe('configured SMTP limits, as a client sees them', () => {
     for (const t of [b, c, d]) t.send('QUIT');
     await Promise.all([b, c, d].map((t) => t.expect(/^221 /)));
   });
-
-  /** Polls passgate_smtp_upstream_pool_waiting (a gauge read on scrape) until it shows `n`, for at most 10 s. */
-  async function waitForWaiting(n: number): Promise<void> {
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const metrics = await (await fetch(`http://127.0.0.1:${h.services.ops!.port}/metrics`)).text();
-      if (new RegExp(`^passgate_smtp_upstream_pool_waiting ${n}$`, 'm').test(metrics)) return;
-      if (Date.now() > deadline) throw new Error(`the pool never showed ${n} waiting`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  }
 });

@@ -151,7 +151,7 @@ describe('acceptProxied over real sockets on 127.0.0.1', () => {
     const clientClosed = once(client, 'close');
     await rejectsInvalidInput(acceptProxied(server, { trusted: TRUSTED, timeoutMs: 200 }), /no complete header within 200 ms/);
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 190 && elapsed < 2000, `rejected after ${elapsed} ms`);
+    assert.ok(elapsed >= 190 && elapsed < 10_000, `rejected after ${elapsed} ms: at timeoutMs, not before (the ceiling only catches a hang)`);
     assert.equal(server.destroyed, true);
     assert.equal(listenerCounts(server), before);
     await clientClosed;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
 import { waitForPoolWaiting } from '../helpers/pool-waiting.js';
 
 /** Clients that give up at the worst moments must not cost the mailbox its upstream sessions. */
@@ -13,15 +13,7 @@ describe('SMTP upstream pool when clients disconnect mid-flight (one upstream se
   });
   after(async () => h.close());
 
-  async function loggedIn(): Promise<SmtpTranscript> {
-    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
-    await t.expect(/^235 /);
-    return t;
-  }
+  const loggedIn = () => SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
 
   const sendOne = (id: string) =>
     nodemailer

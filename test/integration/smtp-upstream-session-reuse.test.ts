@@ -109,14 +109,17 @@ describe('SMTP upstream sessions: when one is replaced, and what the upstream is
 
   it('an idle session whose token has expired is not reused', async () => {
     const { h, upstream } = await start();
-    h.oauth.tokenLifetime = 2; // the first upstream login uses a token good for 2 s
+    h.oauth.tokenLifetime = 5; // the first upstream login uses a token good for 5 s (room for two messages under load)
     await oneMessage(h);
+    const expiredBy = Date.now() + 5000; // the token was issued before the first message was through
     await oneMessage(h);
     assert.equal(upstream.connections, 1, 'reused while its token is good');
-    await sleep(2100);
+    await sleep(Math.max(0, expiredBy + 100 - Date.now())); // the token's own life: time is the event here
     await oneMessage(h);
     assert.equal(upstream.connections, 2, 'a fresh session (and token) once it expired');
-    await sleep(100); // the expired session is sent QUIT in the background
+    // The expired session is sent QUIT in the background.
+    const deadline = Date.now() + 10_000;
+    while (!upstream.lines.some((l) => l.connection === 1 && l.line === 'QUIT') && Date.now() < deadline) await sleep(20);
     assert.ok(upstream.lines.some((l) => l.connection === 1 && l.line === 'QUIT'), 'the expired session was closed politely');
   });
 

@@ -33,4 +33,14 @@ export class PromptSmtpServer extends SMTPServer {
     connection._setListeners(() => connection.connectionReady());
     return connection;
   }
+
+  /**
+   * Whether a connection that closed was in the middle of its STARTTLS handshake (logged as tls-failed).
+   * smtp-server has no event for a failed upgrade; SMTPConnection#upgrade sets `_upgrading` and clears it once the
+   * handshake is done, so still set at the close, the handshake failed or the client left during it. Tested by
+   * doctor-and-startup.test.ts (a failed STARTTLS is tls-failed), which fails if an upgrade renames the field.
+   */
+  static handshakeFailed(connection: SMTPConnection): boolean {
+    return connection._upgrading === true;
+  }
 }

@@ -193,9 +193,7 @@ export class SmtpListener {
       this.connectionEnds.set(id, () => {
         clearTimeout(deadlineTimer);
         release();
-        // smtp-server (SMTPConnection#upgrade) clears `_upgrading` once the STARTTLS handshake is done: still set
-        // at the close, the handshake failed (or the client left in the middle of it).
-        if (connection?._upgrading === true) this.deps.handler.summaries.closing(id, 'tls-failed');
+        if (connection && PromptSmtpServer.handshakeFailed(connection)) this.deps.handler.summaries.closing(id, 'tls-failed');
       });
       connection = this.smtp.connect(socket, { id, remoteAddress: clientIp, remotePort: clientPort });
     } catch (error) {

@@ -30,8 +30,10 @@ describe('chaos: dependencies killed and restarted under load', () => {
     assert.deepEqual(report.violations, [], `${lines.join('\n')}\n${text}`);
     // The run did what it claims: every dependency went away at least once, and mail flowed both ways.
     for (const name of DEPENDENCIES) assert.ok(report.actions.some((a) => a.dependency === name), `${name} was never taken away`);
-    assert.ok(report.smtp.accepted >= 20, `only ${report.smtp.accepted} messages got a 250`);
-    assert.ok(report.imap.ok >= 10, `only ${report.imap.ok} IMAP sessions worked`);
+    // Not a throughput floor (that is npm run bench's business; a loaded machine does less in 35 s): the run must
+    // only have done real work on both protocols, so that "no violations" is not vacuous.
+    assert.ok(report.smtp.accepted > 0, `no message got a 250`);
+    assert.ok(report.imap.ok > 0, `no IMAP session worked`);
     assert.ok(report.smtp.temporary + report.imap.temporary > 0, 'no client ever saw a dependency missing');
     // Short token lifetimes: passgate fetched new tokens during the run, not just once at the start.
     assert.ok((report.oauthCounts.client_credentials ?? 0) >= 2, `token grants: ${report.oauthCounts.client_credentials}`);

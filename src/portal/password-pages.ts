@@ -145,12 +145,27 @@ export function revokeAllPage(username: string, count: number, token: string, fo
 <button type="submit" class="danger">Yes, revoke all</button><a class="button" href="${forOther ? '/admin/passwords' : '/passwords'}">Cancel</a></form>`;
 }
 
+/** The audit's actions in the words of the sign-in log. */
+const ACTION_WORDS: Partial<Record<AuditEvent['action'], string>> = {
+  'app-password.create': 'Created',
+  'app-password.revoke': 'Revoked',
+  'app-password.revoke-all': 'Revoked all',
+  'app-password.turn-off': 'Turned off',
+  'app-password.turn-on': 'Turned on',
+  'app-password.edit': 'Changed',
+  'lockout.unlock': 'Unlocked',
+};
+
+function describeAction(e: AuditEvent): string {
+  return e.action === 'login' ? `Sign-in (${e.protocol?.toUpperCase() ?? '?'})` : (ACTION_WORDS[e.action] ?? e.action);
+}
+
 export function signInTable(events: AuditEvent[], showUser: boolean): SafeHtml {
   if (events.length === 0) return html`<div class="card empty">Nothing recorded yet.</div>`;
   return html`<table><thead><tr><th scope="col">When</th>${showUser ? html`<th scope="col">User</th>` : ''}<th scope="col">What</th><th scope="col">App password</th><th scope="col">From</th><th scope="col">Result</th></tr></thead>
 <tbody>${events.map(
     (e) => html`<tr><td data-label="When">${when(e.at)}</td>${showUser ? html`<td data-label="User">${e.username}</td>` : ''}
-<td data-label="What">${e.action === 'login' ? `Sign-in (${e.protocol?.toUpperCase() ?? '?'})` : e.action.replace('app-password.', '').replace(/-/g, ' ')}</td>
+<td data-label="What">${describeAction(e)}</td>
 <td data-label="App password">${e.appPasswordName ?? '—'}</td><td data-label="From">${e.clientIp ?? '—'}</td>
 <td data-label="Result"><span class="badge ${e.reason === 'ok' ? 'ok' : 'bad'}">${e.action === 'login' ? describeReason(e.reason) : 'Done'}</span></td></tr>`,
   )}</tbody></table>`;

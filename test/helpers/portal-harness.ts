@@ -49,7 +49,8 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-const listener = (name: string, tls: string) => ({ name, host: '127.0.0.1', port: 0, tls });
+/** Real port numbers (not 0), so the setup sheet shows what a device would be told. */
+const listener = async (name: string, tls: string) => ({ name, host: '127.0.0.1', port: await freePort(), tls });
 
 /**
  * The portal with real parts on loopback: passgate (openApp + startServices, as `passgate serve`) with the portal
@@ -81,12 +82,12 @@ export async function startPortalHarness(
       smtp: {
         hostname: 'passgate.test',
         max_connections_per_ip: 1000,
-        listeners: [listener('submissions', 'implicit')],
+        listeners: [await listener('submissions', 'implicit')],
         upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', ca_file: join(caDir, 'smtp.pem'), servername: 'upstream.test', wait_seconds: 10 },
       },
       imap: {
         max_connections_per_ip: 1000,
-        listeners: [listener('imaps', 'implicit')],
+        listeners: [await listener('imaps', 'implicit')],
         revocation_check_seconds: 1,
         upstream: { host: '127.0.0.1', port: dovecot.imapsPort, tls: 'implicit', ca_file: join(caDir, 'imap.pem'), servername: 'localhost' },
       },

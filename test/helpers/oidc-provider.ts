@@ -74,6 +74,7 @@ export class TestOidcProvider {
       // Like Entra: what the scopes ask for is in the ID token itself.
       conformIdTokenClaims: false,
       features: { devInteractions: { enabled: false } },
+      ttl: { Interaction: 600, Grant: 3600, Session: 86_400, AccessToken: 3600, IdToken: 3600, AuthorizationCode: 60 },
       interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
       async findAccount(_ctx, sub) {
         const account = accounts.get(sub);

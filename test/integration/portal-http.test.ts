@@ -25,6 +25,7 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
   before(async () => {
     h = await startPortalHarness({
       oidc: { require_mfa: true },
+      portal: { sign_in_per_minute: 40, create_per_hour: 3 },
       clock: () => Date.now() + offsetMs,
       logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
     });
@@ -158,6 +159,37 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     const [audit] = await h.app.audit.query({ appPasswordId: view.id, action: 'app-password.revoke', limit: 1 });
     assert.match(audit!.detail!, /by admin@example\.com \(admin\)/);
     for (const path of ['/admin/sign-ins?user=bob%40example.com', '/admin/lockouts', '/admin/health']) assert.equal((await admin.get(`${h.url}${path}`)).status, 200, path);
+
+    await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_OTHER, name: 'Bob tablet' });
+    const confirm = await admin.get(`${h.url}/passwords/revoke-all?user=${encodeURIComponent(PORTAL_OTHER)}`);
+    assert.match(confirm.body, /Revoke all app passwords of bob@example\.com\?/);
+    const done = await admin.post(`${h.url}/passwords/revoke-all`, { _csrf: WebClient.field(confirm.body, '_csrf'), user: PORTAL_OTHER });
+    assert.match(done.body, /All app passwords were revoked/);
+    assert.ok((await h.app.admin.appPasswords.list(CLI_ACTOR, { username: PORTAL_OTHER })).every((v) => v.revokedAt !== null));
+    const [revokeAll] = await h.app.audit.query({ username: PORTAL_OTHER, action: 'app-password.revoke-all', limit: 1 });
+    assert.match(revokeAll!.detail!, /by admin@example\.com \(admin\)/);
+  });
+
+  it('shows a user the setup sheet of their own password, without the password', async () => {
+    const { view, password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name: 'Copier', scopes: ['smtp'] });
+    const client = new WebClient();
+    await signIn(h, client, PORTAL_USER);
+    const sheet = await client.get(`${h.url}/passwords/${view.id}/setup`);
+    assert.equal(sheet.status, 200);
+    assert.match(sheet.body, /Setup sheet: Copier/);
+    assert.match(sheet.body, /Outgoing mail \(SMTP\)/);
+    assert.ok(!sheet.body.includes(password));
+  });
+
+  it('limits how many passwords one person creates per hour (create_per_hour)', async () => {
+    const client = new WebClient();
+    await signIn(h, client, PORTAL_OTHER);
+    const statuses: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      const form = await client.get(`${h.url}/passwords/new`);
+      statuses.push((await client.post(`${h.url}/passwords`, { _csrf: WebClient.field(form.body, '_csrf'), name: `Device ${i}`, mailbox: PORTAL_OTHER, scopes: 'smtp', expiry: 'never' })).status);
+    }
+    assert.deepEqual(statuses, [200, 200, 200, 429]);
   });
 
   it('refuses a sign-in without MFA when require_mfa, and an account outside the allowed domains', async () => {
@@ -201,5 +233,12 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     const again = await client.get(`${h.url}/passwords`, { follow: false });
     assert.equal(again.status, 303);
     assert.match(again.location!, /^\/auth\/login\?return=/);
+  });
+
+  it('limits sign-in starts per address (sign_in_per_minute): last, as it blocks 127.0.0.1 for a minute', async () => {
+    const client = new WebClient();
+    let status = 0;
+    for (let i = 0; i < 41 && status !== 429; i++) status = (await client.get(`${h.url}/auth/login`, { follow: false })).status;
+    assert.equal(status, 429);
   });
 });

@@ -457,7 +457,7 @@ export async function startServices(app: App): Promise<Services> {
       await ops.listen();
     }
     if (config.portal.enabled) {
-      portal = new PortalServer(config.portal, { admin: app.admin, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, clock: app.clock });
+      portal = new PortalServer(config.portal, { admin: app.admin, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
       await portal.listen();
     }
   } catch (error) {

@@ -36,10 +36,14 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: PortalContext): vo
     reply.clearCookie(cookies.signIn, cookieOptions);
     const refuse = (status: number, message: string) =>
       sendPage(request, reply, 'Sign-in failed', html`<div class="signin"><div class="card"><h1>Sign-in failed</h1><p>${message}</p><p><a class="button primary" href="/auth/login">Try again</a></p></div></div>`, { status });
-    if (pending === null) return refuse(400, 'This sign-in has expired or was already used. Start again.');
+    if (pending === null) {
+      ctx.metrics.signIn('failed');
+      return refuse(400, 'This sign-in has expired or was already used. Start again.');
+    }
     const query = request.query as Record<string, unknown>;
     if (typeof query.error === 'string') {
       log.warn({ ip: request.ip, error: query.error }, 'portal sign-in refused by the provider');
+      ctx.metrics.signIn('failed');
       return refuse(403, 'The sign-in was cancelled or refused by your account provider.');
     }
     let claims: Record<string, unknown>;
@@ -47,11 +51,13 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: PortalContext): vo
       claims = await signIn.finish(new URL(request.url, `${ctx.config.public_url}/`), pending);
     } catch (error) {
       log.warn({ ip: request.ip, cause: (error as Error).message }, 'portal sign-in failed');
+      ctx.metrics.signIn('failed');
       return refuse(400, 'The answer from your account provider could not be verified. Start again.');
     }
     const outcome = identityFromClaims(claims, ctx.rules, Math.floor(ctx.clock() / 1000));
     if (!outcome.ok) {
       log.warn({ ip: request.ip, username: outcome.username, reason: outcome.reason }, 'portal sign-in refused');
+      ctx.metrics.signIn(outcome.reason);
       // The provider no longer vouches for this person here: end the sessions they still hold.
       if (outcome.username !== null && outcome.reason === 'not-allowed') await sessions.destroyAllFor(outcome.username, null);
       return refuse(403, SIGN_IN_REFUSALS[outcome.reason]);
@@ -60,6 +66,7 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const id = await sessions.create(outcome.identity);
     reply.setCookie(cookies.session, id, cookieOptions);
     log.info({ ip: request.ip, username: outcome.identity.username, role: outcome.identity.role, reauth: pending.maxAge !== null }, 'portal sign-in');
+    ctx.metrics.signIn('ok');
     return reply.redirect(pending.returnTo, 303);
   });
 

@@ -6,6 +6,7 @@ import type { SignInLog } from '../admin/sign-in-log.js';
 import type { Actor } from '../core/actor.js';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { PortalMetrics } from '../core/portal-metrics.js';
 import type { PortalConfig } from '../config/config-schema.js';
 import type { SafeHtml } from './html.js';
 import type { OidcSignIn } from './oidc-sign-in.js';
@@ -38,6 +39,7 @@ export interface PortalContext {
   signIn: OidcSignIn;
   rules: IdentityRules;
   log: EventLogger;
+  metrics: PortalMetrics;
   clock: Clock;
   cookies: { session: string; signIn: string; secure: boolean };
 }

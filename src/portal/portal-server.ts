@@ -7,6 +7,7 @@ import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../core/clock.js';
 import type { EventLogger } from '../core/event-logger.js';
+import type { PortalMetrics, PortalRefusal } from '../core/portal-metrics.js';
 import { isGatewayError } from '../core/gateway-error.js';
 import type { WebSessionStore } from '../core/web-session-store.js';
 import type { PortalConfig } from '../config/config-schema.js';
@@ -26,6 +27,7 @@ export interface PortalServerDeps {
   /** The mail listeners' certificates (portal.tls: listener); null with portal.tls: none. */
   tls: TlsCertificates | null;
   log: EventLogger;
+  metrics: PortalMetrics;
   clock: Clock;
 }
 
@@ -38,6 +40,8 @@ const ERROR_PAGES: Record<string, [number, string, string]> = {
   FST_CSRF_MISSING_SECRET: [403, 'Form expired', 'This form did not come from your current portal session. Go back, reload the page and try again.'],
   FST_CSRF_INVALID_TOKEN: [403, 'Form expired', 'This form did not come from your current portal session. Go back, reload the page and try again.'],
 };
+
+const REFUSALS: Record<string, PortalRefusal> = { PG_FORBIDDEN: 'forbidden', FST_CSRF_MISSING_SECRET: 'csrf', FST_CSRF_INVALID_TOKEN: 'csrf' };
 
 /**
  * The web portal (issue 16): fastify with its official plugins for cookies, security headers and a strict CSP (no
@@ -78,6 +82,7 @@ export class PortalServer {
       sessions,
       signIn,
       log: deps.log,
+      metrics: deps.metrics,
       clock: deps.clock,
       // __Host-: the browser keeps it to this host, path / and HTTPS only (RFC 6265bis).
       cookies: secure ? { session: '__Host-passgate', signIn: '__Host-passgate-signin', secure } : { session: 'passgate', signIn: 'passgate-signin', secure },
@@ -128,6 +133,8 @@ export class PortalServer {
         return sendPage(request, reply, 'Something went wrong', html`<h1>Something went wrong</h1><p>Try again in a moment. If it keeps happening, tell your IT team.</p>`, { status: 500 });
       }
       const [status, title, words] = known;
+      const refusal = REFUSALS[code] ?? (status === 429 ? 'rate-limited' : undefined);
+      if (refusal !== undefined) deps.metrics.refused(refusal);
       if (status === 403) deps.log.warn({ path: request.routeOptions.url ?? null, ip: request.ip, username: request.portal?.session.username ?? null, code }, 'portal request refused');
       return sendPage(request, reply, title, html`<h1>${title}</h1><p>${words === '' ? error.message : words}</p><p><a class="button" href="/passwords">Back to my app passwords</a></p>`, { status });
     });

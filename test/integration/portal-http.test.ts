@@ -200,6 +200,12 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     assert.equal(outsider.status, 403);
     assert.match(outsider.body, /not allowed to use this portal/);
     assert.ok(logs.some((l) => l.includes('portal sign-in refused') && l.includes('mfa-required')));
+    const metrics = await h.app.metrics.registry.metrics();
+    assert.match(metrics, /^passgate_portal_sign_ins_total\{result="mfa-required"\} 1$/m);
+    assert.match(metrics, /^passgate_portal_sign_ins_total\{result="not-allowed"\} 1$/m);
+    assert.match(metrics, /^passgate_portal_sign_ins_total\{result="ok"\} [1-9]/m);
+    assert.match(metrics, /^passgate_portal_refusals_total\{reason="csrf"\} [1-9]/m);
+    assert.match(metrics, /^passgate_portal_refusals_total\{reason="forbidden"\} [1-9]/m);
   });
 
   it('asks the provider to authenticate again (max_age, prompt=login) before creating, when the sign-in is old', async () => {

@@ -58,7 +58,15 @@ const listener = async (name: string, tls: string) => ({ name, host: '127.0.0.1'
  * test OAuth server, an Exchange-like SMTP upstream and Dovecot, so a password made in the portal is tried for real.
  */
 export async function startPortalHarness(
-  over: { mail?: boolean; portal?: Record<string, unknown>; oidc?: Record<string, unknown>; clock?: Clock; logger?: Logger } = {},
+  over: {
+    mail?: boolean;
+    portal?: Record<string, unknown>;
+    oidc?: Record<string, unknown>;
+    /** Top-level config sections added to the harness's (e.g. `redis`). */
+    config?: Record<string, unknown>;
+    clock?: Clock;
+    logger?: Logger;
+  } = {},
 ): Promise<PortalHarness> {
   const port = await freePort();
   const url = `https://127.0.0.1:${port}`;
@@ -98,6 +106,7 @@ export async function startPortalHarness(
     ops: { enabled: false },
     app_passwords: { setup_host: 'mail.example.com' },
     ...mail,
+    ...over.config,
     portal: {
       enabled: true,
       host: '127.0.0.1',

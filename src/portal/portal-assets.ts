@@ -37,7 +37,8 @@ background:var(--card);color:var(--ink);cursor:pointer;text-decoration:none;line
 .button.primary,button.primary{background:var(--brand);border-color:var(--brand);color:var(--brand-ink);font-weight:600}
 button.danger,.button.danger{color:var(--bad);border-color:currentColor}
 .button.small,button.small{padding:.25rem .6rem;font-size:.875rem}
-.card > h2:first-child,.card > h1:first-child{margin-top:0}
+.card > h2:first-child,.card > h1:first-child,form.card > label:first-of-type{margin-top:0}
+form.card > .actions{margin-top:1.25rem}
 form.inline{display:inline}
 label{display:block;font-weight:600;margin:.9rem 0 .3rem}
 .hint{color:var(--muted);font-size:.9rem;margin:.2rem 0 0;font-weight:400}

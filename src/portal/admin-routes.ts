@@ -18,10 +18,11 @@ async function requireAdmin(request: FastifyRequest): Promise<void> {
 /** The admin pages: everyone's passwords (the actions are the user routes'), the sign-in log, lockouts, health. */
 export function registerAdminRoutes(app: FastifyInstance, ctx: PortalContext): void {
   const { appPasswords, signInLog, lockouts, health } = ctx.admin;
-  const read = { preHandler: [requireUser, requireAdmin] };
-  const write = { preHandler: [requireUser, requireAdmin, app.csrfProtection] };
+  // Fresh hook arrays for every route (plugins may append to a route's own).
+  const read = () => ({ preHandler: [requireUser, requireAdmin] });
+  const write = () => ({ preHandler: [requireUser, requireAdmin, app.csrfProtection] });
 
-  app.get('/admin/passwords', read, async (request: FastifyRequest, reply: FastifyReply) => {
+  app.get('/admin/passwords', read(), async (request: FastifyRequest, reply: FastifyReply) => {
     const q = request.query as Record<string, unknown>;
     const filter: PasswordFilter = { q: text(q.q), status: text(q.status), user: text(q.user) };
     const status = STATUSES.find((s) => s === filter.status);
@@ -33,7 +34,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: PortalContext): v
     return sendPage(request, reply, 'All app passwords', allPasswordsPage(views, ctx.clock(), reply.generateCsrf(), filter, doneNotice(q)), { current: '/admin/passwords' });
   });
 
-  app.get('/admin/sign-ins', read, async (request, reply) => {
+  app.get('/admin/sign-ins', read(), async (request, reply) => {
     const q = request.query as Record<string, unknown>;
     const filter: SignInFilter = { user: text(q.user), reason: text(q.reason), protocol: text(q.protocol) };
     const reason = AUDIT_REASONS.find((r): r is AuditReason => r === filter.reason);
@@ -47,14 +48,14 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: PortalContext): v
     return sendPage(request, reply, 'Sign-in log', allSignInsPage(events, filter), { current: '/admin/sign-ins' });
   });
 
-  app.get('/admin/lockouts', read, async (request, reply) => {
+  app.get('/admin/lockouts', read(), async (request, reply) => {
     const list = await lockouts.list(actorOf(request));
     const done = text((request.query as Record<string, unknown>).done);
     const message = notice('ok', done === 'unlocked' ? 'Unlocked.' : done === 'gone' ? 'That lockout had already ended.' : null);
     return sendPage(request, reply, 'Lockouts', lockoutsPage(list, reply.generateCsrf(), message), { current: '/admin/lockouts' });
   });
 
-  app.post('/admin/lockouts/unlock', write, async (request, reply) => {
+  app.post('/admin/lockouts/unlock', write(), async (request, reply) => {
     const body = request.body as Record<string, unknown>;
     const kind = LOCKOUT_KINDS.find((k): k is LockoutKind => k === text(body.kind));
     if (kind === undefined) throw new GatewayError('PG_INVALID_INPUT', 'unknown lockout kind');
@@ -62,7 +63,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: PortalContext): v
     return reply.redirect(`/admin/lockouts?done=${listed ? 'unlocked' : 'gone'}`, 303);
   });
 
-  app.get('/admin/health', read, async (request, reply) => {
+  app.get('/admin/health', read(), async (request, reply) => {
     return sendPage(request, reply, 'Health', healthPage(await health.status(actorOf(request))), { current: '/admin/health' });
   });
 }

@@ -21,14 +21,15 @@ export function doneNotice(query: unknown) {
 /** The user's pages: their passwords, create (shown once), turn off/on, revoke, revoke all, setup sheet, sign-ins. */
 export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): void {
   const { appPasswords, signInLog } = ctx.admin;
-  const write = { preHandler: [requireUser, app.csrfProtection] };
-  const read = { preHandler: requireUser };
+  // Fresh hook arrays for every route: @fastify/rate-limit appends its hook to the route's own array.
+  const write = () => ({ preHandler: [requireUser, app.csrfProtection] });
+  const read = () => ({ preHandler: [requireUser] });
 
   /** Creating needs a recent sign-in (portal.oidc.reauth_max_age_seconds): else the provider is asked again. */
   const needsReauth = (request: FastifyRequest) => ctx.clock() / 1000 - request.portal!.session.authTime > ctx.config.oidc.reauth_max_age_seconds;
   const reauth = (reply: FastifyReply) => reply.redirect(`/auth/login?reauth=1&return=${encodeURIComponent('/passwords/new')}`, 303);
 
-  app.get('/passwords', read, async (request, reply) => {
+  app.get('/passwords', read(), async (request, reply) => {
     const views = await appPasswords.list(actorOf(request));
     const body = myPasswordsPage(views, ctx.clock(), reply.generateCsrf(), doneNotice(request.query));
     return sendPage(request, reply, 'My app passwords', body, { current: '/passwords' });
@@ -36,7 +37,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
 
   const blankForm = (request: FastifyRequest): NewPasswordForm => ({ name: '', scopes: ['smtp', 'imap'], expiry: 'never', mailbox: request.portal!.session.mailboxes[0] ?? '' });
 
-  app.get('/passwords/new', read, async (request, reply) => {
+  app.get('/passwords/new', read(), async (request, reply) => {
     if (needsReauth(request)) return reauth(reply);
     return sendPage(request, reply, 'Create an app password', newPasswordPage(request.portal!.session.mailboxes, reply.generateCsrf(), blankForm(request), null), { current: '/passwords' });
   });
@@ -44,7 +45,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
   const createLimit = {
     rateLimit: { max: ctx.config.create_per_hour, timeWindow: 3_600_000, hook: 'preHandler' as const, keyGenerator: (r: FastifyRequest) => r.portal?.session.username ?? r.ip },
   };
-  app.post('/passwords', { ...write, config: createLimit }, async (request, reply) => {
+  app.post('/passwords', { ...write(), config: createLimit }, async (request, reply) => {
     if (needsReauth(request)) return reauth(reply);
     const body = request.body as Record<string, unknown>;
     const scopes = ([] as unknown[]).concat(body.scopes ?? []).filter((s): s is Protocol => s === 'smtp' || s === 'imap');
@@ -79,11 +80,11 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     const back = localPath(text((request.body as Record<string, unknown>).back), '/passwords');
     return reply.redirect(`${back}${back.includes('?') ? '&' : '?'}done=${result.changed ? done : 'unchanged'}`, 303);
   };
-  app.post('/passwords/:id/turn-off', write, change('turnOff', 'turned-off'));
-  app.post('/passwords/:id/turn-on', write, change('turnOn', 'turned-on'));
-  app.post('/passwords/:id/revoke', write, change('revoke', 'revoked'));
+  app.post('/passwords/:id/turn-off', write(), change('turnOff', 'turned-off'));
+  app.post('/passwords/:id/turn-on', write(), change('turnOn', 'turned-on'));
+  app.post('/passwords/:id/revoke', write(), change('revoke', 'revoked'));
 
-  app.get('/passwords/:id/setup', read, async (request, reply) => {
+  app.get('/passwords/:id/setup', read(), async (request, reply) => {
     const { id } = request.params as { id: string };
     const actor = actorOf(request);
     const view = await appPasswords.show(actor, id);
@@ -96,14 +97,14 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return actsForEveryone(actor) && given.trim() !== '' ? given.trim().toLowerCase() : actor.id;
   };
 
-  app.get('/passwords/revoke-all', read, async (request, reply) => {
+  app.get('/passwords/revoke-all', read(), async (request, reply) => {
     const username = revokeAllTarget(request, text((request.query as Record<string, unknown>).user));
     const live = (await appPasswords.list(actorOf(request), { username })).filter((v) => v.revokedAt === null);
     const forOther = username !== request.portal!.session.username;
     return sendPage(request, reply, 'Revoke all', revokeAllPage(username, live.length, reply.generateCsrf(), forOther), { current: forOther ? '/admin/passwords' : '/passwords' });
   });
 
-  app.post('/passwords/revoke-all', write, async (request, reply) => {
+  app.post('/passwords/revoke-all', write(), async (request, reply) => {
     const username = revokeAllTarget(request, text((request.body as Record<string, unknown>).user));
     await appPasswords.revokeAll(actorOf(request), username);
     // An emergency stop: the person's other portal sessions end too (this one stays).
@@ -112,7 +113,7 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return reply.redirect(own ? '/passwords?done=revoked-all' : `/admin/passwords?user=${encodeURIComponent(username)}&done=revoked-all`, 303);
   });
 
-  app.get('/sign-ins', read, async (request, reply) => {
+  app.get('/sign-ins', read(), async (request, reply) => {
     const events = await signInLog.query(actorOf(request), { limit: 200 });
     return sendPage(request, reply, 'My sign-ins', mySignInsPage(events), { current: '/sign-ins' });
   });

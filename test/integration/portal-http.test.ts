@@ -25,7 +25,7 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
   before(async () => {
     h = await startPortalHarness({
       oidc: { require_mfa: true },
-      portal: { sign_in_per_minute: 40, create_per_hour: 3 },
+      portal: { sign_in_per_minute: 40, create_per_hour: 3, idle_minutes: 30, mailbox_grants: { [PORTAL_USER]: ['scanner@example.com'] } },
       clock: () => Date.now() + offsetMs,
       logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
     });
@@ -53,7 +53,7 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     const id = fresh.jar.get(h.url)!.get(SESSION_COOKIE)!;
     assert.match(id, /^[\w-]{43}$/, 'a 256-bit random id, nothing else');
     const session = await h.app.webSessions.get(id);
-    assert.deepEqual([session!.username, session!.role, session!.mailboxes, session!.amr], [PORTAL_USER, 'user', [PORTAL_USER], ['pwd', 'mfa']]);
+    assert.deepEqual([session!.username, session!.role, session!.mailboxes, session!.amr], [PORTAL_USER, 'user', [PORTAL_USER, 'scanner@example.com'], ['pwd', 'mfa']]);
     assert.notEqual(webSessionKey(id), id, 'the store keys it by a hash');
   });
 
@@ -225,6 +225,36 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
       assert.equal(h.oidc.logins.length, logins + 1, 'the provider asked again, though its session was live');
       assert.match(back.url, /\/passwords\/new$/);
       assert.match(back.body, /Create an app password/);
+    } finally {
+      offsetMs = 0;
+    }
+  });
+
+  it('offers the mailboxes the config grants besides the user\'s own, and no other', async () => {
+    const client = new WebClient();
+    await signIn(h, client, PORTAL_USER);
+    const form = await client.get(`${h.url}/passwords/new`);
+    assert.match(form.body, /<option value="alice@example\.com" selected>alice@example\.com<\/option><option value="scanner@example\.com">/);
+    const token = WebClient.field(form.body, '_csrf');
+    const shared = await client.post(`${h.url}/passwords`, { _csrf: token, name: 'Shared scanner', mailbox: 'scanner@example.com', scopes: 'smtp', expiry: 'never' });
+    assert.equal(shared.status, 200);
+    const [view] = await h.app.admin.appPasswords.list(CLI_ACTOR, { search: 'Shared scanner' });
+    assert.deepEqual([view!.username, view!.mailbox], [PORTAL_USER, 'scanner@example.com'], 'logs in as alice, acts as the shared mailbox');
+    const typed = await client.post(`${h.url}/passwords`, { _csrf: token, name: 'Not mine', mailbox: PORTAL_OTHER, scopes: 'smtp', expiry: 'never' });
+    assert.equal(typed.status, 400);
+    assert.match(typed.body, /Choose one of your mailboxes/);
+    assert.equal((await h.app.admin.appPasswords.list(CLI_ACTOR, { search: 'Not mine' })).length, 0);
+  });
+
+  it('ends a session after idle_minutes without a request', async () => {
+    const client = new WebClient();
+    const page = await signIn(h, client, PORTAL_USER);
+    assert.equal(page.status, 200);
+    offsetMs = 31 * 60_000;
+    try {
+      const later = await client.get(`${h.url}/passwords`, { follow: false });
+      assert.equal(later.status, 303);
+      assert.match(later.location!, /^\/auth\/login/);
     } finally {
       offsetMs = 0;
     }

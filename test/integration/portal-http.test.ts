@@ -25,6 +25,7 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
   before(async () => {
     h = await startPortalHarness({
       oidc: { require_mfa: true },
+      config: { rate_limit: { pair: { max_failures: 2, block_seconds: 60, max_block_seconds: 600 } } },
       portal: { sign_in_per_minute: 40, create_per_hour: 3, idle_minutes: 30, mailbox_grants: { [PORTAL_USER]: ['scanner@example.com'] } },
       clock: () => Date.now() + offsetMs,
       logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
@@ -168,6 +169,21 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     assert.ok((await h.app.admin.appPasswords.list(CLI_ACTOR, { username: PORTAL_OTHER })).every((v) => v.revokedAt !== null));
     const [revokeAll] = await h.app.audit.query({ username: PORTAL_OTHER, action: 'app-password.revoke-all', limit: 1 });
     assert.match(revokeAll!.detail!, /by admin@example\.com \(admin\)/);
+  });
+
+  it('lets an admin see a lockout and lift it, audited with the admin as actor', async () => {
+    for (let n = 0; n < 2; n++) {
+      await h.app.authenticator.authenticate({ username: 'victim@example.com', password: `wrong-password-${n}`, protocol: 'imap', clientIp: '192.0.2.1', secure: true });
+    }
+    const admin = new WebClient();
+    await signIn(h, admin, PORTAL_ADMIN);
+    const list = await admin.get(`${h.url}/admin/lockouts`);
+    assert.match(list.body, /victim@example\.com 192\.0\.2\.1/);
+    const done = await admin.post(`${h.url}/admin/lockouts/unlock`, { _csrf: WebClient.field(list.body, '_csrf'), kind: 'user-address', key: 'victim@example.com 192.0.2.1' });
+    assert.match(done.body, /Unlocked\./);
+    assert.match(done.body, /Nobody is locked out/);
+    const [audit] = await h.app.audit.query({ action: 'lockout.unlock', limit: 1 });
+    assert.match(audit!.detail!, /by admin@example\.com \(admin\).*unlocked user-address victim@example\.com 192\.0\.2\.1/);
   });
 
   it('shows a user the setup sheet of their own password, without the password', async () => {

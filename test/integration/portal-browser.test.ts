@@ -45,6 +45,8 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
     await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: h.url });
     await page.goto(`${h.url}/`);
     await screenshot(page, `${IMAGES}/portal-sign-in.png`);
+    await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate('document.activeElement.textContent'), 'Skip to content', 'the first Tab reaches the skip link');
     const started = Date.now();
     await signIn(page, h, PORTAL_USER);
     await page.getByRole('heading', { level: 1, name: 'My app passwords' }).waitFor();

@@ -36,13 +36,15 @@ function claimValues(claims: Record<string, unknown>, name: string): string[] {
 }
 
 /**
- * The person the ID token names, if the rules let them in: the address is `email`, else `preferred_username`
- * (Entra's UPN), lower-cased; allowed by its domain or by the allowed claim; an admin when admin_claim holds one of
+ * The person the ID token names, if the rules let them in: the address is `email` (unless `email_verified` is
+ * false), else `preferred_username` (Entra's UPN), lower-cased; allowed by its domain or by the allowed claim; an admin when admin_claim holds one of
  * admin_values; refused without `mfa` in `amr` when MFA is required (RFC 8176). Checked at every sign-in, so a
  * person who left the domain or lost the claim is refused at the next one.
  */
 export function identityFromClaims(claims: Record<string, unknown>, rules: IdentityRules, nowSeconds: number): { ok: true; identity: PortalIdentity } | { ok: false; reason: SignInRefusal; username: string | null } {
-  const raw = [claims.email, claims.preferred_username].find((v): v is string => typeof v === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v));
+  // An email the provider says is unverified is not used (OpenID Connect Core §5.1; Entra drops unverified ones).
+  const email = claims.email_verified === false ? undefined : claims.email;
+  const raw = [email, claims.preferred_username].find((v): v is string => typeof v === 'string' && /^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(v));
   if (raw === undefined) return { ok: false, reason: 'no-address', username: null };
   const username = normalizeUsername(raw);
   const domain = username.slice(username.lastIndexOf('@') + 1);

@@ -19,6 +19,8 @@ describe('identityFromClaims', () => {
     const upn = identityFromClaims({ preferred_username: 'bob@example.com' }, RULES, NOW);
     assert.equal(upn.ok && upn.identity.username, 'bob@example.com');
     assert.equal(upn.ok && upn.identity.authTime, NOW, 'no auth_time: now');
+    const unverified = identityFromClaims({ email: 'ceo@example.com', email_verified: false, preferred_username: 'guest@partner.test' }, RULES, NOW);
+    assert.deepEqual(unverified, { ok: false, reason: 'not-allowed', username: 'guest@partner.test' }, 'an unverified email is not taken');
   });
 
   it('refuses an account with no address, outside the domains and without the claim', () => {

@@ -70,11 +70,12 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return reply.redirect(pending.returnTo, 303);
   });
 
-  app.post('/auth/logout', { preHandler: app.csrfProtection }, async (request: FastifyRequest, reply: FastifyReply) => {
-    if (request.portal !== null) {
-      await sessions.destroy(request.portal.id);
-      log.info({ ip: request.ip, username: request.portal.session.username }, 'portal sign-out');
-    }
+  // Signed out already (the session ended): nothing to protect, so no token is asked for.
+  const signedIn = (request: FastifyRequest, reply: FastifyReply, done: () => void) =>
+    request.portal === null ? void reply.redirect('/', 303) : app.csrfProtection(request, reply, done);
+  app.post('/auth/logout', { preHandler: signedIn }, async (request: FastifyRequest, reply: FastifyReply) => {
+    await sessions.destroy(request.portal!.id);
+    log.info({ ip: request.ip, username: request.portal!.session.username }, 'portal sign-out');
     reply.clearCookie(cookies.session, cookieOptions);
     return reply.redirect('/', 303);
   });

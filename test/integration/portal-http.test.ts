@@ -285,6 +285,8 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     const again = await client.get(`${h.url}/passwords`, { follow: false });
     assert.equal(again.status, 303);
     assert.match(again.location!, /^\/auth\/login\?return=/);
+    const twice = await client.post(`${h.url}/auth/logout`, {}, { follow: false });
+    assert.deepEqual([twice.status, twice.location], [303, '/'], 'signing out when already out just goes home');
   });
 
   it('limits sign-in starts per address (sign_in_per_minute): last, as it blocks 127.0.0.1 for a minute', async () => {

@@ -29,8 +29,10 @@ function csrfField(token: string): SafeHtml {
 }
 
 /** One small POST form (turn off, turn on, revoke): a button, the CSRF token, and where to come back to. */
-export function actionForm(path: string, label: string, token: string, back: string, danger = false): SafeHtml {
-  return html`<form class="inline" method="post" action="${path}">${csrfField(token)}<input type="hidden" name="back" value="${back}"><button type="submit" class="small${danger ? ' danger' : ''}">${label}</button></form>`;
+export function actionForm(path: string, label: string, token: string, back: string, options: { danger?: boolean; what?: string } = {}): SafeHtml {
+  // Screen readers hear which password a button is for ("Turn off Printer, 2nd floor"), not a row of "Turn off".
+  const what = options.what === undefined ? '' : html`<span class="vh"> ${options.what}</span>`;
+  return html`<form class="inline" method="post" action="${path}">${csrfField(token)}<input type="hidden" name="back" value="${back}"><button type="submit" class="small${options.danger ? ' danger' : ''}">${label}${what}</button></form>`;
 }
 
 /** The table of passwords, for a user (their own) or an admin (everyone's, with the user column). */
@@ -53,9 +55,11 @@ ${options.showUser ? html`<td data-label="User">${v.username}${v.mailbox !== v.u
       status === 'revoked'
         ? ''
         : [
-            status === 'off' ? actionForm(`${base}/turn-on`, 'Turn on', token, options.back) : actionForm(`${base}/turn-off`, 'Turn off', token, options.back),
-            html`<a class="button small" href="${base}/setup">Setup sheet</a>`,
-            actionForm(`${base}/revoke`, 'Revoke', token, options.back, true),
+            status === 'off'
+              ? actionForm(`${base}/turn-on`, 'Turn on', token, options.back, { what: v.name })
+              : actionForm(`${base}/turn-off`, 'Turn off', token, options.back, { what: v.name }),
+            html`<a class="button small" href="${base}/setup">Setup sheet<span class="vh"> of ${v.name}</span></a>`,
+            actionForm(`${base}/revoke`, 'Revoke', token, options.back, { danger: true, what: v.name }),
           ]
     }</div></td>
 </tr>`;

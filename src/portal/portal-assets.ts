@@ -16,6 +16,7 @@ html{-webkit-text-size-adjust:100%}
 body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Ubuntu,sans-serif;background:var(--bg);color:var(--ink)}
 a{color:var(--brand)}
 :focus-visible{outline:none;box-shadow:var(--focus);border-radius:4px}
+.vh{position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;clip:rect(0,0,0,0);white-space:nowrap;border:0}
 .skip{position:absolute;left:-999px;top:0;background:var(--brand);color:var(--brand-ink);padding:.5rem 1rem;z-index:10}
 .skip:focus{left:1rem;top:1rem}
 header.top{background:var(--card);border-bottom:1px solid var(--line)}

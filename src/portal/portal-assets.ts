@@ -55,7 +55,7 @@ th,td{text-align:left;padding:.65rem .8rem;border-bottom:1px solid var(--line);v
 th{font-size:.8rem;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);background:var(--bg)}
 tr:last-child td{border-bottom:0}
 td .sub{display:block;color:var(--muted);font-size:.875rem}
-.badge{display:inline-block;padding:.1rem .55rem;border-radius:999px;font-size:.8rem;font-weight:600}
+.badge{white-space:nowrap;display:inline-block;padding:.1rem .55rem;border-radius:999px;font-size:.8rem;font-weight:600}
 .badge.active,.badge.ok{color:var(--ok);background:var(--ok-bg)}
 .badge.off{color:var(--off);background:var(--off-bg)}
 .badge.expired{color:var(--warn);background:var(--warn-bg)}

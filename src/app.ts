@@ -15,6 +15,10 @@ import { SqlitePepperCheckStore } from './credentials/sqlite-pepper-check-store.
 import type { LoginLimiter } from './core/login-limiter.js';
 import type { MessageLimiter } from './core/message-limiter.js';
 import { FlexibleMessageLimiter } from './rate-limit/flexible-message-limiter.js';
+import { MemoryContinuousErrorMemory } from './rate-limit/memory-continuous-error-memory.js';
+import { RedisContinuousErrorMemory } from './rate-limit/redis-continuous-error-memory.js';
+import type { ContinuousErrorMemory } from './core/continuous-error-memory.js';
+import { ContinuousErrorThrottle } from './core/continuous-error-throttle.js';
 import type { PasswordHasher } from './core/password-hasher.js';
 import { VerifiedCredentialCache } from './core/verified-credential-cache.js';
 import { AppPasswordAdmin } from './admin/app-password-admin.js';
@@ -90,6 +94,8 @@ export interface App {
   transfer: StoreTransfer;
   limiter: LoginLimiter;
   messages: MessageLimiter;
+  /** Issue 17: the upstream's continuous refusals per submission (memory, or Redis shared by every instance). */
+  continuousErrors: ContinuousErrorMemory;
   authenticator: Authenticator;
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
@@ -166,6 +172,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   };
   let limiter: LoginLimiter & LockoutControl;
   let messages: MessageLimiter;
+  let continuousErrors: ContinuousErrorMemory;
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
@@ -197,6 +204,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       closers.push(() => feed.close());
       revocations = feed;
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
+      continuousErrors = new RedisContinuousErrorMemory(redis, config.redis.key_prefix);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
@@ -210,6 +218,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       messageLog = new SqliteMessageLog(db, retentionMs, clock, config.audit.max_entries);
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
+      continuousErrors = new MemoryContinuousErrorMemory(clock);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
     // Security (issue 17): a store written with another pepper stops serve, the CLI and doctor here.
@@ -281,6 +290,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     transfer,
     limiter,
     messages,
+    continuousErrors,
     authenticator,
     metrics,
     revocations,
@@ -431,6 +441,11 @@ export async function startServices(app: App): Promise<Services> {
         gate: gate('smtp', config.smtp, app.metrics.connections()),
         messageLog: app.messageLog,
         registry,
+        continuousErrors: new ContinuousErrorThrottle(
+          app.continuousErrors,
+          { threshold: config.smtp.continuous_errors.threshold, coolDownMs: config.smtp.continuous_errors.cool_down_seconds * 1000 },
+          logger,
+        ),
       });
       app.metrics.observeUpstreamPool(() => smtp!.upstream.stats());
       await smtp.start();

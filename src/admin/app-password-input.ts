@@ -47,6 +47,11 @@ export function setsPolicy(input: MessagePolicyInput | undefined): boolean {
   return Object.values(input).some((v) => v !== undefined && v !== null && !(Array.isArray(v) && v.length === 0));
 }
 
+function fromHeaderChoice(value: unknown): boolean | null {
+  if (value === null || typeof value === 'boolean') return value;
+  return invalid(`invalid From header check "${String(value)}": expected true, false or null (the default)`);
+}
+
 /** `input` over `base` (a field left out keeps base's value), checked. */
 export function checkPolicy(input: MessagePolicyInput, base: MessagePolicy = NO_MESSAGE_LIMITS): MessagePolicy {
   const pick = <K extends keyof MessagePolicy>(key: K): MessagePolicy[K] | null => (input[key] === undefined ? base[key] : (input[key] as MessagePolicy[K] | null));
@@ -71,5 +76,6 @@ export function checkPolicy(input: MessagePolicyInput, base: MessagePolicy = NO_
     maxMessageBytes: positive(pick('maxMessageBytes'), 'maximum message size'),
     maxMessagesPerHour: positive(pick('maxMessagesPerHour'), 'messages per hour'),
     maxMessagesPerDay: positive(pick('maxMessagesPerDay'), 'messages per day'),
+    checkFromHeader: fromHeaderChoice(pick('checkFromHeader')),
   };
 }

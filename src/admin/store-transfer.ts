@@ -43,6 +43,8 @@ const recordSchema = z
         maxMessageBytes: z.number().int().positive().nullable(),
         maxMessagesPerHour: z.number().int().positive().nullable(),
         maxMessagesPerDay: z.number().int().positive().nullable(),
+        // Exports from before the From header check (issue 17) have none: the configured default.
+        checkFromHeader: z.boolean().nullable().default(null),
       })
       .strict()
       .default(NO_MESSAGE_LIMITS),

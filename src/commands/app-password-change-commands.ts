@@ -93,6 +93,7 @@ export function addAppPasswordChangeCommands(cmd: Command, ctx: CliContext): voi
     .option('--max-message-size <size>', 'SMTP: largest message, e.g. 10MB; "none": no limit')
     .option('--max-messages-per-hour <n>', 'SMTP: messages per hour; "none": no limit')
     .option('--max-messages-per-day <n>', 'SMTP: messages per day; "none": no limit')
+    .option('--check-from-header <on|off|default>', 'SMTP: refuse a From header that is not the mailbox or an allowed sender; default: smtp.check_from_header')
     .option('--json', 'print one JSON object')
     .action(async (id: string, opts: PolicyOptions & { name?: string; expires?: string; allowFrom?: string[]; json?: boolean }) => {
       await ctx.withApp(async (app) => {

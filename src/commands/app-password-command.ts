@@ -29,6 +29,7 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .option('--max-message-size <size>', 'SMTP: largest message, e.g. 10MB')
     .option('--max-messages-per-hour <n>', 'SMTP: messages per hour')
     .option('--max-messages-per-day <n>', 'SMTP: messages per day')
+    .option('--check-from-header <on|off|default>', 'SMTP: refuse a From header that is not the mailbox or an allowed sender (default: smtp.check_from_header)')
     .option('--json', 'print one JSON object')
     .action(async (opts: PolicyOptions & { user: string; name: string; mailbox?: string; scope: string; expires?: string; allowFrom?: string[]; length?: string; json?: boolean }) => {
       const length = opts.length === undefined ? undefined : Number(opts.length);

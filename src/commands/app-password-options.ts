@@ -33,6 +33,7 @@ export interface PolicyOptions {
   maxMessageSize?: string;
   maxMessagesPerHour?: string;
   maxMessagesPerDay?: string;
+  checkFromHeader?: string;
 }
 
 const isNone = (text: string | undefined) => text !== undefined && /^\s*none\s*$/i.test(text);
@@ -53,7 +54,17 @@ export function policyInput(opts: PolicyOptions): MessagePolicyInput {
   if (opts.maxMessagesPerDay !== undefined) {
     input.maxMessagesPerDay = isNone(opts.maxMessagesPerDay) ? null : whole(opts.maxMessagesPerDay, '--max-messages-per-day')!;
   }
+  if (opts.checkFromHeader !== undefined) input.checkFromHeader = parseFromHeaderCheck(opts.checkFromHeader);
   return input;
+}
+
+/** `--check-from-header on|off|default`: the From header must be the mailbox or an allowed sender (issue 17). */
+export function parseFromHeaderCheck(text: string): boolean | null {
+  const value = text.trim().toLowerCase();
+  if (value === 'on') return true;
+  if (value === 'off') return false;
+  if (value === 'default') return null;
+  throw new GatewayError('PG_INVALID_INPUT', `invalid --check-from-header "${text}": use on, off or default (smtp.check_from_header)`);
 }
 
 export function describePolicy(view: AppPasswordView): string {
@@ -64,6 +75,7 @@ export function describePolicy(view: AppPasswordView): string {
     ...(p.maxMessageBytes !== null ? [`max size: ${p.maxMessageBytes} bytes`] : []),
     ...(p.maxMessagesPerHour !== null ? [`${p.maxMessagesPerHour}/hour`] : []),
     ...(p.maxMessagesPerDay !== null ? [`${p.maxMessagesPerDay}/day`] : []),
+    `From header: ${p.checkFromHeader === null ? 'as smtp.check_from_header' : p.checkFromHeader ? 'checked' : 'not checked'}`,
   ];
   return parts.join('; ');
 }

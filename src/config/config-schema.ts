@@ -194,6 +194,20 @@ const smtpUpstreamSchema = z
   })
   .strict();
 
+const continuousErrorsSchema = z
+  .object({
+    threshold: positiveInt()
+      .default(3)
+      .describe('upstream refusals with 5.2.251-5.2.255 of one (mailbox, sender, recipient) within the cool-down that make passgate refuse it locally'),
+    cool_down_seconds: z
+      .number()
+      .int()
+      .min(0)
+      .default(900)
+      .describe('how long passgate then refuses that submission itself (and the window the refusals are counted in); 0 turns this off'),
+  })
+  .strict();
+
 const smtpSchema = z
   .object({
     enabled: z.boolean().default(true).describe('serve SMTP submission'),
@@ -207,10 +221,17 @@ const smtpSchema = z
       .describe('where legacy clients connect'),
     max_message_bytes: positiveInt().default(157_286_400).describe('largest message accepted (Exchange Online: 150 MiB)'),
     max_recipients: positiveInt().default(500).describe('recipients per message'),
+    check_from_header: z
+      .boolean()
+      .default(false)
+      .describe('refuse a message whose From header is neither the mailbox nor an allowed sender (550 5.7.1); an app password may say otherwise (--check-from-header)'),
     max_connections: positiveInt().default(500).describe('SMTP connections open at once, every listener and client together; more get 421'),
     max_connections_per_ip: positiveInt().default(20).describe('SMTP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) gets 421'),
     upstream: smtpUpstreamSchema.default(() => smtpUpstreamSchema.parse({})),
+    continuous_errors: continuousErrorsSchema
+      .default(() => continuousErrorsSchema.parse({}))
+      .describe("Exchange Online's continuous-error throttling: hold back a submission the upstream keeps refusing (docs/troubleshooting.md)"),
   })
   .strict();
 

@@ -12,6 +12,11 @@ export interface MessagePolicy {
   maxMessageBytes: number | null;
   maxMessagesPerHour: number | null;
   maxMessagesPerDay: number | null;
+  /**
+   * SMTP: the From header must be the mailbox or an allowed sender (issue 17); null: the listener's default
+   * (config `smtp.check_from_header`).
+   */
+  checkFromHeader: boolean | null;
 }
 
 export const NO_MESSAGE_LIMITS: MessagePolicy = {
@@ -20,6 +25,7 @@ export const NO_MESSAGE_LIMITS: MessagePolicy = {
   maxMessageBytes: null,
   maxMessagesPerHour: null,
   maxMessagesPerDay: null,
+  checkFromHeader: null,
 };
 
 /** One app password as stored. `hash` and `selector` never leave the store layer except to verify. */

@@ -87,6 +87,15 @@ export class AppPasswordVerifier {
     await this.deps.hasher.verify(await this.getDummyHash(), this.canonical(rawPassword));
   }
 
+  /**
+   * What a refused password looked like, for the log (issue 18): `account-password` when it cannot be an app
+   * password at all (not letters of an accepted length, app-password-format.ts), as when a user types their
+   * Microsoft password; the admin can then tell them to use the app password. The password itself is never logged.
+   */
+  looksLike(rawPassword: string): 'app-password' | 'account-password' {
+    return this.deps.format.normalize(rawPassword) === null ? 'account-password' : 'app-password';
+  }
+
   /** The canonical form of a typed password, or the raw text when it cannot be one (for fingerprints). */
   canonical(rawPassword: string): string {
     return this.deps.format.normalize(rawPassword) ?? rawPassword;

@@ -159,7 +159,11 @@ export class Authenticator {
     if (!verified.ok) {
       if (verified.reason === 'invalid-credentials') {
         const next = await this.deps.limiter.recordFailure(key, this.fingerprint(username, this.deps.verifier.canonical(request.password)));
-        return this.fail(base, 'invalid-credentials', null, this.describeTrip(next));
+        // Issue 18: a password that cannot be an app password is most often the account's own password; the log
+        // line and the audit detail say so (never what was typed), so the admin can point the user to the app password.
+        const looksLike = this.deps.verifier.looksLike(request.password);
+        const shape = looksLike === 'account-password' ? 'not app-password shaped: looks like an account password' : null;
+        return this.fail(base, 'invalid-credentials', null, [shape, this.describeTrip(next)].filter(Boolean).join('; ') || null, { looksLike });
       }
       // Any other refusal of the verifier carries a record: the password was right (revoked, expired, ...).
       return this.refuseRightPassword(base, key, request.password, verified.cached, verified.reason, verified.record, null);
@@ -260,10 +264,11 @@ export class Authenticator {
     reason: AuthFailureReason,
     record: AppPasswordRecord | null,
     detail: string | null,
+    fields: { looksLike?: 'app-password' | 'account-password' } = {},
   ): Promise<Refusal> {
     await this.audit(base, reason, record, detail);
     this.deps.metrics.attempt(base.protocol, reason);
-    this.deps.log.warn({ ...base, reason, appPasswordId: record?.id, detail }, 'login refused');
+    this.deps.log.warn({ ...base, reason, appPasswordId: record?.id, detail, ...fields }, 'login refused');
     const { failureDelayMs, failureDelayJitterMs } = this.options;
     return {
       ok: false,

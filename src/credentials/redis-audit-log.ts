@@ -9,7 +9,7 @@ const PRUNE_EVERY = 1000;
 
 /**
  * The shared sign-in log: one Redis stream (`P audit`), capped by length on every append (XADD MAXLEN ~, so
- * a flood cannot exhaust a `noeviction` Redis) and trimmed by age every thousand appends (XTRIM MINID ~).
+ * a flood cannot exhaust a `noeviction` Redis) and trimmed by age every thousand appends (XTRIM MINID, exact).
  * Queries never return what is past retention, trimmed or not.
  */
 export class RedisAuditLog implements AuditLog {
@@ -66,7 +66,9 @@ export class RedisAuditLog implements AuditLog {
 
   async prune(): Promise<number> {
     this.appendsSincePrune = 0;
-    return (await this.redis.xtrim(this.key, 'MINID', '~', this.cutoff())) as number;
+    // Exact, not `~`: an approximate trim removes only whole stream nodes (about 100 entries), so a small log would
+    // keep its expired records for ever. prune runs every thousand appends, so the cost is bounded.
+    return (await this.redis.xtrim(this.key, 'MINID', this.cutoff())) as number;
   }
 
   async close(): Promise<void> {}

@@ -9,7 +9,7 @@ const PRUNE_EVERY = 1000;
 
 /**
  * The shared message trace: one Redis stream (`P messages`), bounded as the sign-in log's stream is: capped by
- * length on every append (XADD MAXLEN ~), trimmed by age every thousand appends (XTRIM MINID ~); queries never
+ * length on every append (XADD MAXLEN ~), trimmed by age every thousand appends (XTRIM MINID, exact); queries never
  * return what is past retention.
  */
 export class RedisMessageLog implements MessageLog {
@@ -61,7 +61,8 @@ export class RedisMessageLog implements MessageLog {
 
   async prune(): Promise<number> {
     this.appendsSincePrune = 0;
-    return (await this.redis.xtrim(this.key, 'MINID', '~', `${Math.max(0, this.clock() - this.retentionMs)}-0`)) as number;
+    // Exact, as the sign-in log's: an approximate trim keeps whole stream nodes of expired records.
+    return (await this.redis.xtrim(this.key, 'MINID', `${Math.max(0, this.clock() - this.retentionMs)}-0`)) as number;
   }
 
   async close(): Promise<void> {}

@@ -11,6 +11,7 @@ import { checkStore } from './store-check.js';
 import { checkPepper } from './pepper-check.js';
 import { checkTls } from './tls-check.js';
 import { checkTokens } from './token-check.js';
+import { checkContinuousErrors } from './continuous-errors-check.js';
 
 export interface DoctorOptions {
   load: LoadConfigOptions;
@@ -68,6 +69,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   try {
     const tokens = await checkTokens(app, mailbox);
     checks.push(...tokens.results);
+    checks.push(await checkContinuousErrors(config.smtp, app.messageLog, app.clock()));
     if (mailbox !== null) {
       if (!tokens.token) checks.push(...logins(`no token for ${mailbox}`));
       else {

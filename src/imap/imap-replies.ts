@@ -1,4 +1,5 @@
 import type { AuditReason } from '../core/audit-log.js';
+import type { UpstreamFailureKind } from '../core/ports/upstream-failure.js';
 
 const FAILED = 'NO [AUTHENTICATIONFAILED] Authentication failed.';
 const TEMPORARY = 'NO [UNAVAILABLE] Temporary authentication failure, try again later.';
@@ -20,6 +21,21 @@ export const IMAP_LOGIN_REPLIES: Record<Exclude<AuditReason, 'ok'>, string> = {
   'user-locked': TEMPORARY,
   unavailable: 'NO [UNAVAILABLE] Service temporarily unavailable, try again later.',
   'upstream-token-failed': 'NO [UNAVAILABLE] Service temporarily unavailable, try again later.',
+};
+
+/**
+ * A login whose app password was right but whose mailbox could not be opened upstream (issue 18): each kind its own
+ * text, so a device's error and the admin can tell an operator problem from another. RFC 5530: UNAVAILABLE for what
+ * may pass, AUTHORIZATIONFAILED when the upstream will not let passgate act for the mailbox (the identity was
+ * right, the access to the mailbox is refused). A wrong password is always AUTHENTICATIONFAILED above.
+ */
+export const IMAP_UPSTREAM_LOGIN_REPLIES: Record<UpstreamFailureKind, string> = {
+  'token-unavailable': 'NO [UNAVAILABLE] No access token for the mailbox now, try again later.',
+  'login-refused': 'NO [AUTHORIZATIONFAILED] Mailbox refused by the upstream mail service, ask your administrator.',
+  'login-deferred': 'NO [UNAVAILABLE] Upstream mail server could not check the login now, try again later.',
+  busy: 'NO [UNAVAILABLE] Upstream mail server busy, try again later.',
+  unreachable: 'NO [UNAVAILABLE] Upstream mail server unreachable, try again later.',
+  lost: 'NO [UNAVAILABLE] Connection to the upstream mail server lost, try again later.',
 };
 
 /** Replies passgate gives itself before login (and the pipe's farewells after it). */

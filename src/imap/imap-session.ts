@@ -9,7 +9,7 @@ import type { SessionEnd } from '../core/session-metrics.js';
 import { SessionSummary } from '../core/session-summary.js';
 import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
-import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, imapLoginOk } from './imap-replies.js';
+import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, IMAP_UPSTREAM_LOGIN_REPLIES, imapLoginOk } from './imap-replies.js';
 import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../net/accept-client.js';
 import { completeServerTls, serverTlsSocket } from '../net/server-tls-handshake.js';
@@ -283,7 +283,7 @@ export class ImapSession {
     const request = { protocol: 'imap' as const, clientIp: this.client.ip, sessionId: this.client.id, username, password, secure: this.secure };
     // One attempt, one record: the password, then the mailbox opened upstream (its failure is the attempt's outcome).
     const outcome = await authenticator.login(request, ({ mailbox }) => mailboxes.open(mailbox));
-    if (!outcome.ok && 'upstream' in outcome) return this.write(`${tag} ${IMAP_LOGIN_REPLIES[outcome.reason]}`);
+    if (!outcome.ok && 'upstream' in outcome) return this.write(`${tag} ${IMAP_UPSTREAM_LOGIN_REPLIES[outcome.upstream.kind]}`);
     if (!outcome.ok) {
       this.failures++;
       await new Promise((r) => setTimeout(r, outcome.delayMs));

@@ -1,38 +1,27 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
+import { redactSecrets } from './secret-redaction.js';
 
 export type { Logger };
 
 /**
- * Every field that can carry a secret is redacted where logs are produced, whatever the nesting:
- * passwords, app passwords, tokens, client secrets, the pepper, authorization headers.
+ * The one logger: JSON lines, ISO times. Every object logged goes through redactSecrets first, so a secret-named
+ * field is `[redacted]` at any depth (pino's own `redact` paths name fixed depths only). Errors are turned into
+ * plain objects there, so pino's error serializer is the identity. passgate makes no child loggers (pino would
+ * not pass a child's bindings through these formatters).
  */
-export const REDACTED_KEYS = [
-  'password',
-  'pass',
-  'appPassword',
-  'token',
-  'accessToken',
-  'access_token',
-  'refreshToken',
-  'refresh_token',
-  'clientSecret',
-  'client_secret',
-  'secret',
-  'pepper',
-  'authorization',
-  'hash',
-];
-
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  const paths = REDACTED_KEYS.flatMap((key) => [key, `*.${key}`, `*.*.${key}`]);
   return pino(
     {
       name: 'passgate',
       level,
-      redact: { paths, censor: '[redacted]' },
       base: { pid: process.pid },
       timestamp: pino.stdTimeFunctions.isoTime,
-      formatters: { level: (label) => ({ level: label }) },
+      serializers: { err: (err: unknown) => err },
+      formatters: {
+        level: (label) => ({ level: label }),
+        bindings: (bindings) => redactSecrets(bindings),
+        log: (object) => redactSecrets(object),
+      },
     },
     destination,
   );

@@ -77,6 +77,13 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly smtpContinuousErrorRefusals = new Counter({
+    name: 'passgate_smtp_continuous_error_refusals_total',
+    help: 'Submissions (recipients) passgate refused itself because the upstream kept refusing them with this enhanced code (5.2.251-5.2.255), to spare the mailbox Exchange Online\'s continuous-error throttling',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+
   readonly smtpBytes = new Counter({
     name: 'passgate_smtp_message_bytes_total',
     help: 'Message bytes streamed upstream, by result',
@@ -335,6 +342,7 @@ export class Metrics {
         this.smtpBytes.inc({ result }, bytes);
       },
       poolWaitTimedOut: () => this.upstreamPoolWaitTimeouts.inc(),
+      continuousErrorRefusal: (enhanced) => this.smtpContinuousErrorRefusals.inc({ code: enhanced }),
       sessions: this.sessionMetrics('smtp'),
       upstream: this.upstreamMetrics('smtp'),
     };

@@ -15,6 +15,13 @@ export async function loginStillValid(store: CredentialStore, appPasswordId: str
   }
 }
 
+/** The address is the mailbox or one of the policy's allowed senders (domains compared in ASCII form, case-insensitive). */
+export function senderAllowed(login: { mailbox: string; policy: MessagePolicy }, address: string): boolean {
+  const sender = envelopeAddress(address).toLowerCase();
+  const allowed = (candidate: string) => envelopeAddress(candidate).toLowerCase() === sender;
+  return allowed(login.mailbox) || login.policy.allowedSenders.some(allowed);
+}
+
 /**
  * The password's policy for a new message: MAIL FROM is the mailbox or an allowed sender (domains compared in
  * their ASCII form, so an IDN matches whichever form the policy or the client used), a declared SIZE fits,
@@ -25,9 +32,7 @@ export async function checkSender(
   login: { mailbox: string; appPasswordId: string; policy: MessagePolicy },
   address: SMTPServerAddress,
 ): Promise<SmtpReplySpec | null> {
-  const sender = envelopeAddress(address.address).toLowerCase();
-  const allowed = (candidate: string) => envelopeAddress(candidate).toLowerCase() === sender;
-  if (!allowed(login.mailbox) && !login.policy.allowedSenders.some(allowed)) return SMTP_REPLIES.senderDenied;
+  if (!senderAllowed(login, address.address)) return SMTP_REPLIES.senderDenied;
   const declared = address.args && typeof address.args.SIZE === 'string' ? Number(address.args.SIZE) : 0;
   if (login.policy.maxMessageBytes !== null && declared > login.policy.maxMessageBytes) return SMTP_REPLIES.messageTooBig;
   if (!(await messages.allows(login.appPasswordId, login.policy))) return SMTP_REPLIES.messageRateExceeded;

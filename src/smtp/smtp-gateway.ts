@@ -8,6 +8,7 @@ import type { SubmissionUpstream } from '../core/ports/submission-upstream.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
 import type { MessageLog } from '../core/message-log.js';
+import type { ContinuousErrorThrottle } from '../core/continuous-error-throttle.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { SmtpListener } from './smtp-listener.js';
 import { SmtpMessageTrace } from './smtp-message-trace.js';
@@ -30,6 +31,8 @@ export interface SmtpGatewayDeps {
   messageLog?: MessageLog;
   /** Ends sessions of revoked, expired or turned-off passwords (the one IMAP uses too). */
   registry: LiveSessionRegistry;
+  /** Issue 17: Exchange Online's continuous-error throttling, avoided (memory or Redis, chosen by app.ts). */
+  continuousErrors: ContinuousErrorThrottle;
 }
 
 /**
@@ -53,8 +56,9 @@ export class SmtpGateway {
         log: deps.log,
         closeConnection: (session, reply) => this.listeners.forEach((l) => l.closeSession(session, reply)),
         trace: new SmtpMessageTrace({ messages: deps.messageLog ?? null, log: deps.log, clock: Date.now }),
+        continuousErrors: deps.continuousErrors,
       },
-      { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes },
+      { maxFailuresPerConnection: deps.maxFailuresPerConnection, maxMessageBytes: config.max_message_bytes, checkFromHeader: config.check_from_header },
     );
     this.listeners = config.listeners.map(
       (listener) =>

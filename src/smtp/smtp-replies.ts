@@ -34,11 +34,21 @@ export const AUTH_REPLIES: Record<AuditReason, SmtpReplySpec> = {
 export const SMTP_REPLIES = {
   encryptionRequired: { code: 538, text: '5.7.11 Encryption required for requested authentication mechanism' },
   tooManyFailures: { code: 421, text: '4.7.0 Too many failed logins, closing connection' },
+  // Operator problems upstream (issue 18): each kind its own enhanced code or text, so a device's error log and
+  // the admin can tell them apart (RFC 3463: X.4.1 no answer from host, X.4.2 bad connection, X.4.5 congestion).
   upstreamUnavailable: { code: 451, text: '4.4.1 Upstream mail server unavailable, try again later' },
+  upstreamUnreachable: { code: 451, text: '4.4.1 Upstream mail server unreachable, try again later' },
+  upstreamLost: { code: 451, text: '4.4.2 Connection to the upstream mail server lost, try again later' },
   upstreamBusy: { code: 451, text: '4.4.5 Upstream mail server busy, try again later' },
-  tokenUnavailable: { code: 454, text: '4.7.0 Temporary authentication failure upstream, try again later' },
+  upstreamDeferredLogin: { code: 454, text: '4.7.0 Upstream mail server could not check the login now, try again later' },
+  tokenUnavailable: { code: 454, text: '4.7.0 Temporary authentication failure upstream: no access token for the mailbox, try again later' },
+  // RFC 4954 §6: 535 is the AUTH failure; X.7.0 (not the X.7.8 of a wrong password): the password was right and
+  // the upstream refused the mailbox (SMTP AUTH off for it, no permission for passgate's app), for the admin to fix.
+  mailboxRefusedUpstream: { code: 535, text: '5.7.0 Mailbox refused by the upstream mail service, ask your administrator' },
   upstreamFailedDuringData: { code: 451, text: '4.4.2 Upstream connection lost before it confirmed the message, try again' },
   senderDenied: { code: 550, text: '5.7.1 Sender address not allowed for this login' },
+  // Issue 17: answered after the client's final "." (the From header is read as the message streams).
+  fromHeaderDenied: { code: 550, text: '5.7.1 From header address not allowed for this login, message not relayed' },
   recipientDenied: { code: 550, text: '5.7.1 Recipient domain not allowed for this login' },
   messageTooBig: { code: 552, text: '5.3.4 Message too big for this login' },
   // Security (issue 17): refusals decided on the message itself, answered after the client's final ".".
@@ -57,21 +67,47 @@ export const SMTP_REPLIES = {
 } satisfies Record<string, SmtpReplySpec>;
 
 /**
+ * An upstream failure at AUTH, after the app password was accepted: every kind its own reply (issue 18), so a token
+ * problem, an unreachable upstream and a mailbox the upstream refuses read differently on the device. Only a right
+ * password gets here; a wrong one is always AUTH_REPLIES['invalid-credentials'].
+ */
+export const UPSTREAM_LOGIN_REPLIES: Record<UpstreamFailureKind, SmtpReplySpec> = {
+  'token-unavailable': SMTP_REPLIES.tokenUnavailable,
+  'login-refused': SMTP_REPLIES.mailboxRefusedUpstream,
+  'login-deferred': SMTP_REPLIES.upstreamDeferredLogin,
+  busy: SMTP_REPLIES.upstreamBusy,
+  unreachable: SMTP_REPLIES.upstreamUnreachable,
+  lost: SMTP_REPLIES.upstreamLost,
+};
+
+/**
  * An upstream failure outside AUTH (at MAIL, when a session is needed): every kind of the one vocabulary has a
- * reply. At AUTH the audit reason decides (AUTH_REPLIES), so a refused mailbox reads as invalid credentials.
+ * reply. At AUTH, UPSTREAM_LOGIN_REPLIES answers.
  */
 export const UPSTREAM_REPLIES: Record<UpstreamFailureKind, SmtpReplySpec> = {
   'token-unavailable': SMTP_REPLIES.tokenUnavailable,
   'login-refused': SMTP_REPLIES.tokenUnavailable,
-  'login-deferred': SMTP_REPLIES.upstreamUnavailable,
+  'login-deferred': SMTP_REPLIES.upstreamDeferredLogin,
   busy: SMTP_REPLIES.upstreamBusy,
-  unreachable: SMTP_REPLIES.upstreamUnavailable,
-  lost: SMTP_REPLIES.upstreamUnavailable,
+  unreachable: SMTP_REPLIES.upstreamUnreachable,
+  lost: SMTP_REPLIES.upstreamLost,
 };
 
 /** The upstream's own verdict on MAIL, RCPT or DATA, passed to the client unchanged: code, enhanced code, text. */
 export function upstreamReplyError(reply: UpstreamReply): Error & { responseCode: number } {
   return Object.assign(new Error(replyText(reply)), { responseCode: reply.code });
+}
+
+/**
+ * A submission passgate holds back after the upstream's continuous refusals (core/continuous-error-throttle.ts):
+ * the upstream's own code and enhanced code, and a text that says it is passgate refusing, and why.
+ */
+export function continuousErrorReply(refusal: { code: number; enhanced: string }, remainingMs: number): SmtpReplySpec {
+  const minutes = Math.max(1, Math.ceil(remainingMs / 60_000));
+  return {
+    code: refusal.code,
+    text: `${refusal.enhanced} Refused by passgate, not sent upstream: the upstream kept refusing this sender and recipient with ${refusal.enhanced}; held back for ${minutes} min to protect the mailbox from Exchange Online's continuous-error throttling`,
+  };
 }
 
 /** An Error that smtp-server turns into this reply (`responseCode` + message). */

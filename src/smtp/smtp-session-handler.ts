@@ -8,8 +8,10 @@ import type { EsmtpParameters, SubmissionSession, SubmissionUpstream } from '../
 import { replyText, upstreamFailure, UPSTREAM_AUDIT_REASONS, type UpstreamReply as SmtpReply } from '../core/ports/upstream-failure.js';
 import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
+import type { ContinuousErrorThrottle, Submission } from '../core/continuous-error-throttle.js';
 import { asciiDomain, envelopeAddress } from './envelope-address.js';
-import { checkSender, loginStillValid } from './sender-policy.js';
+import { checkSender, loginStillValid, senderAllowed } from './sender-policy.js';
+import { FromHeaderGuard } from './from-header-guard.js';
 import { drain, SizeGuard } from './size-guard.js';
 import { MessageIdReader } from './message-id-reader.js';
 import type { SmtpMessageTrace } from './smtp-message-trace.js';
@@ -17,7 +19,7 @@ import { LineEndingNormaliser } from './line-ending-normaliser.js';
 import { LoginStillValidCheck } from './login-still-valid-check.js';
 import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
-import { AUTH_REPLIES, SMTP_REPLIES, smtpError, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
+import { AUTH_REPLIES, continuousErrorReply, SMTP_REPLIES, smtpError, UPSTREAM_LOGIN_REPLIES, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
 
@@ -52,6 +54,8 @@ interface ConnectionState {
 export interface SmtpSessionHandlerOptions {
   maxFailuresPerConnection: number;
   maxMessageBytes: number;
+  /** Issue 17: the From header must be the mailbox or an allowed sender, unless the app password says otherwise. */
+  checkFromHeader: boolean;
 }
 
 export interface SmtpSessionHandlerDeps {
@@ -69,6 +73,8 @@ export interface SmtpSessionHandlerDeps {
   closeConnection: (session: SMTPServerSession, reply?: SmtpReplySpec) => void;
   /** The message trace: one record per message, and per refusal of one. */
   trace: SmtpMessageTrace;
+  /** Issue 17: remembers the upstream's continuous refusals and holds the same submission back. */
+  continuousErrors: ContinuousErrorThrottle;
 }
 
 /** An upstream reply as the client gets it, for the message trace. */
@@ -115,14 +121,13 @@ export class SmtpSessionHandler {
     }
     // One attempt, one record: the password, then the mailbox proved upstream now, so a token or permission problem
     // is a login failure the device reports, not a mystery at MAIL (the session goes back to the pool for this
-    // client's first MAIL). At AUTH the upstream refusing the mailbox reads as invalid credentials, anything else as
-    // temporary (454).
+    // client's first MAIL). Each upstream failure kind has its own reply (UPSTREAM_LOGIN_REPLIES, issue 18).
     const request = { username: auth.username ?? '', password: auth.password ?? '', protocol: 'smtp' as const, clientIp: session.remoteAddress, secure: session.secure, sessionId: session.id };
     const outcome = await this.deps.authenticator.login(request, async ({ mailbox }) => {
       const upstream = await this.deps.pool.acquire(mailbox);
       this.deps.pool.release(mailbox, upstream, true);
     });
-    if (!outcome.ok && 'upstream' in outcome) return callback(smtpError(AUTH_REPLIES[outcome.reason]));
+    if (!outcome.ok && 'upstream' in outcome) return callback(smtpError(UPSTREAM_LOGIN_REPLIES[outcome.upstream.kind]));
     if (!outcome.ok) {
       state.failures++;
       // The authenticator says how long to make a guesser wait before the answer.
@@ -229,6 +234,15 @@ export class SmtpSessionHandler {
       await this.deps.trace.record(session, login, { result: 'policy-denied', sender: senderOf(session), recipients: [recipient], reply, detail: recipient });
       return callback(smtpError(reply));
     }
+    // Issue 17: a submission the upstream kept refusing (5.2.251-5.2.255) is refused here for a cool-down.
+    const held = await this.deps.continuousErrors.held(this.submission(session, login, recipient));
+    if (held) {
+      const reply = continuousErrorReply(held.refusal, held.remainingMs);
+      this.deps.metrics.continuousErrorRefusal(held.refusal.enhanced);
+      this.deps.log.info({ session: session.id, mailbox: login.mailbox, sender: senderOf(session), recipient, code: held.refusal.enhanced }, 'submission refused: continuous upstream refusals');
+      await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply, detail: `held back after continuous ${held.refusal.enhanced} refusals upstream` });
+      return callback(smtpError(reply));
+    }
     if (state.mailRefusal) return callback(upstreamReplyError(state.mailRefusal));
     const mail = state.pendingMail;
     const upstream = state.upstream;
@@ -276,7 +290,9 @@ export class SmtpSessionHandler {
     const guard = new SizeGuard(limit);
     // Security (issue 17): no bare CR, bare LF or NUL reaches the upstream (SMTP smuggling), and a password revoked
     // while the message streamed stops it before its final "." (also on a revocation heard meanwhile: endRevoked).
-    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
+    // Issue 17: the From header, read from the head as it streams, is the mailbox or an allowed sender.
+    const from = (login.policy.checkFromHeader ?? this.options.checkFromHeader) ? [new FromHeaderGuard((a) => senderAllowed(login, a))] : [];
+    const message = new MessageStages(stream, [guard, new LineEndingNormaliser(), ...from, new LoginStillValidCheck(this.deps.store, login.appPasswordId)]);
     message.body.on('error', () => {}); // its errors reach us through upstream.message()
     state.message = message;
     const header = new MessageIdReader();
@@ -304,7 +320,7 @@ export class SmtpSessionHandler {
         reply: refusal,
         sizeBytes: guard.bytes,
         messageId: header.messageId,
-        detail: oversized ? `over ${limit} bytes` : (error as Error).message,
+        detail: oversized ? `over ${limit} bytes` : from[0]?.reason ?? (error as Error).message,
       });
       return callback(smtpError(refusal));
     }
@@ -320,6 +336,8 @@ export class SmtpSessionHandler {
     // after anything else the session is closed rather than reused.
     this.dropUpstream(state, login, reply.code === 250);
     this.deps.metrics.message(reply.code === 250 ? 'accepted' : 'refused', guard.bytes);
+    // Issue 17: the final reply counts for (or, a 250, resets) each recipient's continuous-error memory.
+    for (const recipient of recipients) await this.deps.continuousErrors.observe(this.submission(session, login, envelopeAddress(recipient)), reply);
     // message trace (issue 18): the upstream's final reply, its queue id and the Message-ID (also the log line).
     await this.deps.trace.record(session, login, {
       result: reply.code === 250 ? 'relayed' : 'refused',
@@ -381,10 +399,15 @@ export class SmtpSessionHandler {
       return callback(smtpError(failed));
     }
     if (reply.code >= 200 && reply.code < 300) return callback();
+    await this.deps.continuousErrors.observe(this.submission(session, login, recipient), reply);
     // message trace (issue 18): the upstream refused this recipient.
     await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply: asSpec(reply), detail: 'RCPT refused' });
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
     callback(upstreamReplyError(reply));
+  }
+
+  private submission(session: SMTPServerSession, login: Login, recipient: string): Submission {
+    return { mailbox: login.mailbox, sender: envelopeAddress(senderOf(session)), recipient };
   }
 
   /** Gives the connection's upstream session back (only if it is still the one given: a late reply may find a newer one). */

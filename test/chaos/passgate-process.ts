@@ -55,8 +55,8 @@ export class PassgateProcess {
           pending = pending.slice(newline + 1);
           if (/"level":(50|60)/.test(line)) watch.errorLines++;
           if (startedPorts === null && line.includes('"msg":"passgate started"')) {
-            const entry = JSON.parse(line) as { smtp: Record<string, number>; imap: Record<string, number>; ops: number };
-            startedPorts = { submissions: entry.smtp.submissions!, imaps: entry.imap.imaps!, ops: entry.ops };
+            const entry = JSON.parse(line) as { smtp?: Record<string, number>; imap?: Record<string, number>; ops: number };
+            startedPorts = { submissions: entry.smtp?.['submissions'] ?? 0, imaps: entry.imap?.['imaps'] ?? 0, ops: entry.ops };
             clearTimeout(timer);
             resolvePorts(startedPorts);
           }
@@ -101,6 +101,17 @@ export class PassgateProcess {
     } catch {
       return false;
     }
+  }
+
+  /** SIGKILL, as a crash or the OOM killer ends it: no graceful stop, nothing flushed. Resolves once it exited. */
+  async kill(): Promise<void> {
+    if (!this.watch.exit) {
+      const exited = new Promise<void>((r) => this.child.once('exit', () => r()));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+    this.stopping ??= new Promise<void>((r) => this.log.end(() => r())).then(() => null);
+    await this.stopping;
   }
 
   /** SIGTERM, and the exit code of the graceful stop (SIGKILL after 20 s). */

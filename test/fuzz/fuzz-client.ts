@@ -75,9 +75,9 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
   watchClose(socket);
   try {
     await once(socket, options.tls ? 'secureConnect' : 'connect');
-  } catch {
-    const output = Buffer.concat(chunks);
-    return { output, serverClosed: true, closed: true, beforeClientEnd: output.length };
+  } catch (cause) {
+    // Never a pass with empty output: a case that did not reach the server tested nothing.
+    throw new Error(`fuzz client could not connect to 127.0.0.1:${options.port}${options.tls ? ' over TLS' : ''}`, { cause });
   }
   const text = () => Buffer.concat(chunks).toString('latin1');
   /** Waits until the server has been quiet for quietMs (or closed, or maxMs passed). */

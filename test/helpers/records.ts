@@ -23,7 +23,7 @@ export function makeRecord(overrides: Partial<AppPasswordRecord> = {}): AppPassw
     useCount: 0,
     revokedAt: null,
     disabledAt: null,
-    policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null },
+    policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null, checkFromHeader: null },
     selector: randomBytes(3).toString('hex'),
     hash: `$argon2id$v=19$m=1024,t=1,p=1$${randomBytes(8).toString('base64')}`,
     ...overrides,

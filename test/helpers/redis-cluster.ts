@@ -13,6 +13,9 @@ export interface TestRedisCluster {
   prefix: string;
   /** Stop every node (SIGKILL) and remove their folders. */
   close(): Promise<void>;
+  /** Freeze every node at once (SIGSTOP): connections stay open, nothing answers, no node sees another fail. */
+  pause(): void;
+  resume(): void;
 }
 
 const READY_TIMEOUT_MS = 30_000;
@@ -69,5 +72,11 @@ export async function startRedisCluster(): Promise<TestRedisCluster> {
     await close();
     throw error;
   }
-  return { nodes: ports.map((p) => `127.0.0.1:${p}`), prefix: `pgtest:${randomBytes(4).toString('hex')}:`, close };
+  return {
+    nodes: ports.map((p) => `127.0.0.1:${p}`),
+    prefix: `pgtest:${randomBytes(4).toString('hex')}:`,
+    close,
+    pause: () => children.forEach((child) => child.kill('SIGSTOP')),
+    resume: () => children.forEach((child) => child.kill('SIGCONT')),
+  };
 }

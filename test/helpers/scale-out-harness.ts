@@ -66,6 +66,9 @@ export interface Deployment {
   backend: 'standalone' | 'cluster';
   /** The standalone Redis (null on a cluster), to take it away. */
   redis: TestRedis | null;
+  /** Freeze whatever Redis the instances share (the standalone server, or every node of the cluster) and wake it. */
+  pauseRedis(): void;
+  resumeRedis(): void;
   instances: [Instance, Instance];
   haproxy: TestHaproxy;
   /** A TLS connection to HAProxy's IMAP frontend, from ::1, greeted. */
@@ -92,13 +95,16 @@ export async function startDeployment(backend: Deployment['backend'], peers: Pee
   try {
     let redis: Record<string, unknown>;
     let standalone: TestRedis | null = null;
+    let frozen: { pause(): void; resume(): void };
     if (backend === 'cluster') {
       const cluster = await startRedisCluster();
+      frozen = cluster;
       closers.push(() => cluster.close());
       redis = { cluster_nodes: cluster.nodes, key_prefix: cluster.prefix };
     } else {
       const server = await startRedis({ own: true });
       standalone = server;
+      frozen = server;
       closers.push(() => server.close());
       redis = { url: server.url, key_prefix: server.prefix };
     }
@@ -120,6 +126,8 @@ export async function startDeployment(backend: Deployment['backend'], peers: Pee
     return {
       backend,
       redis: standalone,
+      pauseRedis: () => frozen.pause(),
+      resumeRedis: () => frozen.resume(),
       instances: instances as [Instance, Instance],
       haproxy,
       async imap() {

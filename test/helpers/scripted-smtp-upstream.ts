@@ -12,6 +12,8 @@ export interface ScriptedUpstreamOptions {
   holdMailMs?: number;
   /** A reply of the test's own for a command line (verb upper-cased), or undefined for the script's usual one. */
   reply?: (verb: string, line: string, connection: number) => string | undefined;
+  /** The final reply to a message of the test's own (e.g. Exchange's `550 5.2.252 SendAsDenied` after DATA), or undefined for 250. */
+  dataReply?: (message: string, connection: number) => string | undefined;
 }
 
 /**
@@ -69,9 +71,10 @@ export class ScriptedSmtpUpstream {
         if (inData) {
           if (line === '.') {
             inData = false;
-            this.messages.push(message);
+            const own = this.options.dataReply?.(message, connection);
+            if (own === undefined) this.messages.push(message);
             message = '';
-            say('250 2.0.0 queued as SCRIPTED');
+            say(own ?? '250 2.0.0 queued as SCRIPTED');
           } else message += `${line}\r\n`;
           continue;
         }

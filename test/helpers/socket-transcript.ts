@@ -22,6 +22,11 @@ export class SocketTranscript {
     return socket;
   }
 
+  /** What arrived and no expect() has consumed yet. */
+  pending(): string {
+    return this.buffer;
+  }
+
   private attach(socket: Socket | TLSSocket): void {
     socket.on('data', (chunk: Buffer) => {
       this.buffer += chunk.toString('utf8');
@@ -43,7 +48,7 @@ export class SocketTranscript {
   }
 
   /** Continues over TLS on the same connection (after the protocol's STARTTLS was accepted). */
-  protected async upgrade(): Promise<void> {
+  async upgrade(): Promise<void> {
     this.socket.removeAllListeners('data');
     const secure = tlsConnect({ socket: this.socket, rejectUnauthorized: false });
     await once(secure, 'secureConnect');

@@ -57,6 +57,11 @@ export class UpstreamSmtpServer {
   mailDelayMs = 0;
   logins = 0;
   connections = 0;
+  /** MAIL FROM commands received (before any delay or refusal). */
+  mails = 0;
+  /** The most sessions logged in at once (from a successful AUTH to the connection's close). */
+  peakLoggedIn = 0;
+  private readonly loggedIn = new Set<string>();
   private readonly server: SMTPServer;
   /** Every TCP connection open, for crash(). */
   private readonly sockets = new Set<Socket>();
@@ -79,6 +84,9 @@ export class UpstreamSmtpServer {
         this.connections++;
         callback();
       },
+      onClose: (session) => {
+        this.loggedIn.delete(session.id);
+      },
       onAuth: (auth, _session, callback) => {
         void this.checkToken(auth.username ?? '', auth.accessToken ?? '').then((ok) => {
           if (this.refuseLogins) {
@@ -87,6 +95,8 @@ export class UpstreamSmtpServer {
           }
           if (!ok) return callback(Object.assign(new Error('Authentication unsuccessful'), { responseCode: 535 }));
           this.logins++;
+          this.loggedIn.add(_session.id);
+          this.peakLoggedIn = Math.max(this.peakLoggedIn, this.loggedIn.size);
           callback(null, { user: auth.username });
         }, (error: Error) =>
           // The introspection endpoint could not be asked (the OAuth server is down): the upstream's own fault, a
@@ -95,6 +105,7 @@ export class UpstreamSmtpServer {
         );
       },
       onMailFrom: (address, _session, callback) => {
+        this.mails++;
         const refusal = this.refuseSenders.get(address.address.toLowerCase());
         if (refusal) return callback(Object.assign(new Error(refusal.text), { responseCode: refusal.code }));
         if (this.mailDelayMs > 0) setTimeout(() => callback(), this.mailDelayMs);

@@ -64,7 +64,9 @@ describe('the sign-in log through a Redis outage', () => {
     assert.deepEqual([first, ...next].map((l) => l.reason), ['invalid-credentials', 'invalid-credentials', 'invalid-credentials']);
     assert.equal(needsStore.reason, 'unavailable');
     // Only the first waited for its audit write to fail; the others joined the queue without asking Redis.
-    for (const { ms } of next) assert.ok(ms < COMMAND_TIMEOUT_MS / 4, `answered in ${ms} ms (first: ${first.ms} ms)`);
+    // The first waited for its write to fail; the others asked nothing, so they answer in a fraction of that wait
+    // even on a loaded machine (a bound relative to the wait they skipped, not an absolute one).
+    for (const { ms } of next) assert.ok(ms < Math.max(first.ms / 2, COMMAND_TIMEOUT_MS / 4), `answered in ${ms} ms (first: ${first.ms} ms)`);
     assert.equal(buffer().queued, 4);
 
     await redis.start();

@@ -39,6 +39,20 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     ]);
   });
 
+  it('--check-from-header on|off|default sets the From header policy (issue 17), and show says it', async () => {
+    const out = await cli('app-password', 'create', '--user', 'from@example.com', '--name', 'From', '--check-from-header', 'on', '--json');
+    assert.equal(out.code, 0, out.stderr);
+    const created = JSON.parse(out.stdout);
+    assert.equal(created.policy.checkFromHeader, true);
+    const fromId: string = created.id;
+    assert.match((await cli('app-password', 'show', fromId)).stdout, /From header: checked/);
+    assert.equal((await cli('app-password', 'edit', fromId, '--check-from-header', 'default')).code, 0);
+    assert.match((await cli('app-password', 'show', fromId)).stdout, /From header: as smtp\.check_from_header/);
+    const bad = await cli('app-password', 'edit', fromId, '--check-from-header', 'yes');
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /invalid --check-from-header "yes": use on, off or default/);
+  });
+
   it('refuses an ambiguous unit and says what it would take', async () => {
     const out = await cli('app-password', 'create', '--user', 'desk@example.com', '--name', 'n', '--expires', '1m');
     assert.deepEqual([out.code, out.stdout], [2, '']);

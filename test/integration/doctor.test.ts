@@ -121,10 +121,10 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     const human = await doctor(tc, '--mailbox', MAILBOX, '--strict');
     assert.equal(human.code, 0, human.stdout + human.stderr);
     const lines = human.stdout.trim().split('\n');
-    for (const name of ['config', 'tls', 'store', 'pepper', 'token', 'smtp login', 'imap login']) {
+    for (const name of ['config', 'tls', 'store', 'pepper', 'token', 'smtp continuous errors', 'smtp login', 'imap login']) {
       assert.match(human.stdout, new RegExp(`^PASS {2}${name} +\\S`, 'm'), `${name} passes:\n${human.stdout}`);
     }
-    assert.match(lines.at(-1)!, /^7 passed, 0 warnings, 0 failed, 0 skipped: ready \(exit 0\)$/);
+    assert.match(lines.at(-1)!, /^8 passed, 0 warnings, 0 failed, 0 skipped: ready \(exit 0\)$/);
     assert.match(human.stdout, /smtp login +127\.0\.0\.1:\d+ accepted AUTH XOAUTH2 as reader@example\.com \(STARTTLS\)/);
     assert.match(human.stdout, /imap login +127\.0\.0\.1:\d+ accepted AUTHENTICATE XOAUTH2 as reader@example\.com and opened INBOX \(TLS\)/);
     assert.match(human.stdout, /tls +mail\.example\.com .* valid until \d{4}-\d\d-\d\d \(36\d days\)/);

@@ -224,7 +224,7 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
   });
 
-  it('answers NO [AUTHENTICATIONFAILED] when the upstream refuses the token, and audits upstream-rejected', async () => {
+  it('answers NO [AUTHORIZATIONFAILED] when the upstream refuses the token, and audits upstream-rejected', async () => {
     const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: 'other@example.com', name: 'Tablet' });
     await h.directToken(); // passgate holds a cached token
     // The provider forgets every token it issued: Dovecot's introspection now says inactive. passgate drops the
@@ -242,7 +242,7 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     const t = await ImapTranscript.connect(h.ports.imaps!, { tls: true });
     await t.until(/^\* OK/);
     t.send(`a LOGIN other@example.com ${password}`);
-    await t.until(/^a NO \[AUTHENTICATIONFAILED\]/);
+    await t.until(/^a NO \[AUTHORIZATIONFAILED\]/);
     t.close();
     const [entry] = await h.app.audit.query({ username: 'other@example.com', limit: 1 });
     assert.equal(entry!.reason, 'upstream-rejected');

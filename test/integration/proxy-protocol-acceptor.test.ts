@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, connect, Socket } from 'node:net';
@@ -11,6 +11,7 @@ import { TLSSocket, connect as tlsConnect } from 'node:tls';
 import { isGatewayError } from '../../src/core/gateway-error.js';
 import { NetworkList } from '../../src/core/network-list.js';
 import { acceptProxied } from '../../src/net/proxy-protocol-acceptor.js';
+import { skipWithout } from '../helpers/required-tool.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const TRUSTED = new NetworkList(['127.0.0.0/8']);
@@ -150,7 +151,7 @@ describe('acceptProxied over real sockets on 127.0.0.1', () => {
     const clientClosed = once(client, 'close');
     await rejectsInvalidInput(acceptProxied(server, { trusted: TRUSTED, timeoutMs: 200 }), /no complete header within 200 ms/);
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= 190 && elapsed < 2000, `rejected after ${elapsed} ms`);
+    assert.ok(elapsed >= 190 && elapsed < 10_000, `rejected after ${elapsed} ms: at timeoutMs, not before (the ceiling only catches a hang)`);
     assert.equal(server.destroyed, true);
     assert.equal(listenerCounts(server), before);
     await clientClosed;
@@ -198,10 +199,9 @@ describe('acceptProxied over real sockets on 127.0.0.1', () => {
     assert.equal(socket.destroyed, true);
   });
 
-  const opensslMissing = spawnSync('openssl', ['version']).error !== undefined;
   it(
     'implicit TLS: the ClientHello that came with the header is unshifted and the handshake completes',
-    { skip: opensslMissing ? 'the openssl binary is not installed: cannot make a throwaway certificate' : false },
+    { skip: skipWithout('openssl', ['version'], 'cannot make a throwaway certificate') },
     async () => {
       const dir = mkdtempSync(join(tmpdir(), 'passgate-proxy-tls-'));
       try {

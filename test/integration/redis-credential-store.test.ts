@@ -16,6 +16,7 @@ credentialStoreContract('redis', async () => {
     store: new RedisCredentialStore(redis, server.prefix),
     audit: new RedisAuditLog(redis, server.prefix, 86_400_000, () => clock.now),
     clock,
+    auditEntriesStored: () => redis.xlen(`${server.prefix}audit`),
     webSessions: new RedisWebSessionStore(redis, server.prefix, () => clock.now),
     close: async () => {
       redis.disconnect();

@@ -56,6 +56,7 @@ credentialStoreContract('redis cluster', async () => {
     store: new RedisCredentialStore(redis, prefix),
     audit: new RedisAuditLog(redis, prefix, 86_400_000, () => clock.now),
     clock,
+    auditEntriesStored: () => redis.xlen(`${prefix}audit`),
     webSessions: new RedisWebSessionStore(redis, prefix, () => clock.now),
     close: async () => {},
   };

@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { waitForPoolWaiting } from '../helpers/pool-waiting.js';
 
 /** Clients that give up at the worst moments must not cost the mailbox its upstream sessions. */
 describe('SMTP upstream pool when clients disconnect mid-flight (one upstream session per mailbox)', () => {
@@ -12,15 +13,7 @@ describe('SMTP upstream pool when clients disconnect mid-flight (one upstream se
   });
   after(async () => h.close());
 
-  async function loggedIn(): Promise<SmtpTranscript> {
-    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(h.user, h.password)}`);
-    await t.expect(/^235 /);
-    return t;
-  }
+  const loggedIn = () => SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
 
   const sendOne = (id: string) =>
     nodemailer
@@ -34,11 +27,11 @@ describe('SMTP upstream pool when clients disconnect mid-flight (one upstream se
     holder.send('MAIL FROM:<scanner@example.com>');
     await holder.expect(/^250 /);
     waiter.send('MAIL FROM:<scanner@example.com>');
-    await new Promise((r) => setTimeout(r, 200));
-    waiter.close(); // gives up while its MAIL waits for the slot
+    await waitForPoolWaiting(h.services.ops!.port, 1); // its MAIL waits for the only slot
+    waiter.close(); // gives up while waiting
     holder.send('QUIT');
     holder.close();
-    await new Promise((r) => setTimeout(r, 300));
+    // The next message needs the slot within wait_seconds (5 s): a slot the waiter kept would time it out.
     const info = await sendOne('after-waiter-left');
     assert.match(info.response, /^250 /);
   });
@@ -47,10 +40,10 @@ describe('SMTP upstream pool when clients disconnect mid-flight (one upstream se
     h.upstream.mailDelayMs = 500;
     try {
       const leaver = await loggedIn();
+      const mails = h.upstream.mails;
       leaver.send('MAIL FROM:<scanner@example.com>');
-      await new Promise((r) => setTimeout(r, 100));
-      leaver.close(); // the upstream's reply to MAIL is still on its way
-      await new Promise((r) => setTimeout(r, 800));
+      while (h.upstream.mails === mails) await new Promise((r) => setImmediate(r)); // the upstream has the MAIL
+      leaver.close(); // the upstream's reply to MAIL is still on its way (held 500 ms)
     } finally {
       h.upstream.mailDelayMs = 0;
     }

@@ -19,6 +19,7 @@ credentialStoreContract('sqlite', async () => {
     store: new SqliteCredentialStore(db),
     audit: new SqliteAuditLog(db, 86_400_000, () => clock.now),
     clock,
+    auditEntriesStored: async () => (db.prepare('SELECT COUNT(*) AS n FROM audit_log').get() as { n: number }).n,
     webSessions: new SqliteWebSessionStore(db, () => clock.now),
     close: async () => {
       db.close();

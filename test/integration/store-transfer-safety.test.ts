@@ -18,8 +18,9 @@ import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { runCli } from '../helpers/run-cli.js';
 import { FAST_ARGON2, makeTestConfig, type TestConfig } from '../helpers/test-config.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
+import { skipWithout } from '../helpers/required-tool.js';
 
-const hasScript = ['/usr/bin/script', '/bin/script'].some((path) => existsSync(path));
+const needsScript = skipWithout('script', ['--version'], 'script(1) from util-linux gives the CLI a terminal');
 
 describe('store export / import: safety', () => {
   let tc: TestConfig;
@@ -213,7 +214,7 @@ describe('store export / import: safety', () => {
     assert.equal((await cli(['store', 'export', '--out', partial], { config: big })).code, 0, 'without the limit it works');
   });
 
-  it('refuses to write the export to a terminal; a pipe works', { skip: !hasScript && 'needs script(1) from util-linux' }, async () => {
+  it('refuses to write the export to a terminal; a pipe works', { skip: needsScript }, async () => {
     const onTty = await cli(['store', 'export'], { wrap: ['bash', '-c', 'exec script -qec "${*@Q}" /dev/null', 'bash'] });
     assert.equal(onTty.code, 2, onTty.stdout);
     assert.match(onTty.stdout, /store export writes password hashes and selectors: not to a terminal\. Use --out FILE, or pipe it/);
@@ -223,7 +224,7 @@ describe('store export / import: safety', () => {
     assert.equal(piped.stdout.trim().split('\n').length, 3);
   });
 
-  it('store import with a terminal on stdin and no --in says what it needs instead of waiting', { skip: !hasScript && 'needs script(1) from util-linux' }, async () => {
+  it('store import with a terminal on stdin and no --in says what it needs instead of waiting', { skip: needsScript }, async () => {
     const waiting = await cli(['store', 'import'], { wrap: ['bash', '-c', 'exec script -qec "${*@Q}" /dev/null', 'bash'] });
     assert.equal(waiting.code, 2, waiting.stdout);
     assert.match(waiting.stdout, /store import reads what store export wrote: give --in FILE, or pipe it in \(stdin is a terminal\)/);

@@ -80,12 +80,12 @@ describe('an upstream that cannot check the token right now gets the client a te
       assert.match(await auth(user, password), /^235 /);
     });
 
-    it('a 535 from the upstream still reads as invalid credentials', async () => {
+    it('a 535 from the upstream is a refusal (535), told apart from a wrong password (5.7.0, issue 18)', async () => {
       const user = 'refused@example.com';
       const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Printer' });
       h.upstream.refuseLogins = { code: 535, text: '5.7.3 Authentication unsuccessful' };
       try {
-        assert.match(await auth(user, password), /^535 5\.7\.8 /);
+        assert.match(await auth(user, password), /^535 5\.7\.0 Mailbox refused by the upstream/);
       } finally {
         h.upstream.refuseLogins = null;
       }

@@ -226,9 +226,16 @@ describe('OAuth token provider against a real OAuth server on loopback', () => {
       assert.equal(server.counts.client_credentials, 1);
       await sleep(500);
       await Promise.all([tokens(t.app).getAccessToken('x@example.com'), tokens(second.app).getAccessToken('y@example.com')]);
-      await sleep(2300);
+      // Wait for the background refresh (due at 2.25 s; late on a loaded machine), then for both instances to hand
+      // out the new token: who asked is what is checked, not how punctually.
+      const deadline = Date.now() + 10_000;
+      while (server.counts.client_credentials < 2 && Date.now() < deadline) await sleep(50);
+      let [a2, b2] = await Promise.all([tokens(t.app).getAccessToken('x@example.com'), tokens(second.app).getAccessToken('y@example.com')]);
+      while ((a2.token === a.token || b2.token === a.token) && Date.now() < deadline) {
+        await sleep(50);
+        [a2, b2] = await Promise.all([tokens(t.app).getAccessToken('x@example.com'), tokens(second.app).getAccessToken('y@example.com')]);
+      }
       assert.equal(server.counts.client_credentials, 2, 'one background refresh for both instances');
-      const [a2, b2] = await Promise.all([tokens(t.app).getAccessToken('x@example.com'), tokens(second.app).getAccessToken('y@example.com')]);
       assert.equal(a2.token, b2.token);
       assert.notEqual(a2.token, a.token);
       const { Redis } = await import('ioredis');

@@ -1,4 +1,10 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { after, before, describe, it } from 'node:test';
 import { configSchema } from '../../src/config/config-schema.js';
 import type { StoredTokenState, TokenStateStore } from '../../src/core/token-state-store.js';
@@ -8,6 +14,8 @@ import { openSqliteDatabase, type SqliteDatabase } from '../../src/credentials/s
 import { SqliteTokenStateStore } from '../../src/credentials/sqlite-token-state-store.js';
 import { startRedisCluster, type TestRedisCluster } from '../helpers/redis-cluster.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+
+const CHILD = join(import.meta.dirname, '../helpers/sqlite-put-if-child.ts');
 
 const state = (key: string, over: Partial<StoredTokenState> = {}): StoredTokenState => ({
   key,
@@ -73,6 +81,36 @@ function putIfContract(name: string, open: () => Promise<{ store: TokenStateStor
     });
   });
 }
+
+describe('sqlite: putIf from separate processes on one file (instances sharing the embedded store)', () => {
+  it('lets exactly one of eight processes based on the same value win', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'passgate-cas-'));
+    const file = join(dir, 'passgate.db');
+    const key = 'mailbox:processes@example.com';
+    const db = openSqliteDatabase(file);
+    try {
+      await new SqliteTokenStateStore(db).put(state(key, { sealedRefreshToken: 'v1.base' }));
+      const children = Array.from({ length: 8 }, (_, i) =>
+        spawn(process.execPath, ['--import', 'tsx', CHILD, file, key, `v1.p${i}`, 'v1.base'], {
+          stdio: ['pipe', 'pipe', 'inherit'],
+          env: { PATH: process.env['PATH'] ?? '' }, // not NODE_TEST_CONTEXT: the child is a program, not a test file
+        }),
+      );
+      const lines = children.map((child) => createInterface({ input: child.stdout! })[Symbol.asyncIterator]());
+      for (const line of lines) assert.equal((await line.next()).value, 'ready');
+      for (const child of children) child.stdin!.end('go\n'); // all opened: they write at the same moment
+      const results = await Promise.all(lines.map(async (line) => (await line.next()).value as string));
+      await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : null)));
+      assert.equal(results.filter((r) => r === 'won').length, 1, results.join(' '));
+      assert.equal(results.filter((r) => r === 'lost').length, 7);
+      const winner = results.indexOf('won');
+      assert.equal((await new SqliteTokenStateStore(db).get(key))!.sealedRefreshToken, `v1.p${winner}`);
+    } finally {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 putIfContract('sqlite', async () => {
   const db: SqliteDatabase = openSqliteDatabase(':memory:');

@@ -43,7 +43,7 @@ describe('Authenticator (real argon2, SQLite, in-memory limits)', () => {
       mailbox: 'shared@example.com',
       appPasswordId: view.id,
       appPasswordName: 'Scanner',
-      policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null },
+      policy: { allowedSenders: [], allowedRecipientDomains: [], maxMessageBytes: null, maxMessagesPerHour: null, maxMessagesPerDay: null, checkFromHeader: null },
     });
     const record = (await app.store.get(view.id))!;
     assert.deepEqual([record.lastUsedIp, record.lastUsedProtocol, record.useCount, record.lastUsedAt], ['198.51.100.7', 'smtp', 1, clock.now]);

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, it } from 'node:test';
 import { parse, stringify } from 'yaml';
 import { Metrics } from '../../../src/observability/metrics.js';
+import { skipWithout } from '../../helpers/required-tool.js';
 
 const root = new URL('../../../', import.meta.url);
 const dashboard = JSON.parse(readFileSync(new URL('deploy/grafana/passgate-dashboard.json', root), 'utf8')) as {
@@ -95,8 +96,7 @@ describe('deploy/grafana dashboard and deploy/prometheus alerts', () => {
   });
 
   // promtool (Debian package prometheus) parses PromQL for real and runs the rules' unit tests; without it this is skipped.
-  const promtool = spawnSync('promtool', ['--version']).status === 0;
-  it('parses with promtool: the rules, their unit tests, and every dashboard query', { skip: !promtool && 'promtool is not installed' }, () => {
+  it('parses with promtool: the rules, their unit tests, and every dashboard query', { skip: skipWithout('promtool', ['--version'], 'it checks the alert rules and dashboard queries') }, () => {
     const rules = fileURLToPath(new URL('deploy/prometheus/passgate-alerts.yml', root));
     execFileSync('promtool', ['check', 'rules', rules], { stdio: 'pipe' });
     execFileSync('promtool', ['test', 'rules', fileURLToPath(new URL('deploy/prometheus/passgate-alerts.test.yml', root))], { stdio: 'pipe' });

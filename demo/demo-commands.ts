@@ -34,6 +34,8 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
     `  passgate        SMTP submission ${host}:${ports.submission} (STARTTLS), ${host}:${ports.submissions} (implicit TLS)`,
     ports.imap !== null ? `                  IMAP ${host}:${ports.imap} (STARTTLS), ${host}:${ports.imaps} (implicit TLS)` : null,
     ports.ops !== null ? `                  ops http://${host}:${ports.ops} (/metrics, /healthz, /readyz)` : null,
+    `                  portal ${demo.portal.url} (self-signed certificate: the browser warns once)`,
+    `  sign-in (OIDC)  ${demo.portal.issuer}, standing in for Entra ID: pick ${demo.portal.user} (a user) or ${demo.portal.admin} (an admin); no password`,
     `  OAuth server    ${demo.upstream.oauthUrl} (client credentials; tokens checked by introspection)`,
     `  upstream SMTP   ${host}:${demo.upstream.smtpPort} (XOAUTH2 only, like Exchange Online), delivers into local mailboxes`,
     demo.upstream.dovecotImapsPort !== null ? `  Dovecot IMAP    ${host}:${demo.upstream.dovecotImapsPort} (XOAUTH2 only), serving those mailboxes` : null,
@@ -119,6 +121,13 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
       commands: `ls -l ${q(demo.mailbox)}`,
     });
   }
+  sections.push({
+    title: 'Open the portal: sign in, create an app password, see where each is used',
+    commands: [
+      `# In a browser: ${demo.portal.url} (as ${demo.portal.user}, or ${demo.portal.admin} for the admin pages).`,
+      `curl -s --cacert ${q(certFile)} ${demo.portal.url}/ | grep -o 'Sign in with your company account'`,
+    ].join('\n'),
+  });
   const ops = ports.ops === null ? [] : [`curl -s http://${host}:${ports.ops}/readyz`, `curl -s http://${host}:${ports.ops}/metrics | grep '^passgate_'`];
   sections.push({
     title: 'Watch passgate: readiness, metrics and the sign-in log',

@@ -12,13 +12,15 @@ import { DovecotServer } from '../test/helpers/dovecot-server.js';
 import { TestOAuthServer } from '../test/helpers/oauth-server.js';
 import { UpstreamSmtpServer } from '../test/helpers/upstream-smtp-server.js';
 import { MailFolder } from './mail-folder.js';
-import { preferredPort } from './preferred-port.js';
+import { freePort, preferredPort } from './preferred-port.js';
+import { TestOidcProvider } from '../test/helpers/oidc-provider.js';
 import { CLI_ACTOR } from '../src/core/actor.js';
 
 /** Fixed ports, so the printed commands stay the same between runs (any free port when one is taken). */
-export const DEMO_PORTS = { submission: 2587, submissions: 2465, imap: 2143, imaps: 2993, ops: 9465 } as const;
+export const DEMO_PORTS = { submission: 2587, submissions: 2465, imap: 2143, imaps: 2993, ops: 9465, portal: 8443 } as const;
 
 export const DEMO_USER = 'demo@example.com';
+export const DEMO_ADMIN = 'admin@example.com';
 
 export interface DemoOptions {
   /** Take any free ports instead of DEMO_PORTS (tests; several demos at once). */
@@ -43,6 +45,8 @@ export interface DemoStack {
   upstream: { oauthUrl: string; smtpPort: number; dovecotImapsPort: number | null };
   /** Where the local upstream stores the demo user's mail (Dovecot's Maildir, or a folder of .eml files). */
   mailbox: string;
+  /** The web portal, with the local sign-in (an OpenID provider standing in for Entra ID). */
+  portal: { url: string; user: string; admin: string; issuer: string };
   /** Why IMAP is not part of this demo; null when it is. */
   imapSkipped: string | null;
   /** Stops passgate, the upstreams and Dovecot, and removes the folder. Idempotent. */
@@ -106,6 +110,19 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
     const port = (preferred: number) => (options.anyPorts ? Promise.resolve(0) : preferredPort(preferred));
     const secretFile = join(dir, 'oauth-client-secret');
     await writeFile(secretFile, oauth.clientSecret, { mode: 0o600 });
+    // The portal's URL is its redirect URI at the provider: the port is settled before either starts.
+    const portalPort = (options.anyPorts ? 0 : await preferredPort(DEMO_PORTS.portal)) || (await freePort());
+    const portalUrl = `https://127.0.0.1:${portalPort}`;
+    const oidc = await new TestOidcProvider({
+      accounts: [
+        { email: DEMO_USER, name: 'Demo User' },
+        { email: DEMO_ADMIN, name: 'Demo Admin', roles: ['Passgate.Admin'] },
+      ],
+      redirectUris: [`${portalUrl}/auth/callback`],
+    }).start();
+    closers.push(() => oidc.stop());
+    const portalSecretFile = join(dir, 'portal-client-secret');
+    await writeFile(portalSecretFile, oidc.clientSecret, { mode: 0o600 });
     const configFile = join(dir, 'passgate.yaml');
     const tree = {
       data_dir: 'data',
@@ -129,6 +146,21 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
           }
         : { enabled: false },
       ops: { host: '127.0.0.1', port: await port(DEMO_PORTS.ops) },
+      app_passwords: { setup_host: '127.0.0.1' },
+      portal: {
+        enabled: true,
+        host: '127.0.0.1',
+        port: portalPort,
+        public_url: portalUrl,
+        oidc: {
+          issuer: oidc.issuer,
+          client_id: oidc.clientId,
+          client_secret_file: portalSecretFile,
+          allowed_domains: ['example.com'],
+          admin_claim: 'roles',
+          admin_values: ['Passgate.Admin'],
+        },
+      },
     };
     const header = '# Written by `npm run demo`: passgate on its embedded defaults, pointed at the demo\'s local servers.\n';
     await writeFile(configFile, header + stringify(tree), { mode: 0o600 });
@@ -145,7 +177,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
     closers.push(() => services.close(5_000));
     const smtpPorts = services.smtp!.ports();
     const imapPorts = services.imap?.ports() ?? {};
-    logger.info({ smtp: smtpPorts, imap: imapPorts, ops: services.ops?.port ?? null }, 'passgate started');
+    logger.info({ smtp: smtpPorts, imap: imapPorts, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null }, 'passgate started');
 
     const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: DEMO_USER, name: 'npm run demo', scopes: ['smtp', 'imap'] });
     const messageFile = join(dir, 'message.eml');
@@ -168,6 +200,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
       },
       upstream: { oauthUrl: oauth.url, smtpPort: upstream.port, dovecotImapsPort: dovecot?.imapsPort ?? null },
       mailbox: dovecot ? dovecot.maildir(DEMO_USER) : folder.folder(DEMO_USER),
+      portal: { url: portalUrl, user: DEMO_USER, admin: DEMO_ADMIN, issuer: oidc.issuer },
       imapSkipped,
       close,
     };

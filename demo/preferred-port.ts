@@ -11,3 +11,15 @@ export function preferredPort(port: number): Promise<number> {
     probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(port)));
   });
 }
+
+/** Any free port at 127.0.0.1 now (for a URL that must be known before its server starts: the portal's). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => resolve(typeof address === 'object' && address !== null ? address.port : 0));
+    });
+  });
+}

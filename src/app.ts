@@ -71,6 +71,7 @@ import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
 import type { SetupTarget } from './core/setup-sheet.js';
 import { describeSetupCertificate } from './tls/setup-certificate.js';
+import { PortalServer } from './portal/portal-server.js';
 
 export interface App {
   config: Config;
@@ -382,6 +383,8 @@ export interface Services {
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
   ops: OpsServer | null;
+  /** The web portal (portal.enabled), or null. */
+  portal: PortalServer | null;
   /** Ends SMTP and IMAP sessions of revoked, expired or turned-off app passwords. */
   registry: LiveSessionRegistry;
   /**
@@ -401,6 +404,7 @@ export async function startServices(app: App): Promise<Services> {
   let smtp: SmtpGateway | null = null;
   let imap: ImapGateway | null = null;
   let ops: OpsServer | null = null;
+  let portal: PortalServer | null = null;
   // One registry for SMTP and IMAP sessions: revoke, revoke-all and expiry end both within revocation_check_seconds.
   const registry = new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000);
   try {
@@ -467,11 +471,16 @@ export async function startServices(app: App): Promise<Services> {
       ops = new OpsServer(config.ops, { metrics: app.metrics, store: app.store, tokens: app.oauth?.tokens ?? null, log: logger });
       await ops.listen();
     }
+    if (config.portal.enabled) {
+      portal = new PortalServer(config.portal, { admin: app.admin, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
+      await portal.listen();
+    }
   } catch (error) {
     registry.stop();
     await smtp?.close(0);
     await imap?.close();
     await ops?.close();
+    await portal?.close();
     tls.close();
     throw error;
   }
@@ -481,12 +490,13 @@ export async function startServices(app: App): Promise<Services> {
     smtp,
     imap,
     ops,
+    portal,
     registry,
     close(graceMs = 10_000) {
       closing ??= (async () => {
         ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
         registry.stop();
-        await Promise.all([smtp?.close(graceMs), imap?.close()]);
+        await Promise.all([smtp?.close(graceMs), imap?.close(), portal?.close()]);
         await ops?.close();
         tls.close();
       })();

@@ -13,13 +13,13 @@ const CLOSE_MARGIN_MS = 15_000;
  * certificates, also while draining (its default action would kill the process).
  */
 export function serveCommand(ctx: CliContext): Command {
-  return new Command('serve').description('run the gateway (SMTP and IMAP listeners) until SIGTERM').action(async () => {
+  return new Command('serve').description('run the gateway (SMTP and IMAP listeners, and the web portal when enabled) until SIGTERM').action(async () => {
     await ctx.withApp(
       async (app) => {
         const { logger } = app;
         const services = await startServices(app);
         logger.info(
-          { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null },
+          { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null },
           'passgate started',
         );
         // A wrong secret or a lost grant is said now (log, metric, /readyz body), not at the first device's login.

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { GatewayError } from '../core/gateway-error.js';
-import { configSchema, isRedisConfigured, SECRET_KEYS, type Config } from './config-schema.js';
+import { configSchema, isRedisConfigured, SECRET_KEYS, type Config, type RawConfig } from './config-schema.js';
 
 const ENV_PREFIX = 'PASSGATE_';
 const DEFAULT_FILE = 'passgate.yaml';
@@ -224,6 +224,8 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
       fail(['oauth.token_encryption_key: required with redis (access tokens are shared between instances, encrypted)'], source);
     }
   }
+  const portalErrors = portalProblems(raw);
+  if (portalErrors.length > 0) fail(portalErrors, source);
   const resolveFile = (path: string | null) => (path === null ? null : resolve(baseDir, path));
 
   const config: Config = {
@@ -236,6 +238,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
     imap: { ...raw.imap, upstream: { ...raw.imap.upstream, ca_file: resolveFile(raw.imap.upstream.ca_file) } },
     redis: { ...raw.redis, ca_file: resolveFile(raw.redis.ca_file) },
+    portal: { ...raw.portal, oidc: { ...raw.portal.oidc, issuer: portalIssuer(raw) } },
     data_dir: dataDir,
     sqlite: { ...raw.sqlite, path: isAbsolute(raw.sqlite.path) ? raw.sqlite.path : resolve(dataDir, raw.sqlite.path) },
     security: { ...raw.security, pepper },
@@ -269,4 +272,34 @@ function unreadableFiles(config: Config): string[] {
     }
   }
   return errors;
+}
+
+/** The portal's OpenID provider: portal.oidc.issuer, else Entra ID of oauth.tenant; null when neither is set. */
+function portalIssuer(raw: RawConfig): string | null {
+  const { issuer } = raw.portal.oidc;
+  if (issuer !== null) return issuer.replace(/\/$/, '');
+  if (raw.oauth.provider === 'microsoft' && raw.oauth.tenant !== null) return `${raw.oauth.authority_host.replace(/\/$/, '')}/${raw.oauth.tenant}/v2.0`;
+  return null;
+}
+
+/** What a portal that is turned on cannot do without; each names its key. */
+function portalProblems(raw: RawConfig): string[] {
+  const p = raw.portal;
+  if (!p.enabled) return [];
+  const errors: string[] = [];
+  if (p.public_url === null) errors.push('portal.public_url: required when portal.enabled (the URL people open, e.g. https://passgate.example.com)');
+  else if (!isSecureOrLoopback(p.public_url)) errors.push('portal.public_url: must be https:// (http:// only on a loopback address, for trying it out)');
+  if (portalIssuer(raw) === null) errors.push('portal.oidc.issuer: required when portal.enabled and oauth.tenant is not set');
+  if (p.oidc.client_id === null) errors.push('portal.oidc.client_id: required when portal.enabled (the portal\'s own app registration)');
+  if (p.oidc.client_secret === undefined) errors.push('portal.oidc.client_secret: required when portal.enabled (or portal.oidc.client_secret_file)');
+  if (p.oidc.allowed_domains.length === 0 && p.oidc.allowed_claim === null) {
+    errors.push('portal.oidc.allowed_domains: say who may sign in: a list of mail domains, or portal.oidc.allowed_claim');
+  }
+  return errors;
+}
+
+function isSecureOrLoopback(url: string): boolean {
+  const u = new URL(url);
+  if (u.protocol === 'https:') return true;
+  return u.protocol === 'http:' && ['127.0.0.1', '[::1]', 'localhost'].includes(u.hostname);
 }

@@ -9,9 +9,11 @@ import { parseCidr } from '../core/network-list.js';
  * Secrets (SECRET_KEYS) may instead be given as `<key>_file` (a path whose content is the secret) or through
  * the environment (`PASSGATE_SECURITY__PEPPER`); the loader resolves them before this schema runs.
  */
-export const SECRET_KEYS = ['security.pepper', 'redis.password', 'redis.sentinel_password', 'oauth.client_secret', 'oauth.token_encryption_key'] as const;
+export const SECRET_KEYS = ['security.pepper', 'redis.password', 'redis.sentinel_password', 'oauth.client_secret', 'oauth.token_encryption_key', 'portal.oidc.client_secret'] as const;
 
 const positiveInt = () => z.number().int().positive();
+/** A section whose defaults are its keys' defaults. */
+const section = <T extends z.ZodType>(schema: T) => schema.default(() => schema.parse({}) as never);
 
 const argon2Schema = z
   .object({
@@ -272,6 +274,57 @@ const opsSchema = z
   })
   .strict();
 
+const portalOidcSchema = z
+  .object({
+    issuer: z.string().url().nullable().default(null).describe('the OpenID provider; null: Entra ID of oauth.tenant (https://login.microsoftonline.com/<tenant>/v2.0)'),
+    client_id: z.string().min(1).nullable().default(null).describe('the portal\'s own client registration at the provider (required when portal.enabled)'),
+    client_secret: z.string().min(1).optional().describe('its client secret (or client_secret_file; PASSGATE_PORTAL__OIDC__CLIENT_SECRET)'),
+    allowed_domains: z
+      .array(z.string().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/i, 'expected a mail domain such as example.com'))
+      .default([])
+      .describe('who may sign in: accounts whose email (or preferred_username) is in one of these domains'),
+    allowed_claim: z
+      .object({ name: z.string().min(1), values: z.array(z.string().min(1)).min(1) })
+      .strict()
+      .nullable()
+      .default(null)
+      .describe('or: who may sign in by a claim (a group or app role) holding one of values; null: domains only'),
+    admin_claim: z.string().min(1).default('roles').describe('the claim that makes an admin (Entra app roles: roles; groups: groups)'),
+    admin_values: z.array(z.string().min(1)).default([]).describe('values of admin_claim that make an admin; []: nobody is an admin in the portal'),
+    require_mfa: z.boolean().default(false).describe('refuse a sign-in whose amr claim does not contain mfa'),
+    reauth_max_age_seconds: positiveInt().max(86_400).default(600).describe('creating a password needs a sign-in this recent, else the provider is asked again (max_age)'),
+  })
+  .strict();
+
+const portalSchema = z
+  .object({
+    enabled: z.boolean().default(false).describe('serve the web portal (people manage their own app passwords; admins everyone\'s)'),
+    host: z.string().default('::').describe('address the portal listens on'),
+    port: z.number().int().min(0).max(65535).default(8443).describe('its port (0: any free port, for tests)'),
+    public_url: z
+      .string()
+      .url()
+      .nullable()
+      .default(null)
+      .describe('the URL people open, without a trailing slash (https://passgate.example.com); the redirect URI is <public_url>/auth/callback'),
+    tls: z.enum(['listener', 'none']).default('listener').describe('listener: HTTPS with the mail listeners\' certificates (tls.certificates); none: plain HTTP behind a TLS-terminating proxy'),
+    trusted_proxies: cidrList().default([]).describe('proxies whose X-Forwarded-For names the client (required with tls: none)'),
+    oidc: section(portalOidcSchema),
+    mailbox_grants: z
+      .record(z.string().min(1), z.array(z.string().min(1)))
+      .default({})
+      .describe('user -> extra mailboxes they may create passwords for (shared mailboxes), besides their own'),
+    session_minutes: positiveInt().max(7 * 24 * 60).default(480).describe('a portal session ends this long after sign-in'),
+    idle_minutes: positiveInt().max(24 * 60).default(30).describe('or after this long without a request'),
+    sign_in_per_minute: positiveInt().default(20).describe('sign-in starts and callbacks per address and minute'),
+    create_per_hour: positiveInt().default(20).describe('app passwords one person may create per hour'),
+  })
+  .strict()
+  .refine((p) => p.tls !== 'none' || p.trusted_proxies.length > 0, {
+    message: 'tls: none is only for a portal behind a TLS-terminating proxy: list it in trusted_proxies',
+    path: ['trusted_proxies'],
+  });
+
 /**
  * Longest window a limit may use: rate-limiter-flexible's memory store expires keys with setTimeout, which
  * cannot wait longer than 2^31 - 1 ms (24.8 days); a longer one would fire at once and forget the key.
@@ -316,7 +369,6 @@ const logSchema = z
   })
   .strict();
 
-const section = <T extends z.ZodType>(schema: T) => schema.default(() => schema.parse({}) as never);
 
 export const configSchema = z
   .object({
@@ -341,6 +393,7 @@ export const configSchema = z
     smtp: section(smtpSchema),
     imap: section(imapSchema),
     ops: section(opsSchema),
+    portal: section(portalSchema),
   })
   .strict();
 
@@ -357,6 +410,7 @@ export type SmtpConfig = RawConfig['smtp'];
 export type SmtpUpstreamConfig = RawConfig['smtp']['upstream'];
 export type ImapConfig = RawConfig['imap'];
 export type OpsConfig = RawConfig['ops'];
+export type PortalConfig = RawConfig['portal'];
 export type ImapUpstreamConfig = RawConfig['imap']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */

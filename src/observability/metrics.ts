@@ -4,6 +4,7 @@ import type { AuthMetrics } from '../core/auth-metrics.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
 import type { PasswordHasher } from '../core/password-hasher.js';
+import type { PortalMetrics } from '../core/portal-metrics.js';
 import { PROTOCOLS, type Protocol } from '../core/protocol.js';
 import type { SessionMetrics } from '../core/session-metrics.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
@@ -258,6 +259,20 @@ export class Metrics {
   });
 
   /** Always 1; its labels say which passgate and Node run (joined onto other series, or to see a rollout's progress). */
+  readonly portalSignIns = new Counter({
+    name: 'passgate_portal_sign_ins_total',
+    help: 'Web portal sign-ins by result (ok|no-address|not-allowed|mfa-required|failed)',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly portalRefusals = new Counter({
+    name: 'passgate_portal_refusals_total',
+    help: 'Web portal requests refused before any change, by reason (csrf|forbidden|rate-limited)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly buildInfo = new Gauge({
     name: 'passgate_build_info',
     help: 'Always 1: the passgate version and Node.js version of this process',
@@ -388,6 +403,14 @@ export class Metrics {
       attempt: (protocol, reason) => this.authAttempts.inc({ protocol, result: reason === 'ok' ? 'success' : 'failure', reason }),
       credentialCache: (hit) => this.credentialCache.inc({ result: hit ? 'hit' : 'miss' }),
       rateLimitBlock: (scope) => this.rateLimitBlocks.inc({ scope }),
+    };
+  }
+
+  /** The web portal's view of these metrics (a core port). */
+  portal(): PortalMetrics {
+    return {
+      signIn: (result) => this.portalSignIns.inc({ result }),
+      refused: (reason) => this.portalRefusals.inc({ reason }),
     };
   }
 }

@@ -191,6 +191,10 @@ test('npm run demo: every printed command works as printed, and Ctrl-C leaves no
       assert.match(demo.stdout, /Dovecot is not installed: IMAP part skipped; apt-get install dovecot-imapd/);
     }
 
+    const portal = runPrinted(section(demo, 'Open the portal'));
+    assertRan('portal (curl)', portal);
+    assert.match(portal.stdout, /^Sign in with your company account$/m);
+
     const logFile = /passgate log +(\S+)$/m.exec(demo.stdout)?.[1];
     const password = /^ {4}([a-z]{4}(?:-[a-z]{4}){3})$/m.exec(demo.stdout)![1]!;
     const log = readFileSync(logFile!, 'utf8');

@@ -240,7 +240,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   const setupTarget = (): SetupTarget => setupTargetOf(config);
   const admin: AdminServices = {
     appPasswords: new AppPasswordAdmin({ store, audit, hasher, selector, format, clock, maxPerUser: config.app_passwords.max_per_user, log: logger, setupTarget }),
-    signInLog: new SignInLog(audit),
+    signInLog: new SignInLog(audit, clock),
     lockouts: new LockoutAdmin({ limiter, audit, clock, log: logger }),
     health: new HealthAdmin({
       tokens: oauth?.tokens ?? null,

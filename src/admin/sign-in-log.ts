@@ -46,7 +46,29 @@ export function describeReason(reason: AuditReason): string {
  * own account (whatever the filter says), an admin and the operator everyone's.
  */
 export class SignInLog {
-  constructor(private readonly audit: AuditLog) {}
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  /**
+   * Records that a person signed in to the portal (their address, user agent, role and whether MFA was used):
+   * sessions with the company account belong in the same log as logins with app passwords.
+   */
+  async recordPortalSignIn(actor: Actor, details: { mfa: boolean; reauthenticated: boolean }): Promise<void> {
+    const agent = actor.userAgent === null ? '' : `, agent "${actor.userAgent.slice(0, 200)}"`;
+    await this.audit.append({
+      at: this.clock(),
+      action: 'portal.sign-in',
+      protocol: null,
+      username: actor.id,
+      clientIp: actor.ip,
+      appPasswordId: null,
+      appPasswordName: null,
+      reason: 'ok',
+      detail: `portal ${actor.role}${details.mfa ? ', with MFA' : ''}${details.reauthenticated ? ', signed in again to create a password' : ''}${agent}`,
+    });
+  }
 
   describeReason(reason: AuditReason): string {
     return describeReason(reason);

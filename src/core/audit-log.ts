@@ -24,6 +24,8 @@ export type AuditReason = (typeof AUDIT_REASONS)[number];
  */
 export const AUDIT_ACTIONS = [
   'login',
+  /** A person signed in to the web portal (with their company account, not an app password). */
+  'portal.sign-in',
   'app-password.create',
   'app-password.revoke',
   'app-password.revoke-all',

@@ -67,6 +67,12 @@ export function registerAuthRoutes(app: FastifyInstance, ctx: PortalContext): vo
     reply.setCookie(cookies.session, id, cookieOptions);
     log.info({ ip: request.ip, username: outcome.identity.username, role: outcome.identity.role, reauth: pending.maxAge !== null }, 'portal sign-in');
     ctx.metrics.signIn('ok');
+    const { identity } = outcome;
+    const agent = request.headers['user-agent'];
+    const actor = { role: identity.role, id: identity.username, mailboxes: identity.mailboxes, ip: request.ip, userAgent: typeof agent === 'string' ? agent : null };
+    await ctx.admin.signInLog
+      .recordPortalSignIn(actor, { mfa: identity.amr.includes('mfa'), reauthenticated: pending.maxAge !== null })
+      .catch((error: Error) => log.warn({ username: identity.username, cause: error.message }, 'portal sign-in not recorded in the sign-in log'));
     return reply.redirect(pending.returnTo, 303);
   });
 

@@ -45,6 +45,9 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
 
     const home = await signIn(h, new WebClient(), PORTAL_USER);
     assert.equal(home.status, 200);
+    const [recorded] = await h.app.audit.query({ action: 'portal.sign-in', username: PORTAL_USER, limit: 1 });
+    assert.deepEqual([recorded?.clientIp, recorded?.reason, recorded?.protocol], ['127.0.0.1', 'ok', null], 'the sign-in is in the sign-in log');
+    assert.match(recorded!.detail!, /^portal user, with MFA/);
     assert.match(home.body, /<h1>My app passwords<\/h1>/);
     assert.match(home.body, new RegExp(PORTAL_USER));
     assert.doesNotMatch(home.body, /All passwords/, 'no admin navigation for a user');

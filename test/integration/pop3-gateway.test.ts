@@ -185,6 +185,29 @@ describe('POP3 gateway end to end (real Dovecot POP3 checking tokens at the OAut
     assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
   });
 
+  it('-ERR [SYS/PERM] when the upstream refuses the token even after a fresh one (POP off, no permission), audited upstream-rejected', async () => {
+    const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: 'helpdesk@example.com', name: 'Ticketing' });
+    await h.directToken(); // passgate holds a cached token
+    // The provider forgets its tokens: the cached one is refused, dropped, and a fresh one logs in.
+    h.oauth.forgetAccessTokens();
+    const first = await Pop3Transcript.connect(h.ports.pop3s!, { tls: true });
+    await first.until(/^\+OK/);
+    first.send(`AUTH PLAIN ${b64(`\0helpdesk@example.com\0${password}`)}`);
+    assert.match(await first.reply(), /^\+OK Logged in/);
+    first.send('QUIT');
+    await first.until(/^\+OK/);
+    first.close();
+    // Within the forced-refresh window, a second refusal is the verdict.
+    h.oauth.forgetAccessTokens();
+    const t = await Pop3Transcript.connect(h.ports.pop3s!, { tls: true });
+    await t.until(/^\+OK/);
+    t.send(`AUTH PLAIN ${b64(`\0helpdesk@example.com\0${password}`)}`);
+    assert.match(await t.reply(), /^-ERR \[SYS\/PERM\]/);
+    t.close();
+    const [entry] = await h.app.audit.query({ username: 'helpdesk@example.com', limit: 1 });
+    assert.deepEqual([entry!.protocol, entry!.reason], ['pop3', 'upstream-rejected']);
+  });
+
   it('metrics and the audit carry protocol pop3', async () => {
     const [ok] = await h.app.audit.query({ username: h.user, protocol: 'pop3', limit: 50 }).then((all) => all.filter((e) => e.reason === 'ok'));
     assert.ok(ok, 'a successful POP3 login is audited');

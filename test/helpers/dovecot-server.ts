@@ -19,6 +19,13 @@ export interface DovecotServerOptions {
   cert?: string;
   /** Dovecot settings appended to the generated configuration (later settings win), e.g. service limits. */
   extraConfig?: string;
+  /** Serve POP3 too (needs Debian's dovecot-pop3d); by default when it is installed. */
+  pop3?: boolean;
+}
+
+/** Whether Dovecot's POP3 server (Debian's dovecot-pop3d) is installed next to its IMAP server. */
+export function dovecotPop3Installed(): boolean {
+  return ['/usr/lib/dovecot/pop3', '/usr/libexec/dovecot/pop3', '/usr/local/libexec/dovecot/pop3'].some((path) => existsSync(path));
 }
 
 /** IMAP system flags a delivered message may carry (as Maildir info letters). */
@@ -107,7 +114,6 @@ function identity(): Identity {
       `first_valid_gid = ${gid}`,
       'service anvil {\n  chroot =\n}',
       'service imap-login {\n  chroot =\n}',
-      'service pop3-login {\n  chroot =\n}',
       'service ipc {\n  chroot =\n}',
       'service old-stats {\n  chroot =\n}',
       'service auth-worker {\n  user = $default_internal_user\n}',
@@ -205,9 +211,11 @@ export class DovecotServer {
     readonly dir: string,
     readonly imapPort: number,
     readonly imapsPort: number,
-    /** POP3 with the same passdb (Debian's dovecot-pop3d): plain with STLS, and implicit TLS. */
+    /** POP3 with the same passdb (Debian's dovecot-pop3d): plain with STLS, and implicit TLS; unused unless `pop3`. */
     readonly pop3Port: number,
     readonly pop3sPort: number,
+    /** Whether POP3 is served (options.pop3, by default whether dovecot-pop3d is installed). */
+    readonly pop3: boolean,
     /** The server certificate (PEM), for clients to trust. */
     readonly cert: string,
     private readonly mailUid: number,
@@ -240,7 +248,7 @@ export class DovecotServer {
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const dir = await mkdtemp(join(tmpdir(), 'passgate-dovecot-'));
-      const server = new DovecotServer(dir, await freePort(), await freePort(), await freePort(), await freePort(), pair.cert, id.uid, id.gid, id.root);
+      const server = new DovecotServer(dir, await freePort(), await freePort(), await freePort(), await freePort(), options.pop3 ?? dovecotPop3Installed(), pair.cert, id.uid, id.gid, id.root);
       try {
         await server.prepare(options.introspectionUrl, pair, users, id, options.extraConfig ?? '');
         await server.launch(binary);
@@ -414,7 +422,7 @@ instance_name = passgate-test-${randomBytes(4).toString('hex')}
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
-protocols = imap pop3
+protocols = imap${this.pop3 ? ' pop3' : ''}
 listen = 127.0.0.1
 shutdown_clients = yes
 
@@ -478,8 +486,8 @@ service imap-login {
     ssl = yes
   }
 }
-service pop3-login {
-  inet_listener pop3 {
+${this.pop3 ? `service pop3-login {
+${id.root ? '' : '  chroot =\n'}  inet_listener pop3 {
     address = 127.0.0.1
     port = ${this.pop3Port}
   }
@@ -488,7 +496,7 @@ service pop3-login {
     port = ${this.pop3sPort}
     ssl = yes
   }
-}
+}` : ''}
 # No growing per-IP penalty for failed logins (anvil's auth penalty; Authentication.Penalty in the docs).
 service anvil {
   unix_listener anvil-auth-penalty {
@@ -528,8 +536,8 @@ ${extraConfig}`;
       const wait = () => Math.max(1000, deadline - Date.now());
       const plain = await greets(this.imapPort, false, wait());
       const imaps = plain.ok ? await greets(this.imapsPort, true, wait()) : plain;
-      const pop3 = imaps.ok ? await greets(this.pop3Port, false, wait(), '+OK') : imaps;
-      const secure = pop3.ok ? await greets(this.pop3sPort, true, wait(), '+OK') : pop3;
+      const pop3 = imaps.ok && this.pop3 ? await greets(this.pop3Port, false, wait(), '+OK') : imaps;
+      const secure = pop3.ok && this.pop3 ? await greets(this.pop3sPort, true, wait(), '+OK') : pop3;
       if (plain.ok && secure.ok) return;
       if (secure.error || Date.now() > deadline) {
         await new Promise((r) => setTimeout(r, 200)); // let Dovecot's log process write what it knows

@@ -5,7 +5,7 @@ import { openApp, startServices, type App, type Services } from '../../src/app.j
 import { loadConfig } from '../../src/config/config-loader.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 import { createLogger, type Logger } from '../../src/observability/logger.js';
-import { DovecotServer } from './dovecot-server.js';
+import { DovecotServer, dovecotPop3Installed } from './dovecot-server.js';
 import { TestOAuthServer } from './oauth-server.js';
 import { oauthSection } from './oauth-test-app.js';
 import { makeTestConfig, type TestConfig } from './test-config.js';
@@ -32,6 +32,7 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
  * for a network the tests are not in. SMTP and IMAP are off. The app password is created with the default scopes.
  */
 export async function startPop3Harness(over: { pop3?: Record<string, unknown>; logger?: Logger } = {}): Promise<Pop3Harness> {
+  if (!dovecotPop3Installed()) throw new Error('Dovecot\'s POP3 server is not installed: apt-get install dovecot-pop3d (see .ci/apt-packages)');
   const oauth = await new TestOAuthServer().start();
   const user = 'fetcher@example.com';
   const dovecot = await DovecotServer.start({ introspectionUrl: oauth.introspectionEndpoint, users: [user] });

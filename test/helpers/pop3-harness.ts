@@ -29,7 +29,8 @@ const listener = (name: string, tls: string, extra: Record<string, unknown> = {}
 /**
  * Everything a POP3 end-to-end test needs, real and on loopback: the OAuth server, Dovecot's POP3 validating tokens
  * at its introspection endpoint, and passgate with 110-style STLS, 995-style implicit TLS, and a plaintext listener
- * for a network the tests are not in. SMTP and IMAP are off. The app password is created with the default scopes.
+ * for a network the tests are not in, and an implicit-TLS listener behind a PROXY balancer at 127.0.0.1. SMTP and IMAP
+ * are off. The app password is created with the default scopes.
  */
 export async function startPop3Harness(over: { pop3?: Record<string, unknown>; logger?: Logger } = {}): Promise<Pop3Harness> {
   if (!dovecotPop3Installed()) throw new Error('Dovecot\'s POP3 server is not installed: apt-get install dovecot-pop3d (see .ci/apt-packages)');
@@ -47,7 +48,12 @@ export async function startPop3Harness(over: { pop3?: Record<string, unknown>; l
     pop3: {
       enabled: true,
       max_connections_per_ip: 1000,
-      listeners: [listener('pop3', 'starttls'), listener('pop3s', 'implicit'), listener('lan-other', 'none', { plaintext_auth_from: ['10.99.0.0/16'] })],
+      listeners: [
+        listener('pop3', 'starttls'),
+        listener('pop3s', 'implicit'),
+        listener('lan-other', 'none', { plaintext_auth_from: ['10.99.0.0/16'] }),
+        listener('behind-proxy', 'implicit', { proxy_protocol_from: ['127.0.0.1/32'] }),
+      ],
       upstream: { host: '127.0.0.1', port: dovecot.pop3sPort, tls: 'implicit', ca_file: join(caDir, 'ca.pem'), servername: 'localhost' },
       ...over.pop3,
     },

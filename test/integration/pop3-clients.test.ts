@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { connect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -121,6 +124,52 @@ describe('POP3 through passgate with the clients people use: curl, fetchmail; th
     assert.match(String(line.reason), /revoked|expired/);
     const all = logs.join('\n');
     for (const secret of [password, h.password]) assert.ok(!all.includes(secret), 'a password was logged');
+  });
+});
+
+describe('POP3 before login: the PROXY header, the connection caps, the login deadline and shutdown (shared net/ code)', () => {
+  let h: Pop3Harness;
+  before(async () => {
+    h = await startPop3Harness({ pop3: { max_connections_per_ip: 2, login_timeout_seconds: 1 } });
+  });
+  after(async () => h?.close());
+
+  it('takes the audited client address from a PROXY v1 header sent by a listed balancer', async () => {
+    const socket = connect(h.ports['behind-proxy']!, '127.0.0.1');
+    await once(socket, 'connect');
+    socket.write('PROXY TCP4 198.51.100.44 127.0.0.1 40000 995\r\n');
+    const secure = tlsConnect({ socket, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    let text = '';
+    secure.on('data', (c: Buffer) => (text += c.toString()));
+    secure.write(`USER ${h.user}\r\nPASS not-the-password\r\n`);
+    while (!/-ERR \[AUTH\]/.test(text)) await once(secure, 'data');
+    secure.destroy();
+    const [entry] = await h.app.audit.query({ username: h.user, limit: 1 });
+    assert.deepEqual([entry!.clientIp, entry!.protocol], ['198.51.100.44', 'pop3']);
+  });
+
+  it('a third connection from one address is greeted -ERR [SYS/TEMP] and closed; the deadline ends a silent one', async () => {
+    const first = await Pop3Transcript.connect(h.ports.pop3s!, { tls: true });
+    const second = await Pop3Transcript.connect(h.ports.pop3s!, { tls: true });
+    await first.until(/^\+OK/);
+    await second.until(/^\+OK/);
+    const third = await Pop3Transcript.connect(h.ports.pop3s!, { tls: true });
+    assert.match(await third.until(/^-ERR/), /^-ERR \[SYS\/TEMP\] Too many connections from your address/);
+    await third.waitClosed();
+    // login_timeout_seconds: 1 — the silent ones are told and closed.
+    assert.match(await first.until(/^-ERR/), /Autologout/);
+    await first.waitClosed();
+    await second.waitClosed();
+  });
+
+  it('shutdown tells a client before login -ERR [SYS/TEMP] and closes it', async () => {
+    const t = await Pop3Transcript.connect(h.ports.pop3!);
+    await t.until(/^\+OK/);
+    const closing = h.services.pop3!.close();
+    assert.match(await t.until(/^-ERR/), /^-ERR \[SYS\/TEMP\] Server shutting down/);
+    await t.waitClosed();
+    await closing;
   });
 });
 

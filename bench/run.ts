@@ -11,6 +11,7 @@ import { runBruteForce } from './brute-force.js';
 import { runImapIdle } from './imap-idle.js';
 import { runImapThroughput } from './imap-throughput.js';
 import { runLoginLatency } from './login-latency.js';
+import { runPop3Throughput } from './pop3-throughput.js';
 import { runSmtpThroughput, runSmtpWan } from './smtp-throughput.js';
 import { invocation, machine, machineMarkdown } from './stats.js';
 
@@ -26,6 +27,7 @@ const ALL: readonly Scenario[] = [
   { name: 'smtp-wan', run: runSmtpWan },
   { name: 'imap-throughput', run: runImapThroughput },
   { name: 'imap-idle', run: runImapIdle },
+  { name: 'pop3-throughput', run: runPop3Throughput },
   { name: 'brute-force', run: runBruteForce },
 ];
 

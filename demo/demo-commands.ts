@@ -33,6 +33,7 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
     '',
     `  passgate        SMTP submission ${host}:${ports.submission} (STARTTLS), ${host}:${ports.submissions} (implicit TLS)`,
     ports.imap !== null ? `                  IMAP ${host}:${ports.imap} (STARTTLS), ${host}:${ports.imaps} (implicit TLS)` : null,
+    ports.pop3 !== null ? `                  POP3 ${host}:${ports.pop3} (STLS), ${host}:${ports.pop3s} (implicit TLS)` : null,
     ports.ops !== null ? `                  ops http://${host}:${ports.ops} (/metrics, /healthz, /readyz)` : null,
     `                  portal ${demo.portal.url} (self-signed certificate: the browser warns once)`,
     `  sign-in (OIDC)  ${demo.portal.issuer}, standing in for Entra ID: pick ${demo.portal.user} (a user) or ${demo.portal.admin} (an admin); no password`,
@@ -46,7 +47,7 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
     `  passgate log    ${demo.logFile}`,
     `  certificate     ${certFile} (self-signed; the commands trust it by file)`,
     '',
-    `App password for ${user} (scopes smtp, imap; shown once):`,
+    `App password for ${user} (scopes smtp, imap${ports.pop3 !== null ? ', pop3' : ''}; shown once):`,
     '',
     `    ${password}`,
     '',
@@ -115,6 +116,12 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
         commands: `curl --url 'imaps://${host}:${ports.imaps}/INBOX;UID=1' --cacert ${q(certFile)} --user ${q(`${user}:${password}`)}`,
       },
     );
+    if (ports.pop3s !== null) {
+      sections.push({
+        title: 'Fetch the first message with curl (POP3, TLS)',
+        commands: `curl --url 'pop3s://${host}:${ports.pop3s}/1' --cacert ${q(certFile)} --user ${q(`${user}:${password}`)}`,
+      });
+    }
   } else {
     sections.push({
       title: 'See the delivered mail (no IMAP without Dovecot)',

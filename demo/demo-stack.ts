@@ -17,7 +17,7 @@ import { TestOidcProvider } from '../test/helpers/oidc-provider.js';
 import { CLI_ACTOR } from '../src/core/actor.js';
 
 /** Fixed ports, so the printed commands stay the same between runs (any free port when one is taken). */
-export const DEMO_PORTS = { submission: 2587, submissions: 2465, imap: 2143, imaps: 2993, ops: 9465, portal: 8443 } as const;
+export const DEMO_PORTS = { submission: 2587, submissions: 2465, imap: 2143, imaps: 2993, pop3: 2110, pop3s: 2995, ops: 9465, portal: 8443 } as const;
 
 export const DEMO_USER = 'demo@example.com';
 export const DEMO_ADMIN = 'admin@example.com';
@@ -41,7 +41,7 @@ export interface DemoStack {
   logFile: string;
   /** A ready message (CRLF lines) for curl --upload-file. */
   messageFile: string;
-  ports: { submission: number; submissions: number; imap: number | null; imaps: number | null; ops: number | null };
+  ports: { submission: number; submissions: number; imap: number | null; imaps: number | null; pop3: number | null; pop3s: number | null; ops: number | null };
   upstream: { oauthUrl: string; smtpPort: number; dovecotImapsPort: number | null };
   /** Where the local upstream stores the demo user's mail (Dovecot's Maildir, or a folder of .eml files). */
   mailbox: string;
@@ -145,6 +145,14 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
             upstream: { host: '127.0.0.1', port: dovecot.imapsPort, tls: 'implicit', ca_file: 'tls/cert.pem', servername: 'localhost' },
           }
         : { enabled: false },
+      // POP3 where Dovecot serves it too (Debian's dovecot-pop3d).
+      pop3: dovecot?.pop3
+        ? {
+            enabled: true,
+            listeners: [listener('pop3', await port(DEMO_PORTS.pop3), 'starttls'), listener('pop3s', await port(DEMO_PORTS.pop3s), 'implicit')],
+            upstream: { host: '127.0.0.1', port: dovecot.pop3sPort, tls: 'implicit', ca_file: 'tls/cert.pem', servername: 'localhost' },
+          }
+        : { enabled: false },
       ops: { host: '127.0.0.1', port: await port(DEMO_PORTS.ops) },
       app_passwords: { setup_host: '127.0.0.1' },
       portal: {
@@ -177,9 +185,10 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
     closers.push(() => services.close(5_000));
     const smtpPorts = services.smtp!.ports();
     const imapPorts = services.imap?.ports() ?? {};
-    logger.info({ smtp: smtpPorts, imap: imapPorts, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null }, 'passgate started');
+    const pop3Ports = services.pop3?.ports() ?? {};
+    logger.info({ smtp: smtpPorts, imap: imapPorts, pop3: pop3Ports, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null }, 'passgate started');
 
-    const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: DEMO_USER, name: 'npm run demo', scopes: ['smtp', 'imap'] });
+    const { password } = await app.admin.appPasswords.create(CLI_ACTOR, { username: DEMO_USER, name: 'npm run demo', scopes: services.pop3 ? ['smtp', 'imap', 'pop3'] : ['smtp', 'imap'] });
     const messageFile = join(dir, 'message.eml');
     await writeFile(messageFile, demoMessage());
 
@@ -196,6 +205,8 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
         submissions: smtpPorts.submissions!,
         imap: imapPorts.imap ?? null,
         imaps: imapPorts.imaps ?? null,
+        pop3: pop3Ports.pop3 ?? null,
+        pop3s: pop3Ports.pop3s ?? null,
         ops: services.ops?.port ?? null,
       },
       upstream: { oauthUrl: oauth.url, smtpPort: upstream.port, dovecotImapsPort: dovecot?.imapsPort ?? null },

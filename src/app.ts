@@ -55,15 +55,17 @@ import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
 import { GatewayError, isGatewayError } from './core/gateway-error.js';
 import { ImapGateway } from './imap/imap-gateway.js';
+import { Pop3Gateway } from './pop3/pop3-gateway.js';
 import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { ConnectionLimiter } from './core/connection-limiter.js';
 import { NetworkList } from './core/network-list.js';
 import { EXCHANGE_ONLINE_AUDIENCE } from './core/token-provider.js';
 import type { ConnectionMetrics } from './core/connection-metrics.js';
-import type { Protocol } from './core/protocol.js';
+import { PROTOCOLS, type Protocol } from './core/protocol.js';
 import { ConnectionGate } from './net/connection-gate.js';
 import { ImapMailboxUpstream } from './upstream/imap/upstream-imap-login.js';
+import { Pop3MailboxUpstream } from './upstream/pop3/pop3-mailbox-upstream.js';
 import { UpstreamConnector } from './upstream/smtp/upstream-connector.js';
 import { UpstreamPool } from './upstream/smtp/upstream-pool.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
@@ -249,6 +251,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       upstreams: [
         { protocol: 'smtp', enabled: config.smtp.enabled, host: config.smtp.upstream.host, port: config.smtp.upstream.port, tls: config.smtp.upstream.tls },
         { protocol: 'imap', enabled: config.imap.enabled, host: config.imap.upstream.host, port: config.imap.upstream.port, tls: config.imap.upstream.tls },
+        { protocol: 'pop3', enabled: config.pop3.enabled, host: config.pop3.upstream.host, port: config.pop3.upstream.port, tls: config.pop3.upstream.tls },
       ],
     }),
   };
@@ -309,11 +312,11 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
 /** The listeners of the enabled protocols and the certificate devices will see, for the setup sheet. */
 function setupTargetOf(config: Config): SetupTarget {
   const host = config.app_passwords.setup_host ?? config.smtp.hostname ?? hostname();
-  const listeners = (section: Config['smtp'] | Config['imap']) =>
+  const listeners = (section: Config['smtp'] | Config['imap'] | Config['pop3']) =>
     section.enabled ? section.listeners.map((l) => ({ name: l.name, port: l.port, tls: l.tls, plaintextFrom: l.plaintext_auth_from })) : null;
   return {
     host,
-    listeners: { smtp: listeners(config.smtp), imap: listeners(config.imap) },
+    listeners: { smtp: listeners(config.smtp), imap: listeners(config.imap), pop3: listeners(config.pop3) },
     certificate: describeSetupCertificate(config.tls.certificates, host),
   };
 }
@@ -382,10 +385,11 @@ export interface Services {
   tls: TlsCertificates;
   smtp: SmtpGateway | null;
   imap: ImapGateway | null;
+  pop3: Pop3Gateway | null;
   ops: OpsServer | null;
   /** The web portal (portal.enabled), or null. */
   portal: PortalServer | null;
-  /** Ends SMTP and IMAP sessions of revoked, expired or turned-off app passwords. */
+  /** Ends SMTP, IMAP and POP3 sessions of revoked, expired or turned-off app passwords. */
   registry: LiveSessionRegistry;
   /**
    * Graceful shutdown, idempotent: /readyz turns 503 and every listener stops accepting at once; idle SMTP
@@ -403,13 +407,14 @@ export async function startServices(app: App): Promise<Services> {
   app.metrics.observeCertificates(() => tls.expiries());
   let smtp: SmtpGateway | null = null;
   let imap: ImapGateway | null = null;
+  let pop3: Pop3Gateway | null = null;
   let ops: OpsServer | null = null;
   let portal: PortalServer | null = null;
   // One registry for SMTP and IMAP sessions: revoke, revoke-all and expiry end both within revocation_check_seconds.
   const registry = new LiveSessionRegistry(app.store, Date.now, logger, config.imap.revocation_check_seconds * 1000);
   try {
-    if ((config.smtp.enabled || config.imap.enabled) && !app.oauth) {
-      throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled or imap.enabled is true)');
+    if ((config.smtp.enabled || config.imap.enabled || config.pop3.enabled) && !app.oauth) {
+      throw new GatewayError('PG_CONFIG_INVALID', 'oauth.client_id: required to log in upstream (smtp.enabled, imap.enabled or pop3.enabled is true)');
     }
     const gate = (protocol: Protocol, caps: { max_connections: number; max_connections_per_ip: number }, metrics: ConnectionMetrics) =>
       new ConnectionGate(
@@ -464,6 +469,20 @@ export async function startServices(app: App): Promise<Services> {
       });
       await imap.start();
     }
+    if (config.pop3.enabled) {
+      const metrics = app.metrics.pop3();
+      pop3 = new Pop3Gateway(config.pop3, {
+        authenticator: app.authenticator,
+        upstream: new Pop3MailboxUpstream(config.pop3.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE),
+        tls,
+        metrics,
+        log: logger,
+        maxFailuresPerConnection: config.auth.max_failures_per_connection,
+        gate: gate('pop3', config.pop3, app.metrics.connections()),
+        registry,
+      });
+      await pop3.start();
+    }
     registry.start();
     // With Redis, a revocation anywhere closes this instance's sessions at once; the registry's polling stays.
     if (app.revocations) registry.listen(app.revocations);
@@ -472,13 +491,16 @@ export async function startServices(app: App): Promise<Services> {
       await ops.listen();
     }
     if (config.portal.enabled) {
-      portal = new PortalServer(config.portal, { admin: app.admin, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
+      // Every protocol is offered, whatever this instance serves: a portal-only instance makes passwords for the
+      // mail instances (the setup sheet says which protocols are not served, from this instance's config).
+      portal = new PortalServer(config.portal, { admin: app.admin, protocols: PROTOCOLS, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
       await portal.listen();
     }
   } catch (error) {
     registry.stop();
     await smtp?.close(0);
     await imap?.close();
+    await pop3?.close();
     await ops?.close();
     await portal?.close();
     tls.close();
@@ -489,6 +511,7 @@ export async function startServices(app: App): Promise<Services> {
     tls,
     smtp,
     imap,
+    pop3,
     ops,
     portal,
     registry,
@@ -496,7 +519,7 @@ export async function startServices(app: App): Promise<Services> {
       closing ??= (async () => {
         ops?.drain(); // /readyz answers 503 from now on, so a balancer stops sending new clients
         registry.stop();
-        await Promise.all([smtp?.close(graceMs), imap?.close(), portal?.close()]);
+        await Promise.all([smtp?.close(graceMs), imap?.close(), pop3?.close(), portal?.close()]);
         await ops?.close();
         tls.close();
       })();

@@ -20,7 +20,7 @@ export function appPasswordCommand(ctx: CliContext): Command {
     .requiredOption('--user <address>', 'the username the client will type (usually the mailbox address)')
     .requiredOption('--name <label>', 'what holds it, e.g. "Scanner, 3rd floor"')
     .option('--mailbox <address>', 'the upstream mailbox it acts as (default: the user)')
-    .option('--scope <list>', `comma-separated protocols: ${PROTOCOLS.join(',')}`, PROTOCOLS.join(','))
+    .option('--scope <list>', `comma-separated protocols: ${PROTOCOLS.join(',')}; fixed at creation (passwords made before pop3 existed keep smtp,imap: create a new one for POP3)`, PROTOCOLS.join(','))
     .option('--expires <when>', 'a duration such as 90d, 6mo, 1y, 30min, or a date such as 2027-01-31')
     .option('--allow-from <cidr...>', 'only accept it from these networks (repeatable)')
     .option('--length <letters>', 'letters in the password, for devices with short password fields')

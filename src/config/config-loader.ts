@@ -237,6 +237,7 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
     },
     smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
     imap: { ...raw.imap, upstream: { ...raw.imap.upstream, ca_file: resolveFile(raw.imap.upstream.ca_file) } },
+    pop3: { ...raw.pop3, upstream: { ...raw.pop3.upstream, ca_file: resolveFile(raw.pop3.upstream.ca_file) } },
     redis: { ...raw.redis, ca_file: resolveFile(raw.redis.ca_file) },
     portal: { ...raw.portal, oidc: { ...raw.portal.oidc, issuer: portalIssuer(raw) } },
     data_dir: dataDir,
@@ -258,6 +259,7 @@ function unreadableFiles(config: Config): string[] {
   const files: [string, string | null, boolean][] = [
     ['smtp.upstream.ca_file', config.smtp.upstream.ca_file, config.smtp.enabled],
     ['imap.upstream.ca_file', config.imap.upstream.ca_file, config.imap.enabled],
+    ['pop3.upstream.ca_file', config.pop3.upstream.ca_file, config.pop3.enabled],
     ['redis.ca_file', config.redis.ca_file, config.redisEnabled],
     ['oauth.certificate_file', config.oauth.certificate_file, config.oauth.client_id !== null],
     ['oauth.private_key_file', config.oauth.private_key_file, config.oauth.client_id !== null],

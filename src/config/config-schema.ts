@@ -261,8 +261,38 @@ const imapSchema = z
     max_connections_per_ip: positiveInt().default(50).describe('IMAP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     max_commands_before_login: positiveInt().default(25).describe('commands a client may send before logging in'),
     idle_timeout_minutes: z.number().int().min(30).default(35).describe('a logged-in connection silent both ways this long is closed (IDLE needs >= 30)'),
-    revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live SMTP and IMAP sessions are checked against revocations and expiry'),
+    revocation_check_seconds: positiveInt().max(60).default(2).describe('how often live SMTP, IMAP and POP3 sessions are checked against revocations and expiry'),
     upstream: imapUpstreamSchema.default(() => imapUpstreamSchema.parse({})),
+  })
+  .strict();
+
+const pop3UpstreamSchema = z
+  .object({
+    host: z.string().min(1).default('outlook.office365.com').describe('the provider\'s POP3 host'),
+    port: z.number().int().min(1).max(65535).default(995).describe('its port'),
+    tls: z.enum(['implicit', 'starttls']).default('implicit').describe('implicit TLS (995) or STLS (110, RFC 2595)'),
+    ca_file: z.string().nullable().default(null).describe('CA bundle trusted in addition to the public roots; null: the public roots only'),
+    servername: z.string().nullable().default(null).describe('name the upstream certificate must carry; null: host'),
+    connect_timeout_seconds: positiveInt().default(15).describe('connecting, TLS and AUTH XOAUTH2 upstream'),
+  })
+  .strict();
+
+const pop3Schema = z
+  .object({
+    enabled: z.boolean().default(false).describe('serve POP3 (off by default: turn it on where devices fetch mail over POP3)'),
+    listeners: z
+      .array(listenerSchema)
+      .default([
+        { name: 'pop3', host: '::', port: 110, tls: 'starttls', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+        { name: 'pop3s', host: '::', port: 995, tls: 'implicit', min_tls_version: 'TLSv1.2', plaintext_auth_from: [], proxy_protocol_from: [] },
+      ])
+      .describe('where legacy clients connect (tls: starttls means STLS on POP3)'),
+    login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) is closed'),
+    max_connections: positiveInt().default(1000).describe('POP3 connections open at once, every listener and client together; more get -ERR [SYS/TEMP]'),
+    max_connections_per_ip: positiveInt().default(50).describe('POP3 connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
+    max_commands_before_login: positiveInt().default(25).describe('commands a client may send before logging in'),
+    idle_timeout_minutes: z.number().int().min(10).default(10).describe('a logged-in connection silent both ways this long is closed (RFC 1939: at least 10)'),
+    upstream: pop3UpstreamSchema.default(() => pop3UpstreamSchema.parse({})),
   })
   .strict();
 
@@ -392,6 +422,7 @@ export const configSchema = z
     tls: section(tlsSchema),
     smtp: section(smtpSchema),
     imap: section(imapSchema),
+    pop3: section(pop3Schema),
     ops: section(opsSchema),
     portal: section(portalSchema),
   })
@@ -412,6 +443,8 @@ export type ImapConfig = RawConfig['imap'];
 export type OpsConfig = RawConfig['ops'];
 export type PortalConfig = RawConfig['portal'];
 export type ImapUpstreamConfig = RawConfig['imap']['upstream'];
+export type Pop3Config = RawConfig['pop3'];
+export type Pop3UpstreamConfig = RawConfig['pop3']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
 export interface Config extends RawConfig {

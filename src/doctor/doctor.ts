@@ -6,6 +6,7 @@ import { createLogger } from '../observability/logger.js';
 import { checkConfig } from './config-check.js';
 import { fail, skip, summarize, type CheckResult, type DoctorReport } from './doctor-report.js';
 import { checkImapLogin } from './imap-login-check.js';
+import { checkPop3Login } from './pop3-login-check.js';
 import { checkSmtpLogin } from './smtp-login-check.js';
 import { checkStore } from './store-check.js';
 import { checkPepper } from './pepper-check.js';
@@ -15,7 +16,7 @@ import { checkContinuousErrors } from './continuous-errors-check.js';
 
 export interface DoctorOptions {
   load: LoadConfigOptions;
-  /** Log in upstream as this mailbox over SMTP and IMAP (and, in delegated mode, check only its token). */
+  /** Log in upstream as this mailbox over SMTP, IMAP and POP3 (those enabled; and, in delegated mode, check only its token). */
   mailbox?: string | undefined;
   /** Warnings fail the run too. */
   strict?: boolean | undefined;
@@ -23,7 +24,7 @@ export interface DoctorOptions {
 
 /**
  * `passgate doctor`: configuration → TLS certificates → store (SQLite or Redis) → OAuth token(s) → with a mailbox,
- * real XOAUTH2 logins upstream over SMTP and IMAP. A failed check skips only what depends on it; every check runs
+ * real XOAUTH2 logins upstream over SMTP, IMAP and POP3 (each skipped when its protocol is off). A failed check skips only what depends on it; every check runs
  * with the configuration's own timeouts, so the whole run is bounded.
  */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -31,7 +32,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const done = () => summarize(checks, options.strict ?? false);
   const mailbox = options.mailbox === undefined ? null : normalizeUsername(options.mailbox);
 
-  const logins = (why: string) => (mailbox === null ? [] : [skip('smtp login', why), skip('imap login', why)]);
+  const logins = (why: string) => (mailbox === null ? [] : [skip('smtp login', why), skip('imap login', why), skip('pop3 login', why)]);
   const { result, config } = checkConfig(options.load);
   checks.push(result);
   if (!config) {
@@ -50,9 +51,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   }
 
   if (config.oauth.client_id === null) {
-    if (config.smtp.enabled || config.imap.enabled) {
+    if (config.smtp.enabled || config.imap.enabled || config.pop3.enabled) {
       checks.push(fail('token', 'oauth.client_id is not set: passgate cannot log in upstream', 'Configure the oauth section (see config/passgate.example.yaml and the README, "Running the gateway").'));
-    } else checks.push(skip('token', 'oauth is not configured and smtp and imap are disabled'));
+    } else checks.push(skip('token', 'oauth is not configured and smtp, imap and pop3 are disabled'));
     checks.push(...logins('no OAuth configuration'));
     return done();
   }
@@ -76,6 +77,7 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
         const clientId = config.oauth.client_id;
         checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname(), clientId));
         checks.push(await checkImapLogin(config.imap, mailbox, tokens.token, clientId));
+        checks.push(await checkPop3Login(config.pop3, mailbox, tokens.token, clientId));
       }
     }
   } finally {

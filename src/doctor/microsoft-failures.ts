@@ -1,7 +1,8 @@
 /**
  * The one table that turns what Microsoft (and mail servers in general) answer into plain words and a fix. Each
  * entry matches the text of one stage: `token` (the token endpoint's error and AADSTS code), `smtp` (the reply to
- * AUTH XOAUTH2), `imap` (the tagged reply to AUTHENTICATE XOAUTH2, or to the first command after it) and `connect`
+ * AUTH XOAUTH2), `imap` (the tagged reply to AUTHENTICATE XOAUTH2, or to the first command after it), `pop3` (the
+ * -ERR to AUTH XOAUTH2, or to STAT after it) and `connect`
  * (reaching the upstream: TCP, DNS, TLS). The first match in table order wins, so specific entries come first.
  * docs/troubleshooting.md lists the same entries; a unit test keeps the two together.
  *
@@ -14,14 +15,14 @@
  *   https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission
  * - "Microsoft Entra authentication and authorization error codes" (AADSTS):
  *   https://learn.microsoft.com/entra/identity-platform/reference-error-codes
- * - "Enable or disable POP3 or IMAP4 access for a user" (Set-CASMailbox -ImapEnabled):
+ * - "Enable or disable POP3 or IMAP4 access for a user" (Set-CASMailbox -ImapEnabled, -PopEnabled):
  *   https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/pop3-and-imap4/enable-or-disable-pop3-or-imap4-access
  * - Exchange Online limits (3 concurrent SMTP connections per mailbox, 432 4.3.2):
  *   https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits
  */
 import { fail, type CheckResult } from './doctor-report.js';
 
-export type FailureStage = 'token' | 'smtp' | 'imap' | 'connect';
+export type FailureStage = 'token' | 'smtp' | 'imap' | 'pop3' | 'connect';
 
 export interface KnownFailure {
   /** Stable id, printed in --json and listed in docs/troubleshooting.md. */
@@ -37,7 +38,7 @@ export interface KnownFailure {
 }
 
 const APP_GRANTS =
-  'app mode: the application needs the Office 365 Exchange Online application permission (SMTP.SendAsApp, IMAP.AccessAsApp) with admin consent; ' +
+  'app mode: the application needs the Office 365 Exchange Online application permission (SMTP.SendAsApp, IMAP.AccessAsApp, POP.AccessAsApp) with admin consent; ' +
   'its service principal must be registered in Exchange (New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id>) ' +
   'and given the mailbox (Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess)';
 
@@ -237,6 +238,35 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
       'in both modes IMAP must be enabled on the mailbox (Set-CASMailbox -Identity <mailbox> -ImapEnabled $true) and the user needs an Exchange Online license.',
   },
 
+  // --- the upstream POP3 server's reply (Exchange answers every refused XOAUTH2 login with the same -ERR) ---
+  {
+    id: 'pop3-not-connected',
+    stage: 'pop3',
+    pattern: /not connected/i,
+    example: '-ERR User is authenticated but not connected.',
+    meaning: 'Exchange accepted the token but the app has no access to this mailbox.',
+    fix: APP_GRANTS + '.',
+  },
+  {
+    id: 'pop3-temporary',
+    stage: 'pop3',
+    pattern: /\[(SYS\/TEMP|IN-USE|LOGIN-DELAY)\]/i,
+    example: '-ERR [IN-USE] Mailbox is locked by another POP3 session.',
+    meaning: 'The POP3 server cannot open the mailbox now: another POP3 session holds it, or a temporary failure on its side.',
+    fix: 'Close other POP3 clients of this mailbox (POP3 allows one session at a time) and try again in a few minutes.',
+  },
+  {
+    id: 'pop3-authentication-failure',
+    stage: 'pop3',
+    pattern: /Authentication failure|unknown user name or bad password|^-ERR\b/i,
+    example: '-ERR Authentication failure: unknown user name or bad password.',
+    meaning: 'The POP3 server refused the token for this mailbox: on Exchange Online, POP is turned off for the mailbox, or the app lacks the POP permission or access to the mailbox.',
+    fix:
+      'Turn POP on for the mailbox (Set-CASMailbox -Identity <mailbox> -PopEnabled $true; Get-CASMailbox <mailbox> | Format-List PopEnabled shows it); ' +
+      `${APP_GRANTS}; delegated mode: the token must carry POP.AccessAsUser.All for this very mailbox (add https://outlook.office.com/POP.AccessAsUser.All to oauth.scopes, then passgate oauth connect again); ` +
+      'the user needs an Exchange Online license.',
+  },
+
   // --- reaching the upstream ---
   {
     id: 'tls-name-mismatch',
@@ -244,7 +274,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     pattern: /does not match certificate|altnames|ERR_TLS_CERT_ALTNAME/i,
     example: "Hostname/IP does not match certificate's altnames",
     meaning: 'The upstream\'s TLS certificate is not for the name passgate connected to.',
-    fix: 'Check smtp.upstream.host / imap.upstream.host, or set servername to the name on the certificate; a TLS-inspecting proxy in the way also causes this.',
+    fix: 'Check smtp.upstream.host / imap.upstream.host / pop3.upstream.host, or set servername to the name on the certificate; a TLS-inspecting proxy in the way also causes this.',
   },
   {
     id: 'tls-untrusted',
@@ -260,7 +290,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     pattern: /ECONNREFUSED/,
     example: 'cannot reach upstream 127.0.0.1:587: connect ECONNREFUSED 127.0.0.1:587',
     meaning: 'Nothing accepts connections at the upstream host and port.',
-    fix: 'Check smtp.upstream.host/port and imap.upstream.host/port (smtp.office365.com:587, outlook.office365.com:993) and any firewall in between.',
+    fix: 'Check smtp.upstream.host/port, imap.upstream.host/port and pop3.upstream.host/port (smtp.office365.com:587, outlook.office365.com:993 and :995) and any firewall in between.',
   },
   {
     id: 'dns-failed',
@@ -268,7 +298,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     pattern: /ENOTFOUND|EAI_AGAIN/,
     example: 'upstream connection error: getaddrinfo ENOTFOUND smtp.office365.example',
     meaning: 'The upstream host name does not resolve.',
-    fix: 'Check the host name in smtp.upstream.host / imap.upstream.host and this machine\'s DNS.',
+    fix: 'Check the host name in smtp.upstream.host / imap.upstream.host / pop3.upstream.host and this machine\'s DNS.',
   },
   {
     id: 'connect-timeout',
@@ -284,7 +314,7 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     pattern: /closed the connection|ECONNRESET|EPIPE|greeting|refused (EHLO|STARTTLS)/i,
     example: 'upstream closed the connection',
     meaning: 'The upstream closed the connection or answered something unexpected before login.',
-    fix: 'Check that host and port point at an SMTP submission (or IMAP) server and that tls matches the port.',
+    fix: 'Check that host and port point at an SMTP submission (or IMAP, or POP3) server and that tls matches the port.',
   },
 ];
 

@@ -60,6 +60,7 @@ function describe(app: App, name: string, token: AccessToken): CheckResult {
   const needed = [
     ...(config.smtp.enabled ? [config.oauth.mode === 'app' ? 'SMTP.SendAsApp' : 'SMTP.Send'] : []),
     ...(config.imap.enabled ? [config.oauth.mode === 'app' ? 'IMAP.AccessAsApp' : 'IMAP.AccessAsUser.All'] : []),
+    ...(config.pop3.enabled ? [config.oauth.mode === 'app' ? 'POP.AccessAsApp' : 'POP.AccessAsUser.All'] : []),
   ];
   const missing = needed.filter((p) => !granted.includes(p));
   if (missing.length === 0) return pass(name, detail);

@@ -1,3 +1,4 @@
+import type { Protocol } from '../core/protocol.js';
 import type { Clock } from '../core/clock.js';
 import type { Admission, ConnectionLimiter, ConnectionRefusal } from '../core/connection-limiter.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
@@ -21,7 +22,7 @@ export class ConnectionGate {
   private refusing = 0;
 
   constructor(
-    readonly protocol: 'smtp' | 'imap',
+    readonly protocol: Protocol,
     private readonly limiter: ConnectionLimiter,
     private readonly deps: { metrics: ConnectionMetrics; log: EventLogger; clock: Clock },
   ) {}

@@ -1,3 +1,4 @@
+import type { Protocol } from '../core/protocol.js';
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { ListenerConfig } from '../config/config-schema.js';
@@ -9,7 +10,7 @@ export class TcpListener {
 
   constructor(
     private readonly config: ListenerConfig,
-    private readonly protocol: 'smtp' | 'imap',
+    private readonly protocol: Protocol,
     private readonly log: EventLogger,
     onConnection: (socket: Socket) => void,
   ) {

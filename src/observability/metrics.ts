@@ -3,6 +3,7 @@ import type { AuditMetrics } from '../core/audit-metrics.js';
 import type { AuthMetrics } from '../core/auth-metrics.js';
 import type { ConnectionMetrics } from '../core/connection-metrics.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
+import type { Pop3Metrics } from '../core/pop3-metrics.js';
 import type { PasswordHasher } from '../core/password-hasher.js';
 import type { PortalMetrics } from '../core/portal-metrics.js';
 import { PROTOCOLS, type Protocol } from '../core/protocol.js';
@@ -65,7 +66,7 @@ export class Metrics {
 
   readonly tokenInvalidations = new Counter({
     name: 'passgate_token_invalidations_total',
-    help: 'Cached access tokens dropped before expiry because the upstream refused them, by reason (smtp-refused|imap-refused)',
+    help: 'Cached access tokens dropped before expiry because the upstream refused them, by reason (smtp-refused|imap-refused|pop3-refused)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -94,6 +95,13 @@ export class Metrics {
   readonly imapBytes = new Counter({
     name: 'passgate_imap_proxied_bytes_total',
     help: 'Bytes passed between IMAP clients and the upstream after login, by direction',
+    labelNames: ['direction'] as const,
+    registers: [this.registry],
+  });
+
+  readonly pop3Bytes = new Counter({
+    name: 'passgate_pop3_proxied_bytes_total',
+    help: 'Bytes passed between POP3 clients and the upstream after login, by direction',
     labelNames: ['direction'] as const,
     registers: [this.registry],
   });
@@ -354,6 +362,15 @@ export class Metrics {
       bytes: (direction, bytes) => this.imapBytes.inc({ direction }, bytes),
       sessions: this.sessionMetrics('imap'),
       upstream: this.upstreamMetrics('imap'),
+    };
+  }
+
+  /** The POP3 gateway's view of these metrics (a core port). */
+  pop3(): Pop3Metrics {
+    return {
+      bytes: (direction, bytes) => this.pop3Bytes.inc({ direction }, bytes),
+      sessions: this.sessionMetrics('pop3'),
+      upstream: this.upstreamMetrics('pop3'),
     };
   }
 

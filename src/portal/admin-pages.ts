@@ -52,6 +52,7 @@ export function allSignInsPage(events: AuditEvent[], filter: SignInFilter): Safe
     ['', 'Any'],
     ['smtp', 'SMTP'],
     ['imap', 'IMAP'],
+    ['pop3', 'POP3'],
   ].map(([v, label]) => html`<option value="${v}"${v === filter.protocol ? html` selected` : ''}>${label}</option>`)}</select></div>
 <div><button type="submit" class="primary">Filter</button></div>
 </form>

@@ -7,6 +7,7 @@ import { allPasswordsPage, allSignInsPage, healthPage, lockoutsPage, type Passwo
 import { notice } from './password-pages.js';
 import { actorOf, requireUser, sendPage, text, type PortalContext } from './portal-request.js';
 import { doneNotice } from './user-routes.js';
+import { isProtocol } from '../core/protocol.js';
 
 const STATUSES: readonly AppPasswordStatus[] = ['active', 'off', 'expired', 'revoked'];
 
@@ -38,7 +39,7 @@ export function registerAdminRoutes(app: FastifyInstance, ctx: PortalContext): v
     const q = request.query as Record<string, unknown>;
     const filter: SignInFilter = { user: text(q.user), reason: text(q.reason), protocol: text(q.protocol) };
     const reason = AUDIT_REASONS.find((r): r is AuditReason => r === filter.reason);
-    const protocol = filter.protocol === 'smtp' || filter.protocol === 'imap' ? filter.protocol : undefined;
+    const protocol = typeof filter.protocol === 'string' && isProtocol(filter.protocol) ? filter.protocol : undefined;
     const events = await signInLog.query(actorOf(request), {
       limit: 300,
       ...(filter.user.trim() !== '' ? { username: filter.user } : {}),

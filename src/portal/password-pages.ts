@@ -4,6 +4,7 @@ import { statusOf, type AppPasswordStatus, type AppPasswordView } from '../core/
 import type { AuditEvent } from '../core/audit-log.js';
 import type { SetupSheet } from '../core/setup-sheet.js';
 import { html, type SafeHtml } from './html.js';
+import type { Protocol } from '../core/protocol.js';
 
 /** Expiry presets of the create form (value → days; 0: never). */
 export const EXPIRY_PRESETS: [string, string, number][] = [
@@ -83,7 +84,15 @@ export interface NewPasswordForm {
   mailbox: string;
 }
 
-export function newPasswordPage(mailboxes: string[], token: string, form: NewPasswordForm, error: string | null): SafeHtml {
+/** A scope in the words of the create form and of the setup sheet's headings. */
+const SCOPE_WORDS: Record<Protocol, { may: string; heading: string }> = {
+  smtp: { may: 'Send mail (SMTP)', heading: 'Outgoing mail (SMTP)' },
+  imap: { may: 'Read mail (IMAP)', heading: 'Incoming mail (IMAP)' },
+  pop3: { may: 'Download mail (POP3)', heading: 'Incoming mail (POP3)' },
+};
+
+/** `protocols`: the scopes offered, in order; a password can only be made for those. */
+export function newPasswordPage(mailboxes: string[], protocols: readonly Protocol[], token: string, form: NewPasswordForm, error: string | null): SafeHtml {
   return html`<h1>Create an app password</h1>
 <p class="lead">You will see the password once, on the next page. Type it into the device, or copy it.</p>
 ${notice('bad', error)}
@@ -98,8 +107,7 @@ ${
     : html`<input type="hidden" name="mailbox" value="${mailboxes[0] ?? ''}">`
 }
 <fieldset><legend>What it may do</legend>
-<label><input type="checkbox" name="scopes" value="smtp"${form.scopes.includes('smtp') ? html` checked` : ''}> Send mail (SMTP)</label>
-<label><input type="checkbox" name="scopes" value="imap"${form.scopes.includes('imap') ? html` checked` : ''}> Read mail (IMAP)</label>
+${protocols.map((p) => html`<label><input type="checkbox" name="scopes" value="${p}"${form.scopes.includes(p) ? html` checked` : ''}> ${SCOPE_WORDS[p].may}</label>`)}
 </fieldset>
 <label for="expiry">Expires</label>
 <select id="expiry" name="expiry">${EXPIRY_PRESETS.map(([value, label]) => html`<option value="${value}"${value === form.expiry ? html` selected` : ''}>${label}</option>`)}</select>
@@ -125,7 +133,7 @@ export function setupSheet(sheet: SetupSheet): SafeHtml {
 <h2 id="setup-title">Device setup</h2>
 <dl class="sheet"><dt>User name</dt><dd>${sheet.username}</dd><dt>Password</dt><dd>the app password</dd></dl>
 ${sheet.scopes.map(
-    (scope) => html`<h3>${scope.protocol === 'smtp' ? 'Outgoing mail (SMTP)' : 'Incoming mail (IMAP)'}</h3>
+    (scope) => html`<h3>${SCOPE_WORDS[scope.protocol].heading}</h3>
 ${scope.note !== null ? html`<p class="hint">${scope.note}</p>` : ''}
 ${scope.servers.map(
   (s) => html`<dl class="sheet"><dt>Server</dt><dd>${s.host}</dd><dt>Port</dt><dd>${s.port}</dd><dt>Security</dt><dd>${s.tls}</dd><dt>Authentication</dt><dd>Normal password</dd></dl>${s.note !== null ? html`<p class="hint">${s.note}</p>` : ''}`,

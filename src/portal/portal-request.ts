@@ -13,6 +13,7 @@ import type { OidcSignIn } from './oidc-sign-in.js';
 import { renderPage, type PageViewer } from './page-layout.js';
 import type { IdentityRules } from './portal-identity.js';
 import type { PortalSession, PortalSessions } from './portal-sessions.js';
+import type { Protocol } from '../core/protocol.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -34,6 +35,8 @@ export interface PortalAdmin {
 /** What the route files share. */
 export interface PortalContext {
   config: PortalConfig;
+  /** The scopes a new password can have (every mail protocol: the portal may run apart from the mail listeners). */
+  protocols: readonly Protocol[];
   admin: PortalAdmin;
   sessions: PortalSessions;
   signIn: OidcSignIn;

@@ -20,9 +20,12 @@ import { PORTAL_ASSETS } from './portal-assets.js';
 import { sendPage, type PortalAdmin, type PortalContext } from './portal-request.js';
 import { PortalSessions } from './portal-sessions.js';
 import { registerUserRoutes } from './user-routes.js';
+import type { Protocol } from '../core/protocol.js';
 
 export interface PortalServerDeps {
   admin: PortalAdmin;
+  /** The scopes the create form offers. */
+  protocols: readonly Protocol[];
   sessions: WebSessionStore;
   /** The mail listeners' certificates (portal.tls: listener); null with portal.tls: none. */
   tls: TlsCertificates | null;
@@ -78,6 +81,7 @@ export class PortalServer {
     const sessions = new PortalSessions(deps.sessions, deps.clock, { sessionMs: config.session_minutes * 60_000, idleMs: config.idle_minutes * 60_000 });
     const ctx: PortalContext = {
       config,
+      protocols: deps.protocols,
       admin: deps.admin,
       sessions,
       signIn,

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { actsForEveryone } from '../core/actor.js';
-import type { Protocol } from '../core/protocol.js';
+import { isProtocol, type Protocol } from '../core/protocol.js';
 import { createdPage, EXPIRY_PRESETS, myPasswordsPage, mySignInsPage, newPasswordPage, notice, revokeAllPage, setupSheetPage, type NewPasswordForm } from './password-pages.js';
 import { actorOf, localPath, requireUser, sendPage, text, type PortalContext } from './portal-request.js';
 
@@ -35,11 +35,13 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
     return sendPage(request, reply, 'My app passwords', body, { current: '/passwords' });
   });
 
-  const blankForm = (request: FastifyRequest): NewPasswordForm => ({ name: '', scopes: ['smtp', 'imap'], expiry: 'never', mailbox: request.portal!.session.mailboxes[0] ?? '' });
+  // Sending and reading are what most devices need; POP3 is chosen when a device needs it (least privilege).
+  const usual = ctx.protocols.filter((p) => p !== 'pop3');
+  const blankForm = (request: FastifyRequest): NewPasswordForm => ({ name: '', scopes: usual.length > 0 ? usual : [...ctx.protocols], expiry: 'never', mailbox: request.portal!.session.mailboxes[0] ?? '' });
 
   app.get('/passwords/new', read(), async (request, reply) => {
     if (needsReauth(request)) return reauth(reply);
-    return sendPage(request, reply, 'Create an app password', newPasswordPage(request.portal!.session.mailboxes, reply.generateCsrf(), blankForm(request), null), { current: '/passwords' });
+    return sendPage(request, reply, 'Create an app password', newPasswordPage(request.portal!.session.mailboxes, ctx.protocols, reply.generateCsrf(), blankForm(request), null), { current: '/passwords' });
   });
 
   const createLimit = {
@@ -48,12 +50,12 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
   app.post('/passwords', { ...write(), config: createLimit }, async (request, reply) => {
     if (needsReauth(request)) return reauth(reply);
     const body = request.body as Record<string, unknown>;
-    const scopes = ([] as unknown[]).concat(body.scopes ?? []).filter((s): s is Protocol => s === 'smtp' || s === 'imap');
+    const scopes = ([] as unknown[]).concat(body.scopes ?? []).filter((s): s is Protocol => typeof s === 'string' && isProtocol(s) && ctx.protocols.includes(s));
     const form: NewPasswordForm = { name: text(body.name), scopes, expiry: text(body.expiry), mailbox: text(body.mailbox) };
     const preset = EXPIRY_PRESETS.find(([value]) => value === form.expiry);
     const session = request.portal!.session;
     const again = (message: string) =>
-      sendPage(request, reply, 'Create an app password', newPasswordPage(session.mailboxes, reply.generateCsrf(), form, message), { status: 400, current: '/passwords' });
+      sendPage(request, reply, 'Create an app password', newPasswordPage(session.mailboxes, ctx.protocols, reply.generateCsrf(), form, message), { status: 400, current: '/passwords' });
     if (preset === undefined) return again('Choose when it expires.');
     if (scopes.length === 0) return again('Choose what it may do: send mail, read mail, or both.');
     // A person creates for their own mailboxes only (their own and those the config grants), admins included.

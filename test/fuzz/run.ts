@@ -3,10 +3,11 @@ import fc from 'fast-check';
 import type { FuzzTarget } from './fuzz-property.js';
 import { openImapParserTarget } from './imap-parser.fuzz.js';
 import { openImapSessionTarget } from './imap-session.fuzz.js';
+import { openPop3Target } from './pop3-session.fuzz.js';
 import { openSmtpSessionTarget } from './smtp-session.fuzz.js';
 
 /**
- * `npm run fuzz -- [--seconds 60] [--target imap|smtp|all] [--property TEXT] [--seed N [--path P]]`
+ * `npm run fuzz -- [--seconds 60] [--target imap|smtp|pop3|all] [--property TEXT] [--seed N [--path P]]`
  *
  * Runs the fuzz properties of test/fuzz/ for a time budget, round after round with fresh random seeds, and stops
  * at the first failure, printing its seed and path and the command that replays it. With --seed it runs that
@@ -16,8 +17,9 @@ import { openSmtpSessionTarget } from './smtp-session.fuzz.js';
 const TARGETS: Record<string, (() => Promise<FuzzTarget>)[]> = {
   imap: [openImapParserTarget, openImapSessionTarget],
   smtp: [openSmtpSessionTarget],
+  pop3: [openPop3Target],
 };
-TARGETS.all = [...TARGETS.imap!, ...TARGETS.smtp!];
+TARGETS.all = [...TARGETS.imap!, ...TARGETS.smtp!, ...TARGETS.pop3!];
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +33,7 @@ const { values } = parseArgs({
 const openers = TARGETS[values.target];
 const seconds = Number(values.seconds);
 if (!openers || !(seconds > 0)) {
-  console.error('usage: npm run fuzz -- [--seconds N] [--target imap|smtp|all] [--property TEXT] [--seed N [--path P]]');
+  console.error('usage: npm run fuzz -- [--seconds N] [--target imap|smtp|pop3|all] [--property TEXT] [--seed N [--path P]]');
   process.exit(2);
 }
 

@@ -19,6 +19,13 @@ export interface DovecotServerOptions {
   cert?: string;
   /** Dovecot settings appended to the generated configuration (later settings win), e.g. service limits. */
   extraConfig?: string;
+  /** Serve POP3 too (needs Debian's dovecot-pop3d); by default when it is installed. */
+  pop3?: boolean;
+}
+
+/** Whether Dovecot's POP3 server (Debian's dovecot-pop3d) is installed next to its IMAP server. */
+export function dovecotPop3Installed(): boolean {
+  return ['/usr/lib/dovecot/pop3', '/usr/libexec/dovecot/pop3', '/usr/local/libexec/dovecot/pop3'].some((path) => existsSync(path));
 }
 
 /** IMAP system flags a delivered message may carry (as Maildir info letters). */
@@ -138,7 +145,7 @@ function mailboxName(user: string): string {
  * Whether Dovecot answers on the port with its IMAP greeting (over TLS for the implicit-TLS port, which also
  * proves the key and certificate work). `error` is set when it answered but not as expected.
  */
-async function greets(port: number, tls: boolean, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+async function greets(port: number, tls: boolean, timeoutMs: number, greeting = '* OK'): Promise<{ ok: boolean; error?: string }> {
   return new Promise((resolve) => {
     const socket = tls ? tlsConnect({ host: '127.0.0.1', port, rejectUnauthorized: false }) : connect(port, '127.0.0.1');
     let connected = false;
@@ -152,7 +159,7 @@ async function greets(port: number, tls: boolean, timeoutMs: number): Promise<{ 
     socket.once(tls ? 'secureConnect' : 'connect', () => (connected = true));
     socket.on('data', (chunk: Buffer) => {
       text += chunk.toString('latin1');
-      if (text.includes('\r\n')) done(text.startsWith('* OK') ? { ok: true } : { ok: false, error: `greeting: ${text.trim()}` });
+      if (text.includes('\r\n')) done(text.startsWith(greeting) ? { ok: true } : { ok: false, error: `greeting: ${text.trim()}` });
     });
     socket.once('error', (error: Error) =>
       // Refused: not listening yet. Anything after the TCP connection was made (a TLS failure) is a real error.
@@ -179,7 +186,7 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
 }
 
 /**
- * A real Dovecot IMAP server (Debian's dovecot-imapd, 2.3) on 127.0.0.1 for end-to-end tests. It has its own
+ * A real Dovecot IMAP and POP3 server (Debian's dovecot-imapd and dovecot-pop3d, 2.3) on 127.0.0.1 for end-to-end tests. It has its own
  * configuration, base_dir, state, log and maildirs under one temporary folder, and accepts only OAuth 2.0 access
  * tokens (XOAUTH2, OAUTHBEARER; no PLAIN/LOGIN), which it checks at an RFC 7662 introspection endpoint on every login
  * (no auth cache):
@@ -189,7 +196,8 @@ function killGroup(pid: number, signal: NodeJS.Signals): void {
  * - an inactive token fails with the XOAUTH2 error challenge and then NO [AUTHENTICATIONFAILED];
  * - an unreachable introspection endpoint gives NO [UNAVAILABLE].
  *
- * Listeners: `imapPort` (plain, STARTTLS) and `imapsPort` (implicit TLS).
+ * Listeners: `imapPort` (plain, STARTTLS) and `imapsPort` (implicit TLS); POP3 with the same passdb on `pop3Port`
+ * (plain, STLS) and `pop3sPort` (implicit TLS).
  */
 export class DovecotServer {
   private child: ChildProcess | null = null;
@@ -203,6 +211,11 @@ export class DovecotServer {
     readonly dir: string,
     readonly imapPort: number,
     readonly imapsPort: number,
+    /** POP3 with the same passdb (Debian's dovecot-pop3d): plain with STLS, and implicit TLS; unused unless `pop3`. */
+    readonly pop3Port: number,
+    readonly pop3sPort: number,
+    /** Whether POP3 is served (options.pop3, by default whether dovecot-pop3d is installed). */
+    readonly pop3: boolean,
     /** The server certificate (PEM), for clients to trust. */
     readonly cert: string,
     private readonly mailUid: number,
@@ -235,7 +248,7 @@ export class DovecotServer {
     let lastError: Error | undefined;
     for (let attempt = 0; attempt < 3; attempt++) {
       const dir = await mkdtemp(join(tmpdir(), 'passgate-dovecot-'));
-      const server = new DovecotServer(dir, await freePort(), await freePort(), pair.cert, id.uid, id.gid, id.root);
+      const server = new DovecotServer(dir, await freePort(), await freePort(), await freePort(), await freePort(), options.pop3 ?? dovecotPop3Installed(), pair.cert, id.uid, id.gid, id.root);
       try {
         await server.prepare(options.introspectionUrl, pair, users, id, options.extraConfig ?? '');
         await server.launch(binary);
@@ -409,7 +422,7 @@ instance_name = passgate-test-${randomBytes(4).toString('hex')}
 base_dir = ${dir}/run
 state_dir = ${dir}/state
 log_path = ${dir}/dovecot.log
-protocols = imap
+protocols = imap${this.pop3 ? ' pop3' : ''}
 listen = 127.0.0.1
 shutdown_clients = yes
 
@@ -473,6 +486,17 @@ service imap-login {
     ssl = yes
   }
 }
+${this.pop3 ? `service pop3-login {
+${id.root ? '' : '  chroot =\n'}  inet_listener pop3 {
+    address = 127.0.0.1
+    port = ${this.pop3Port}
+  }
+  inet_listener pop3s {
+    address = 127.0.0.1
+    port = ${this.pop3sPort}
+    ssl = yes
+  }
+}` : ''}
 # No growing per-IP penalty for failed logins (anvil's auth penalty; Authentication.Penalty in the docs).
 service anvil {
   unix_listener anvil-auth-penalty {
@@ -511,7 +535,9 @@ ${extraConfig}`;
       // Dovecot greets once its auth process is ready: wait for that up to the deadline (at least a second).
       const wait = () => Math.max(1000, deadline - Date.now());
       const plain = await greets(this.imapPort, false, wait());
-      const secure = plain.ok ? await greets(this.imapsPort, true, wait()) : plain;
+      const imaps = plain.ok ? await greets(this.imapsPort, true, wait()) : plain;
+      const pop3 = imaps.ok && this.pop3 ? await greets(this.pop3Port, false, wait(), '+OK') : imaps;
+      const secure = pop3.ok && this.pop3 ? await greets(this.pop3sPort, true, wait(), '+OK') : pop3;
       if (plain.ok && secure.ok) return;
       if (secure.error || Date.now() > deadline) {
         await new Promise((r) => setTimeout(r, 200)); // let Dovecot's log process write what it knows

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCENARIOS = ['login-latency', 'smtp-throughput', 'imap-throughput', 'imap-idle', 'brute-force'];
+const SCENARIOS = ['login-latency', 'smtp-throughput', 'imap-throughput', 'imap-idle', 'pop3-throughput', 'brute-force'];
 
 describe('npm run bench (tiny counts)', { timeout: 240_000 }, () => {
   const results = mkdtempSync(join(tmpdir(), 'passgate-bench-smoke-'));
@@ -41,6 +41,9 @@ describe('npm run bench (tiny counts)', { timeout: 240_000 }, () => {
         BENCH_NOOPS: '4',
         BENCH_IDLE_SESSIONS: '8',
         BENCH_IDLE_MAILBOXES: '2',
+        BENCH_POP3_MESSAGES: '4',
+        BENCH_POP3_ROUNDS: '1',
+        BENCH_POP3_LOGINS: '4',
         BENCH_BRUTE_SECONDS: '2',
         BENCH_BRUTE_CONNECTIONS: '1',
       },

@@ -28,6 +28,7 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /^ {2}SMTP: +mail\.example\.com, port 2587 with STARTTLS or port 2525 without encryption \(no encryption; accepted only from 10\.0\.0\.0\/8\), authentication on$/m);
     assert.match(out.stdout, /^ {2}IMAP: +IMAP is not served by this passgate \(imap\.enabled: false\)$/m);
+    assert.match(out.stdout, /^ {2}POP3: +POP3 is not served by this passgate \(pop3\.enabled: false\)$/m);
     assert.match(out.stdout, /certificate: This passgate uses a self-signed certificate/);
     assert.match(out.stdout, /expires: +\d{4}-\d\d-\d\d \d\d:\d\dZ \(understood "1mo" as 1 month from now\)/);
     assert.doesNotMatch(out.stdout, /587 with STARTTLS or 465|993/, 'no port that is not configured');
@@ -36,6 +37,7 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     assert.deepEqual(json.setup.scopes.map((s: { protocol: string; servers: { port: number; tls: string }[] }) => [s.protocol, s.servers.map((x) => `${x.port} ${x.tls}`)]), [
       ['smtp', ['2587 STARTTLS', '2525 none']],
       ['imap', []],
+      ['pop3', []],
     ]);
   });
 

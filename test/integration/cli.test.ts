@@ -48,7 +48,7 @@ describe('passgate CLI', () => {
     assert.equal(json.code, 0, json.stderr);
     const created = JSON.parse(json.stdout);
     assert.match(created.password, /^[a-z]{4}-[a-z]{4}-[a-z]{4}$/);
-    assert.deepEqual(created.scopes, ['smtp', 'imap']);
+    assert.deepEqual(created.scopes, ['smtp', 'imap', 'pop3']);
     assert.equal(created.mailbox, 'scanner@example.com');
     assert.equal(created.hash, undefined);
     assert.equal(created.selector, undefined);
@@ -99,7 +99,7 @@ describe('passgate CLI', () => {
   it('fails with a message on stderr and a non-zero exit code', async () => {
     const cases: [string[], number, RegExp][] = [
       [['app-password', 'show', 'ap_nosuchthingxxxx'], 1, /no app password with id "ap_nosuchthingxxxx"/],
-      [['app-password', 'create', '--user', 'a@x', '--name', 'n', '--scope', 'pop3'], 2, /unknown scope "pop3": use smtp, imap/],
+      [['app-password', 'create', '--user', 'a@x', '--name', 'n', '--scope', 'smtp,pop2'], 2, /unknown scope "pop2": use smtp, imap, pop3/],
       [['app-password', 'create', '--name', 'n'], 2, /required option '--user <address>'/],
       [['app-password', 'create', '--user', 'a b@x', '--name', 'n'], 2, /invalid user/],
       [['app-password', 'create', '--user', 'a@x', '--name', 'n', '--expires', 'soon'], 2, /invalid --expires "soon"/],

@@ -5,6 +5,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { createServer } from 'node:net';
 import { test } from 'node:test';
 import { preferredPort } from '../../demo/preferred-port.js';
+import { dovecotPop3Installed } from '../helpers/dovecot-server.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const START_TIMEOUT_MS = 120_000;
@@ -186,6 +187,11 @@ test('npm run demo: every printed command works as printed, and Ctrl-C leaves no
       const fetched = runPrinted(section(demo, 'Fetch the first message with curl'));
       assertRan('curl (IMAP)', fetched);
       assert.match(fetched.stdout, /^Subject: Hello from curl through passgate\r?$/m);
+      if (dovecotPop3Installed()) {
+        const popped = runPrinted(section(demo, 'Fetch the first message with curl (POP3'));
+        assertRan('curl (POP3)', popped);
+        assert.match(popped.stdout, /^Subject: Hello from curl through passgate\r?$/m);
+      }
     } else {
       assert.ok(!process.env['CI'], 'Dovecot is not installed: CI must install it (.ci/apt-packages)');
       assert.match(demo.stdout, /Dovecot is not installed: IMAP part skipped; apt-get install dovecot-imapd/);

@@ -76,7 +76,7 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
   });
 
   /** A configuration that passes every check; `over` replaces whole sections or upstream blocks. */
-  function config(over: { oauth?: Record<string, unknown>; tls?: string; smtpUpstream?: Record<string, unknown>; imapUpstream?: Record<string, unknown>; redis?: Record<string, unknown>; store?: boolean } = {}): TestConfig {
+  function config(over: { oauth?: Record<string, unknown>; tls?: string; smtpUpstream?: Record<string, unknown>; imapUpstream?: Record<string, unknown>; pop3Upstream?: Record<string, unknown>; redis?: Record<string, unknown>; store?: boolean } = {}): TestConfig {
     const tc = makeTestConfig({
       oauth: oauthSection(oauth, over.oauth),
       tls: { certificates: [{ cert_file: files(`${over.tls ?? 'valid'}.crt`), key_file: files(`${over.tls ?? 'valid'}.key`) }] },
@@ -85,6 +85,10 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
       },
       imap: {
         upstream: { host: '127.0.0.1', port: dovecot.imapsPort, tls: 'implicit', ca_file: files('imap-ca.pem'), servername: 'localhost', connect_timeout_seconds: 10, ...over.imapUpstream },
+      },
+      pop3: {
+        enabled: true,
+        upstream: { host: '127.0.0.1', port: dovecot.pop3sPort, tls: 'implicit', ca_file: files('imap-ca.pem'), servername: 'localhost', connect_timeout_seconds: 10, ...over.pop3Upstream },
       },
       ...(over.redis ? { redis: over.redis } : {}),
     });
@@ -115,16 +119,17 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     for (const token of oauth.issuedAccessTokens()) assert.ok(!text.includes(token), 'an access token was printed');
   }
 
-  it('passes every check, logging in upstream over SMTP and IMAP for real (exit 0, even with --strict)', async () => {
+  it('passes every check, logging in upstream over SMTP, IMAP and POP3 for real (exit 0, even with --strict)', async () => {
     const tc = config();
     const loginsBefore = upstream.logins;
     const human = await doctor(tc, '--mailbox', MAILBOX, '--strict');
     assert.equal(human.code, 0, human.stdout + human.stderr);
     const lines = human.stdout.trim().split('\n');
-    for (const name of ['config', 'tls', 'store', 'pepper', 'token', 'smtp continuous errors', 'smtp login', 'imap login']) {
+    for (const name of ['config', 'tls', 'store', 'pepper', 'token', 'smtp continuous errors', 'smtp login', 'imap login', 'pop3 login']) {
       assert.match(human.stdout, new RegExp(`^PASS {2}${name} +\\S`, 'm'), `${name} passes:\n${human.stdout}`);
     }
-    assert.match(lines.at(-1)!, /^8 passed, 0 warnings, 0 failed, 0 skipped: ready \(exit 0\)$/);
+    assert.match(lines.at(-1)!, /^9 passed, 0 warnings, 0 failed, 0 skipped: ready \(exit 0\)$/);
+    assert.match(human.stdout, /pop3 login +127\.0\.0\.1:\d+ accepted AUTH XOAUTH2 as reader@example\.com and answered STAT \(TLS\)/);
     assert.match(human.stdout, /smtp login +127\.0\.0\.1:\d+ accepted AUTH XOAUTH2 as reader@example\.com \(STARTTLS\)/);
     assert.match(human.stdout, /imap login +127\.0\.0\.1:\d+ accepted AUTHENTICATE XOAUTH2 as reader@example\.com and opened INBOX \(TLS\)/);
     assert.match(human.stdout, /tls +mail\.example\.com .* valid until \d{4}-\d\d-\d\d \(36\d days\)/);
@@ -251,13 +256,13 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     try {
       const result = await doctor(tc);
       assert.equal(result.code, 0, result.stdout);
-      assert.match(result.stdout, /^WARN {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp; missing IMAP\.AccessAsApp$/m);
-      assert.match(result.stdout, /^ {6}Add the Office 365 Exchange Online application permission IMAP\.AccessAsApp .*admin consent/m);
+      assert.match(result.stdout, /^WARN {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp; missing IMAP\.AccessAsApp, POP\.AccessAsApp$/m);
+      assert.match(result.stdout, /^ {6}Add the Office 365 Exchange Online application permission IMAP\.AccessAsApp, POP\.AccessAsApp .*admin consent/m);
       assertNoSecrets(result);
-      oauth.jwtClaims = { aud: 'https://outlook.office365.com', roles: ['SMTP.SendAsApp', 'IMAP.AccessAsApp'] };
+      oauth.jwtClaims = { aud: 'https://outlook.office365.com', roles: ['SMTP.SendAsApp', 'IMAP.AccessAsApp', 'POP.AccessAsApp'] };
       const granted = await doctor(tc, '--mailbox', MAILBOX, '--strict');
       assert.equal(granted.code, 0, granted.stdout);
-      assert.match(granted.stdout, /^PASS {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp IMAP\.AccessAsApp$/m);
+      assert.match(granted.stdout, /^PASS {2}token +valid for \d+ min, audience https:\/\/outlook\.office365\.com, roles: SMTP\.SendAsApp IMAP\.AccessAsApp POP\.AccessAsApp$/m);
       assertNoSecrets(granted);
     } finally {
       oauth.jwtClaims = null;
@@ -406,6 +411,19 @@ describe('passgate doctor (CLI, against the local OAuth server, SMTP upstream, D
     assert.equal(imap.failure, 'imap-authenticate-failed');
     assert.match(imap.hint!, /IMAP\.AccessAsApp/);
     assert.match(imap.hint!, /Set-CASMailbox -Identity reader@example\.com -ImapEnabled \$true/);
+  });
+
+  it('explains a POP3 login refusal: POP turned off for the mailbox, or the app without POP permission', async () => {
+    const tc = config({ pop3Upstream: { port: refusingDovecot.pop3sPort, ca_file: files('imap-refusing-ca.pem') } });
+    const { result, check } = await doctorJson(tc, '--mailbox', MAILBOX);
+    assert.equal(result.code, 1);
+    assert.equal(check('imap login').status, 'pass');
+    const pop3 = check('pop3 login');
+    assert.equal(pop3.status, 'fail');
+    assert.match(pop3.detail, /refused the login as reader@example\.com: -ERR \[AUTH\]/);
+    assert.equal(pop3.failure, 'pop3-authentication-failure');
+    assert.match(pop3.hint!, /Set-CASMailbox -Identity reader@example\.com -PopEnabled \$true/);
+    assert.match(pop3.hint!, /POP\.AccessAsApp/);
   });
 
   it('explains an unreachable upstream and an untrusted upstream certificate', async () => {

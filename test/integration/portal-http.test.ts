@@ -92,6 +92,8 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     const form = await client.get(`${h.url}/passwords/new`);
     assert.equal(form.status, 200);
     assert.match(form.body, /<label for="name">Name<\/label>/);
+    // Every scope is offered; sending and reading are ticked, POP3 is chosen only when a device needs it.
+    assert.deepEqual([...form.body.matchAll(/name="scopes" value="(\w+)"( checked)?/g)].map((m) => `${m[1]}${m[2] ?? ''}`), ['smtp checked', 'imap checked', 'pop3']);
     const created = await client.post(`${h.url}/passwords`, { _csrf: WebClient.field(form.body, '_csrf'), name: 'Scanner, 3rd floor', mailbox: PORTAL_USER, scopes: ['smtp', 'imap'], expiry: '90d' });
     assert.equal(created.status, 200);
     assert.equal(created.headers['cache-control'], 'no-store');

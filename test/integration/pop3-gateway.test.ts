@@ -75,6 +75,37 @@ describe('POP3 gateway end to end (real Dovecot POP3 checking tokens at the OAut
     assert.deepEqual(viaPassgate, direct);
   });
 
+  it('a Thunderbird-style session: CAPA, STLS, CAPA, AUTH PLAIN with a continuation, STAT, LIST, UIDL, RETR, QUIT', async () => {
+    // The order Thunderbird's POP3 client (mailnews/local/src/Pop3Client.sys.mjs) uses on a STARTTLS account with
+    // "normal password" and "leave messages on server": it asks CAPA again after TLS and picks SASL PLAIN from it.
+    const t = await Pop3Transcript.connect(h.ports.pop3!);
+    await t.until(/^\+OK/);
+    t.send('CAPA');
+    assert.match(await t.until(/^\.$/), /^STLS$/m);
+    await t.stls();
+    t.send('CAPA');
+    const caps = await t.until(/^\.$/);
+    assert.match(caps, /^SASL .*PLAIN/m);
+    assert.doesNotMatch(caps, /^STLS$/m, 'no STLS once secure');
+    t.send('AUTH PLAIN');
+    await t.until(/^\+ ?$/);
+    t.send(b64(`\0${h.user}\0${h.password}`));
+    assert.match(await t.reply(), /^\+OK/);
+    t.send('STAT');
+    assert.match(await t.reply(), new RegExp(`^\\+OK ${delivered.length} \\d+`));
+    t.send('LIST');
+    assert.equal((await t.until(/^\.$/)).split('\r\n').filter((l) => /^\d+ \d+$/.test(l)).length, delivered.length);
+    t.send('UIDL');
+    const uids = (await t.until(/^\.$/)).split('\r\n').filter((l) => /^\d+ \S+$/.test(l));
+    assert.equal(new Set(uids.map((l) => l.split(' ')[1])).size, delivered.length, 'a unique id per message, for "leave on server"');
+    t.send('RETR 1');
+    const retr = await t.until(/^\.$/);
+    const body = retr.slice(retr.indexOf('\r\n') + 2, -'.\r\n'.length).replace(/^\.\./gm, '.');
+    assert.equal(body, delivered[0]!.toString('utf8'));
+    t.send('QUIT');
+    assert.match(await t.reply(), /^\+OK/);
+  });
+
   it('poplib over STLS (110-style): CAPA tells the truth before and after TLS; USER refused before it', async () => {
     const out = await python(
       [

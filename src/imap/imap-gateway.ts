@@ -6,7 +6,9 @@ import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { MailboxUpstream } from '../core/ports/mailbox-upstream.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
-import { ImapListener } from './imap-listener.js';
+import type { SessionListener } from '../net/session-listener.js';
+import { imapListener } from './imap-listener.js';
+import type { ImapSession } from './imap-session.js';
 
 export interface ImapGatewayDeps {
   authenticator: Authenticator;
@@ -25,7 +27,7 @@ export interface ImapGatewayDeps {
 /** IMAP: the listeners, started and stopped together; sessions register with the shared LiveSessionRegistry. */
 export class ImapGateway {
   readonly registry: LiveSessionRegistry;
-  readonly listeners: ImapListener[];
+  readonly listeners: SessionListener<ImapSession>[];
 
   constructor(config: ImapConfig, deps: ImapGatewayDeps) {
     this.registry = deps.registry;
@@ -42,7 +44,7 @@ export class ImapGateway {
       loginTimeoutMs: config.login_timeout_seconds * 1000,
       idleTimeoutMs: config.idle_timeout_minutes * 60_000,
     };
-    this.listeners = config.listeners.map((listener) => new ImapListener(listener, deps.tls, sessionDeps, options, deps.gate));
+    this.listeners = config.listeners.map((listener) => imapListener(listener, deps.tls, sessionDeps, options, deps.gate));
   }
 
   async start(): Promise<void> {

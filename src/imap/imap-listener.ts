@@ -1,89 +1,35 @@
-import { randomBytes } from 'node:crypto';
-import type { AddressInfo, Socket } from 'node:net';
 import type { ListenerConfig } from '../config/config-schema.js';
 import { NetworkList } from '../core/network-list.js';
-import { acceptClient } from '../net/accept-client.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
-import { TcpListener } from '../net/tcp-listener.js';
+import { SessionListener } from '../net/session-listener.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
 import { IMAP_REPLIES } from './imap-replies.js';
 import { ImapSession, type ImapSessionDeps, type ImapSessionOptions } from './imap-session.js';
 
 /** One IMAP listener (143 STARTTLS, 993 implicit TLS, or a plaintext LAN port): accept, PROXY, TLS, session. */
-export class ImapListener {
-  private readonly server: TcpListener;
-  private readonly proxies: NetworkList;
-  private readonly sessions = new Set<ImapSession>();
-  private closing = false;
-  /** What every session of this listener shares (one per listener, not one held by each session). */
-  private readonly sessionOptions: Omit<ImapSessionOptions, 'loginTimeoutMs'>;
-
-  constructor(
-    readonly config: ListenerConfig,
-    private readonly tls: TlsCertificates,
-    private readonly deps: ImapSessionDeps,
-    private readonly options: Omit<ImapSessionOptions, 'listener' | 'tlsMode' | 'tlsOptions' | 'plaintextAuth'>,
-    /** The IMAP connection caps, shared by every IMAP listener. */
-    private readonly gate: ConnectionGate,
-  ) {
-    this.proxies = new NetworkList(config.proxy_protocol_from);
-    this.sessionOptions = {
-      ...options,
-      listener: config.name,
-      tlsMode: config.tls,
-      tlsOptions: () => this.tls.serverOptions(this.config.min_tls_version),
-      plaintextAuth: new NetworkList(config.plaintext_auth_from),
-    };
-    this.server = new TcpListener(config, 'imap', deps.log, (socket) => void this.accept(socket));
-  }
-
-  listen(): Promise<AddressInfo> {
-    return this.server.listen();
-  }
-
-  get port(): number {
-    return this.server.port;
-  }
-
-  private async accept(raw: Socket): Promise<void> {
-    if (this.closing) return void raw.destroy();
-    const deadline = Date.now() + this.options.loginTimeoutMs;
-    let outcome;
-    try {
-      outcome = await acceptClient(raw, {
-        listener: this.config.name,
-        proxies: this.proxies,
-        implicitTls: this.config.tls === 'implicit' ? this.tls.serverOptions(this.config.min_tls_version) : null,
-        deadline,
-        gate: this.gate,
-        refusalLine: (reason) => `* BYE ${reason === 'per-ip' ? IMAP_REPLIES.tooManyConnectionsFromIp : IMAP_REPLIES.tooManyConnections}`,
-      });
-    } catch (error) {
-      this.deps.log.warn({ listener: this.config.name, peer: raw.remoteAddress, cause: (error as Error).message }, 'connection dropped before the session');
-      return;
-    }
-    if (outcome.kind === 'refused') return;
-    const accepted = outcome.client;
-    // Shutdown may have begun during the PROXY header or the TLS handshake: such a connection must not start.
-    if (this.closing) return void accepted.socket.destroy();
-    const session = new ImapSession(
-      accepted.socket,
-      { ip: accepted.clientIp, port: accepted.clientPort, secure: accepted.secure, id: randomBytes(10).toString('base64url'), wire: raw },
-      this.deps,
-      // The login deadline runs from the TCP accept: the PROXY header and the TLS handshake have used part of it.
-      { ...this.sessionOptions, loginTimeoutMs: Math.max(0, deadline - Date.now()) },
-    );
-    this.sessions.add(session);
-    accepted.socket.once('close', () => this.sessions.delete(session));
-    session.start();
-  }
-
-  /** Stops accepting and ends every session with `* BYE` (IMAP sessions have no transaction to wait for). */
-  async close(): Promise<void> {
-    if (this.closing) return;
-    this.closing = true;
-    const stopped = this.server.close();
-    for (const session of this.sessions) session.bye(IMAP_REPLIES.shutdown);
-    await stopped;
-  }
+export function imapListener(
+  config: ListenerConfig,
+  tls: TlsCertificates,
+  deps: ImapSessionDeps,
+  options: Omit<ImapSessionOptions, 'listener' | 'tlsMode' | 'tlsOptions' | 'plaintextAuth'>,
+  /** The IMAP connection caps, shared by every IMAP listener. */
+  gate: ConnectionGate,
+): SessionListener<ImapSession> {
+  // What every session of this listener shares (one per listener, not one held by each session).
+  const shared: Omit<ImapSessionOptions, 'loginTimeoutMs'> = {
+    ...options,
+    listener: config.name,
+    tlsMode: config.tls,
+    tlsOptions: () => tls.serverOptions(config.min_tls_version),
+    plaintextAuth: new NetworkList(config.plaintext_auth_from),
+  };
+  return new SessionListener<ImapSession>(config, tls, {
+    protocol: 'imap',
+    loginTimeoutMs: options.loginTimeoutMs,
+    log: deps.log,
+    gate,
+    refusalLine: (reason) => `* BYE ${reason === 'per-ip' ? IMAP_REPLIES.tooManyConnectionsFromIp : IMAP_REPLIES.tooManyConnections}`,
+    createSession: (socket, client, loginTimeoutMs) => new ImapSession(socket, client, deps, { ...shared, loginTimeoutMs }),
+    endAtShutdown: (session) => session.bye(IMAP_REPLIES.shutdown),
+  });
 }

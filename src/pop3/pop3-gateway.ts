@@ -6,7 +6,9 @@ import type { LiveSessionRegistry } from '../core/live-session-registry.js';
 import type { MailboxUpstream } from '../core/ports/mailbox-upstream.js';
 import type { ConnectionGate } from '../net/connection-gate.js';
 import type { TlsCertificates } from '../tls/tls-certificates.js';
-import { Pop3Listener } from './pop3-listener.js';
+import type { SessionListener } from '../net/session-listener.js';
+import { pop3Listener } from './pop3-listener.js';
+import type { Pop3Session } from './pop3-session.js';
 
 export interface Pop3GatewayDeps {
   authenticator: Authenticator;
@@ -25,7 +27,7 @@ export interface Pop3GatewayDeps {
 /** POP3: the listeners, started and stopped together; sessions register with the shared LiveSessionRegistry. */
 export class Pop3Gateway {
   readonly registry: LiveSessionRegistry;
-  readonly listeners: Pop3Listener[];
+  readonly listeners: SessionListener<Pop3Session>[];
 
   constructor(config: Pop3Config, deps: Pop3GatewayDeps) {
     this.registry = deps.registry;
@@ -42,7 +44,7 @@ export class Pop3Gateway {
       loginTimeoutMs: config.login_timeout_seconds * 1000,
       idleTimeoutMs: config.idle_timeout_minutes * 60_000,
     };
-    this.listeners = config.listeners.map((listener) => new Pop3Listener(listener, deps.tls, sessionDeps, options, deps.gate));
+    this.listeners = config.listeners.map((listener) => pop3Listener(listener, deps.tls, sessionDeps, options, deps.gate));
   }
 
   async start(): Promise<void> {

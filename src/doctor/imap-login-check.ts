@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { ImapConfig } from '../config/config-schema.js';
 import type { AccessToken } from '../core/token-provider.js';
@@ -6,6 +5,7 @@ import { replyText, UpstreamError } from '../core/ports/upstream-failure.js';
 import { loginUpstreamImap } from '../upstream/imap/upstream-imap-login.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
+import { mailboxUpstreamTarget } from '../upstream/mailbox-upstream-target.js';
 
 const NAME = 'imap login';
 
@@ -46,16 +46,15 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
   if (!config.enabled) return skip(NAME, 'imap.enabled is false');
   const u = config.upstream;
   const upstream = `${u.host}:${u.port}`;
-  let ca: string | undefined;
+  let target;
   try {
-    ca = u.ca_file === null ? undefined : readFileSync(u.ca_file, 'utf8');
+    target = mailboxUpstreamTarget(u, 'imap.upstream');
   } catch (error) {
-    return fail(NAME, `imap.upstream.ca_file: cannot read ${u.ca_file}: ${(error as Error).message}`);
+    return fail(NAME, (error as Error).message);
   }
-  const timeoutMs = u.connect_timeout_seconds * 1000;
   let session;
   try {
-    session = await loginUpstreamImap({ host: u.host, port: u.port, tls: u.tls, ca, servername: u.servername ?? u.host, timeoutMs }, mailbox, token.token);
+    session = await loginUpstreamImap(target, mailbox, token.token);
   } catch (error) {
     if (error instanceof UpstreamError && error.kind === 'login-refused' && error.reply) {
       const responseText = replyText(error.reply);
@@ -67,7 +66,7 @@ export async function checkImapLogin(config: ImapConfig, mailbox: string, token:
   const { socket } = session;
   socket.on('error', () => {});
   try {
-    const examined = await tagged(socket, session.leftover, 'D1', 'EXAMINE INBOX', timeoutMs);
+    const examined = await tagged(socket, session.leftover, 'D1', 'EXAMINE INBOX', target.timeoutMs);
     if (!/^OK\b/i.test(examined)) {
       const detail = `${upstream} accepted the login as ${mailbox}, but EXAMINE INBOX answered: ${examined.slice(0, 200)}`;
       // Only what the table knows of commands after login; a plain NO here is not a refused token.

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import type { TLSSocket } from 'node:tls';
 import type { Pop3Config } from '../config/config-schema.js';
 import { replyText, UpstreamError } from '../core/ports/upstream-failure.js';
@@ -6,6 +5,7 @@ import type { AccessToken } from '../core/token-provider.js';
 import { loginUpstreamPop3 } from '../upstream/pop3/pop3-mailbox-upstream.js';
 import { fail, pass, skip, type CheckResult } from './doctor-report.js';
 import { explainedFailure as explained } from './microsoft-failures.js';
+import { mailboxUpstreamTarget } from '../upstream/mailbox-upstream-target.js';
 
 const NAME = 'pop3 login';
 
@@ -47,16 +47,15 @@ export async function checkPop3Login(config: Pop3Config, mailbox: string, token:
   if (!config.enabled) return skip(NAME, 'pop3.enabled is false');
   const u = config.upstream;
   const upstream = `${u.host}:${u.port}`;
-  let ca: string | undefined;
+  let target;
   try {
-    ca = u.ca_file === null ? undefined : readFileSync(u.ca_file, 'utf8');
+    target = mailboxUpstreamTarget(u, 'pop3.upstream');
   } catch (error) {
-    return fail(NAME, `pop3.upstream.ca_file: cannot read ${u.ca_file}: ${(error as Error).message}`);
+    return fail(NAME, (error as Error).message);
   }
-  const timeoutMs = u.connect_timeout_seconds * 1000;
   let session;
   try {
-    session = await loginUpstreamPop3({ host: u.host, port: u.port, tls: u.tls, ca, servername: u.servername ?? u.host, timeoutMs }, mailbox, token.token);
+    session = await loginUpstreamPop3(target, mailbox, token.token);
   } catch (error) {
     if (error instanceof UpstreamError && error.reply) {
       const responseText = replyText(error.reply);
@@ -68,7 +67,7 @@ export async function checkPop3Login(config: Pop3Config, mailbox: string, token:
   const { socket } = session;
   socket.on('error', () => {});
   try {
-    const stat = await status(socket, session.leftover, 'STAT', timeoutMs);
+    const stat = await status(socket, session.leftover, 'STAT', target.timeoutMs);
     if (!/^\+OK\b/.test(stat)) {
       const detail = `${upstream} accepted the login as ${mailbox}, but STAT answered: ${stat.slice(0, 200)}`;
       return explained(NAME, 'pop3', detail, stat, 'The login worked but the mailbox could not be opened: check that the mailbox exists.', { mailbox, clientId });

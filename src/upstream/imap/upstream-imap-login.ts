@@ -1,9 +1,7 @@
 import { once } from 'node:events';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { readFileSync } from 'node:fs';
 import type { ImapUpstreamConfig } from '../../config/config-schema.js';
-import { GatewayError } from '../../core/gateway-error.js';
 import type { MailboxSession, MailboxUpstream } from '../../core/ports/mailbox-upstream.js';
 import { UpstreamError } from '../../core/ports/upstream-failure.js';
 import { EXCHANGE_ONLINE_AUDIENCE, type TokenProvider } from '../../core/token-provider.js';
@@ -13,15 +11,10 @@ import { encodeXoauth2 } from '../xoauth2.js';
 import { ResponseLineReader } from '../response-line-reader.js';
 import { clientSecureContext } from '../../tls/client-secure-context.js';
 import { serverIdentity } from '../../tls/server-identity.js';
+import { mailboxUpstreamTarget, type MailboxUpstreamTarget } from '../mailbox-upstream-target.js';
 
-export interface UpstreamImapOptions {
-  host: string;
-  port: number;
-  tls: 'implicit' | 'starttls';
-  ca?: string | undefined;
-  servername: string;
-  timeoutMs: number;
-}
+/** Where the IMAP upstream is (upstream/mailbox-upstream-target.ts, shared with the other mailbox upstream). */
+export type UpstreamImapOptions = MailboxUpstreamTarget;
 
 export interface UpstreamImapSession extends MailboxSession {
   socket: TLSSocket;
@@ -147,20 +140,7 @@ export class ImapMailboxUpstream implements MailboxUpstream {
     /** The token's audience (resource); Exchange Online's IMAP by default. */
     private readonly audience: string = EXCHANGE_ONLINE_AUDIENCE,
   ) {
-    let ca: string | undefined;
-    try {
-      ca = config.ca_file === null ? undefined : readFileSync(config.ca_file, 'utf8');
-    } catch (cause) {
-      throw new GatewayError('PG_CONFIG_INVALID', `imap.upstream.ca_file: cannot read ${config.ca_file}: ${(cause as Error).message}`, { cause });
-    }
-    this.options = {
-      host: config.host,
-      port: config.port,
-      tls: config.tls,
-      ca,
-      servername: config.servername ?? config.host,
-      timeoutMs: config.connect_timeout_seconds * 1000,
-    };
+    this.options = mailboxUpstreamTarget(config, 'imap.upstream');
   }
 
   open(mailbox: string): Promise<UpstreamImapSession> {

@@ -68,6 +68,16 @@ import { ImapMailboxUpstream } from './upstream/imap/upstream-imap-login.js';
 import { Pop3MailboxUpstream } from './upstream/pop3/pop3-mailbox-upstream.js';
 import { UpstreamConnector } from './upstream/smtp/upstream-connector.js';
 import { UpstreamPool } from './upstream/smtp/upstream-pool.js';
+import { GraphClient } from './upstream/graph/graph-client.js';
+import { GraphMessageSender } from './upstream/graph/graph-message-sender.js';
+import { GraphRequestSlots } from './upstream/graph/graph-request-slots.js';
+import { GraphSubmissionUpstream } from './upstream/graph/graph-submission-upstream.js';
+import { SubmissionUpstreamRouter } from './upstream/submission-upstream-router.js';
+import { FlexibleRequestBudget } from './rate-limit/flexible-request-budget.js';
+import type { RequestBudget } from './core/ports/request-budget.js';
+import type { SubmissionUpstream } from './core/ports/submission-upstream.js';
+import { transportFor, usesGraph } from './config/config-schema.js';
+import { GRAPH_REPLIES } from './smtp/smtp-replies.js';
 import { TlsCertificates } from './tls/tls-certificates.js';
 import { Metrics } from './observability/metrics.js';
 import { FlexibleLoginLimiter } from './rate-limit/flexible-login-limiter.js';
@@ -98,6 +108,8 @@ export interface App {
   messages: MessageLimiter;
   /** Issue 17: the upstream's continuous refusals per submission (memory, or Redis shared by every instance). */
   continuousErrors: ContinuousErrorMemory;
+  /** Issue 20: Graph requests per app and mailbox in 10 minutes (Redis shared by every instance, or memory). */
+  graphRequests: RequestBudget;
   authenticator: Authenticator;
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
@@ -175,6 +187,8 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let limiter: LoginLimiter & LockoutControl;
   let messages: MessageLimiter;
   let continuousErrors: ContinuousErrorMemory;
+  let graphRequests: RequestBudget;
+  const graphBudget = { points: config.smtp.upstream.graph.requests_per_10_minutes, seconds: 600, name: 'graph' };
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
@@ -207,6 +221,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       revocations = feed;
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       continuousErrors = new RedisContinuousErrorMemory(redis, config.redis.key_prefix);
+      graphRequests = new FlexibleRequestBudget(graphBudget, { redis, keyPrefix: config.redis.key_prefix }, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
@@ -221,6 +236,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       tokenStates = new SqliteTokenStateStore(db);
       messages = new FlexibleMessageLimiter(null, logger);
       continuousErrors = new MemoryContinuousErrorMemory(clock);
+      graphRequests = new FlexibleRequestBudget(graphBudget, null, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
     // Security (issue 17): a store written with another pepper stops serve, the CLI and doctor here.
@@ -294,6 +310,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     limiter,
     messages,
     continuousErrors,
+    graphRequests,
     authenticator,
     metrics,
     revocations,
@@ -433,9 +450,25 @@ export async function startServices(app: App): Promise<Services> {
         { maxPerMailbox: u.max_connections_per_mailbox, waitMs: u.wait_seconds * 1000, idleMs: u.idle_seconds * 1000, onWaitTimeout: () => metrics.poolWaitTimedOut() },
         logger,
       );
+      // Issue 20: Graph sendMail for the mailboxes whose transport is graph (smtp.upstream.transport, per domain).
+      const transports: Record<string, SubmissionUpstream> = { smtp: pool };
+      if (usesGraph(u)) {
+        const slots = new GraphRequestSlots(u.graph.max_concurrent_requests_per_mailbox, u.wait_seconds * 1000);
+        const sender = new GraphMessageSender({
+          client: new GraphClient(u.graph.base_url, u.graph.request_timeout_seconds * 1000),
+          tokens: app.oauth!.tokens,
+          slots,
+          budget: app.graphRequests,
+          replies: GRAPH_REPLIES,
+          log: logger,
+          appId: config.oauth.client_id ?? 'app',
+        });
+        transports.graph = new GraphSubmissionUpstream(app.oauth!.tokens, sender, slots);
+      }
+      const upstream = new SubmissionUpstreamRouter(transports, (mailbox) => transportFor(u, mailbox), app.metrics.transport());
       smtp = new SmtpGateway(config.smtp, {
         authenticator: app.authenticator,
-        upstream: pool,
+        upstream,
         messages: app.messages,
         store: app.store,
         tls,

@@ -4,7 +4,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import { GatewayError } from '../core/gateway-error.js';
-import { configSchema, isRedisConfigured, SECRET_KEYS, type Config, type RawConfig } from './config-schema.js';
+import { configSchema, isRedisConfigured, SECRET_KEYS, usesGraph, type Config, type RawConfig } from './config-schema.js';
 
 const ENV_PREFIX = 'PASSGATE_';
 const DEFAULT_FILE = 'passgate.yaml';
@@ -235,7 +235,12 @@ export function loadConfig(options: LoadConfigOptions): LoadedConfig {
       ...raw.tls,
       certificates: raw.tls.certificates.map((c) => ({ cert_file: resolve(baseDir, c.cert_file), key_file: resolve(baseDir, c.key_file) })),
     },
-    smtp: { ...raw.smtp, upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) } },
+    smtp: {
+      ...raw.smtp,
+      // Issue 20: Graph sends as the header's From, so the From check is on by default when Graph carries mail.
+      check_from_header: raw.smtp.check_from_header ?? usesGraph(raw.smtp.upstream),
+      upstream: { ...raw.smtp.upstream, ca_file: resolveFile(raw.smtp.upstream.ca_file) },
+    },
     imap: { ...raw.imap, upstream: { ...raw.imap.upstream, ca_file: resolveFile(raw.imap.upstream.ca_file) } },
     pop3: { ...raw.pop3, upstream: { ...raw.pop3.upstream, ca_file: resolveFile(raw.pop3.upstream.ca_file) } },
     redis: { ...raw.redis, ca_file: resolveFile(raw.redis.ca_file) },

@@ -178,8 +178,36 @@ const listenerSchema = z
     path: ['plaintext_auth_from'],
   });
 
+/** The submission transports: SMTP AUTH relay, or Microsoft Graph sendMail (issue 20, docs/graph.md). */
+export const SUBMISSION_TRANSPORTS = ['smtp', 'graph'] as const;
+export type SubmissionTransport = (typeof SUBMISSION_TRANSPORTS)[number];
+
+const LOOPBACK_HOSTS = new Set(['127.0.0.1', 'localhost', '[::1]']);
+
+const graphSchema = z
+  .object({
+    base_url: z
+      .string()
+      .url()
+      .default('https://graph.microsoft.com/v1.0')
+      .refine((url) => url.startsWith('https://') || (url.startsWith('http://') && LOOPBACK_HOSTS.has(new URL(url).hostname)), {
+        message: 'https:// (plain http:// only on loopback, for a local stand-in)',
+      })
+      .describe('Microsoft Graph endpoint with its version (national clouds have their own); plain http only on loopback'),
+    request_timeout_seconds: positiveInt().default(120).describe('one Graph request, from sending it to its answer (an upload chunk, a sendMail)'),
+    max_concurrent_requests_per_mailbox: positiveInt().max(4).default(4).describe('Graph requests in flight per mailbox from this instance (Graph allows 4)'),
+    requests_per_10_minutes: positiveInt().default(10_000).describe('Graph requests per app and mailbox in 10 minutes, over every instance when Redis is configured (Graph allows 10,000)'),
+  })
+  .strict();
+
 const smtpUpstreamSchema = z
   .object({
+    transport: z.enum(SUBMISSION_TRANSPORTS).default('smtp').describe('how submissions leave passgate: smtp (SMTP AUTH XOAUTH2 relay) or graph (Microsoft Graph sendMail)'),
+    transport_by_domain: z
+      .record(z.string().min(1), z.enum(SUBMISSION_TRANSPORTS))
+      .default({})
+      .describe('the transport for mailboxes of a domain, overriding transport (e.g. {"example.org": graph})'),
+    graph: graphSchema.default(() => graphSchema.parse({})).describe('the Graph transport (docs/graph.md)'),
     host: z.string().min(1).default('smtp.office365.com').describe('the provider\'s SMTP submission host'),
     port: z.number().int().min(1).max(65535).default(587).describe('its port'),
     tls: z.enum(['starttls', 'implicit']).default('starttls').describe('how passgate reaches it: STARTTLS on 587, implicit TLS on 465'),
@@ -223,8 +251,11 @@ const smtpSchema = z
     max_recipients: positiveInt().default(500).describe('recipients per message'),
     check_from_header: z
       .boolean()
-      .default(false)
-      .describe('refuse a message whose From header is neither the mailbox nor an allowed sender (550 5.7.1); an app password may say otherwise (--check-from-header)'),
+      .nullable()
+      .default(null)
+      .describe(
+        'refuse a message whose From header is neither the mailbox nor an allowed sender (550 5.7.1); an app password may say otherwise (--check-from-header); null: on when any mailbox goes through Graph (it sends as the header From), off otherwise',
+      ),
     max_connections: positiveInt().default(500).describe('SMTP connections open at once, every listener and client together; more get 421'),
     max_connections_per_ip: positiveInt().default(20).describe('SMTP connections open at once from one address (IPv6: one /64); trusted_networks exempt'),
     login_timeout_seconds: positiveInt().default(60).describe('a connection not logged in this long after connecting (PROXY header and TLS included) gets 421'),
@@ -437,7 +468,8 @@ export type AuthConfig = RawConfig['auth'];
 export type OAuthConfig = RawConfig['oauth'];
 export type TlsConfig = RawConfig['tls'];
 export type ListenerConfig = RawConfig['smtp']['listeners'][number];
-export type SmtpConfig = RawConfig['smtp'];
+export type SmtpConfig = Config['smtp'];
+export type GraphConfig = RawConfig['smtp']['upstream']['graph'];
 export type SmtpUpstreamConfig = RawConfig['smtp']['upstream'];
 export type ImapConfig = RawConfig['imap'];
 export type OpsConfig = RawConfig['ops'];
@@ -447,8 +479,10 @@ export type Pop3Config = RawConfig['pop3'];
 export type Pop3UpstreamConfig = RawConfig['pop3']['upstream'];
 
 /** The validated configuration with paths made absolute and the pepper resolved. */
-export interface Config extends RawConfig {
+export interface Config extends Omit<RawConfig, 'smtp'> {
   security: RawConfig['security'] & { pepper: string };
+  /** check_from_header resolved: null becomes on when any mailbox's transport is graph (usesGraph). */
+  smtp: Omit<RawConfig['smtp'], 'check_from_header'> & { check_from_header: boolean };
   /** True when Redis is configured: state is shared and limits are global. */
   redisEnabled: boolean;
   /** Where the configuration came from, for messages. */
@@ -462,4 +496,16 @@ export function isRedisConfigured(redis: RedisConfig): boolean {
 /** True when passgate speaks TLS to Redis: `redis.tls`, or a rediss:// url. */
 export function redisUsesTls(redis: { tls: boolean; url: string | null }): boolean {
   return redis.tls || (redis.url?.startsWith('rediss://') ?? false);
+}
+
+/** The transport of a mailbox: its domain's entry in transport_by_domain (case-insensitive), else transport. */
+export function transportFor(upstream: Pick<SmtpUpstreamConfig, 'transport' | 'transport_by_domain'>, mailbox: string): SubmissionTransport {
+  const domain = mailbox.slice(mailbox.lastIndexOf('@') + 1).toLowerCase();
+  for (const [name, transport] of Object.entries(upstream.transport_by_domain)) if (name.toLowerCase() === domain) return transport;
+  return upstream.transport;
+}
+
+/** Some mailbox goes through Graph: the global transport, or one domain's. */
+export function usesGraph(upstream: Pick<SmtpUpstreamConfig, 'transport' | 'transport_by_domain'>): boolean {
+  return upstream.transport === 'graph' || Object.values(upstream.transport_by_domain).includes('graph');
 }

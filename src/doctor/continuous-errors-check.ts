@@ -17,7 +17,7 @@ const HINT =
  * 5.2.255) and passgate's own holds of them: per (mailbox, sender, recipient), how often, so the admin can fix the
  * device before Exchange Online throttles the mailbox. Read-only; a trace that cannot be read is skipped.
  */
-export async function checkContinuousErrors(smtp: SmtpConfig, messages: MessageLog, now: number): Promise<CheckResult> {
+export async function checkContinuousErrors(smtp: Pick<SmtpConfig, 'enabled' | 'continuous_errors'>, messages: MessageLog, now: number): Promise<CheckResult> {
   if (!smtp.enabled) return skip(NAME, 'smtp is disabled');
   const guard = smtp.continuous_errors.cool_down_seconds > 0
     ? `passgate holds a submission back after ${smtp.continuous_errors.threshold} such refusals, for ${smtp.continuous_errors.cool_down_seconds} s`

@@ -11,6 +11,7 @@ import type { SessionMetrics } from '../core/session-metrics.js';
 import type { UpstreamMetrics } from '../core/upstream-metrics.js';
 import type { SmtpMetrics } from '../core/smtp-metrics.js';
 import type { TokenMetrics } from '../core/token-metrics.js';
+import type { TransportMetrics } from '../core/transport-metrics.js';
 import { PASSGATE_VERSION } from '../version.js';
 
 /** Seconds: connecting to and logging in upstream (10 ms on a LAN to 30 s for a provider in trouble). */
@@ -41,6 +42,21 @@ export class Metrics {
     name: 'passgate_rate_limit_blocks_total',
     help: 'Login attempts refused, or limits tripped, by the brute-force defence, by scope (pair|ip|user)',
     labelNames: ['scope'] as const,
+    registers: [this.registry],
+  });
+
+  readonly transportMessages = new Counter({
+    name: 'passgate_smtp_transport_messages_total',
+    help: 'SMTP messages by the transport that carried them (smtp|graph) and the verdict after DATA (accepted|refused|failed)',
+    labelNames: ['transport', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly transportDuration = new Histogram({
+    name: 'passgate_smtp_transport_message_duration_seconds',
+    help: 'From the end of the client\'s message to the transport\'s verdict (Graph: every request of the message)',
+    labelNames: ['transport'] as const,
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],
   });
 
@@ -339,6 +355,16 @@ export class Metrics {
       hash: (password) => timed('hash', () => inner.hash(password)),
       verify: (hash, password) => timed('verify', () => inner.verify(hash, password)),
       needsRehash: (hash) => inner.needsRehash(hash),
+    };
+  }
+
+  /** The submission router's view: which transport carried each message (a core port). */
+  transport(): TransportMetrics {
+    return {
+      message: (transport, result, seconds) => {
+        this.transportMessages.inc({ transport, result });
+        this.transportDuration.observe({ transport }, seconds);
+      },
     };
   }
 

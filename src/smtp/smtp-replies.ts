@@ -1,4 +1,5 @@
 import type { AuditReason } from '../core/audit-log.js';
+import type { GraphOutcome } from '../core/ports/graph-outcome.js';
 import { replyText, type UpstreamFailureKind, type UpstreamReply } from '../core/ports/upstream-failure.js';
 
 export interface SmtpReplySpec {
@@ -91,6 +92,32 @@ export const UPSTREAM_REPLIES: Record<UpstreamFailureKind, SmtpReplySpec> = {
   busy: SMTP_REPLIES.upstreamBusy,
   unreachable: SMTP_REPLIES.upstreamUnreachable,
   lost: SMTP_REPLIES.upstreamLost,
+};
+
+/**
+ * Issue 20: the Graph transport's verdict on a message (core/ports/graph-outcome.ts), the client's reply after its
+ * final ".". The transport appends Graph's error code and request-id (for Microsoft support) in parentheses, and for
+ * a throttle the seconds to wait. Permanent (5xx) only where trying again cannot help before an admin acts;
+ * `passgate doctor` explains each in plain words (doctor/microsoft-failures.ts, docs/troubleshooting.md).
+ */
+export const GRAPH_REPLIES: Record<GraphOutcome, SmtpReplySpec> = {
+  sent: { code: 250, text: '2.0.0 OK, accepted by Microsoft Graph' },
+  // 5.7.60 is what Exchange answers over SMTP for the same refusal (SendAsDenied).
+  'send-as-denied': { code: 550, text: '5.7.60 Microsoft Graph refused the From address: the mailbox may not send as it' },
+  'mailbox-not-enabled': { code: 550, text: '5.7.0 Microsoft Graph refused the mailbox: it has no Exchange Online mailbox or REST access is off, ask your administrator' },
+  'mailbox-not-found': { code: 550, text: '5.1.0 Microsoft Graph does not know the mailbox, ask your administrator' },
+  'scope-denied': { code: 550, text: "5.7.0 Microsoft Graph refused the mailbox: passgate's application may not send as it (application access policy or RBAC scope), ask your administrator" },
+  'access-denied': { code: 550, text: "5.7.0 Microsoft Graph refused passgate's application: Mail.Send permission or admin consent missing, ask your administrator" },
+  'token-refused': { code: 454, text: '4.7.0 Microsoft Graph refused the access token for the mailbox, try again later' },
+  'too-big': { code: 552, text: '5.3.4 Message too big for Microsoft Graph' },
+  'quota-exceeded': { code: 452, text: '4.2.2 Mailbox quota exceeded at Microsoft Graph, try again later' },
+  'invalid-message': { code: 554, text: '5.6.0 Microsoft Graph refused the message' },
+  // Graph sends to the header's recipients: one not given in RCPT TO would get a copy the client did not ask for.
+  'header-recipient-not-in-envelope': { code: 554, text: '5.5.4 A To, Cc or Bcc header address is not among the RCPT TO recipients; Microsoft Graph would send it a copy, not sent' },
+  throttled: { code: 451, text: '4.7.0 Microsoft Graph is throttling the mailbox, try again later' },
+  'budget-spent': { code: 451, text: "4.7.0 Microsoft Graph's request limit for the mailbox is spent (10,000 in 10 minutes), try again later" },
+  busy: { code: 451, text: '4.4.5 Microsoft Graph request slots for the mailbox are busy, try again later' },
+  unavailable: { code: 451, text: '4.4.1 Microsoft Graph unavailable before it accepted the message, try again later' },
 };
 
 /** The upstream's own verdict on MAIL, RCPT or DATA, passed to the client unchanged: code, enhanced code, text. */

@@ -8,6 +8,8 @@ import { fail, skip, summarize, type CheckResult, type DoctorReport } from './do
 import { checkImapLogin } from './imap-login-check.js';
 import { checkPop3Login } from './pop3-login-check.js';
 import { checkSmtpLogin } from './smtp-login-check.js';
+import { checkGraphSend } from './graph-send-check.js';
+import { transportFor } from '../config/config-schema.js';
 import { checkStore } from './store-check.js';
 import { checkPepper } from './pepper-check.js';
 import { checkTls } from './tls-check.js';
@@ -24,7 +26,7 @@ export interface DoctorOptions {
 
 /**
  * `passgate doctor`: configuration → TLS certificates → store (SQLite or Redis) → OAuth token(s) → with a mailbox,
- * real XOAUTH2 logins upstream over SMTP, IMAP and POP3 (each skipped when its protocol is off). A failed check skips only what depends on it; every check runs
+ * real XOAUTH2 logins upstream over SMTP (or, for a mailbox on the Graph transport, a sendMail probe that sends nothing), IMAP and POP3 (each skipped when its protocol is off). A failed check skips only what depends on it; every check runs
  * with the configuration's own timeouts, so the whole run is bounded.
  */
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
@@ -75,7 +77,9 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
       if (!tokens.token) checks.push(...logins(`no token for ${mailbox}`));
       else {
         const clientId = config.oauth.client_id;
-        checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname(), clientId));
+        // Issue 20: a mailbox whose mail goes through Graph is proved there (its tenant may have SMTP AUTH off).
+        if (config.smtp.enabled && transportFor(config.smtp.upstream, mailbox) === 'graph') checks.push(await checkGraphSend(config.smtp.upstream.graph, app.oauth!.tokens, mailbox, clientId));
+        else checks.push(await checkSmtpLogin(config.smtp, mailbox, tokens.token, config.smtp.hostname ?? hostname(), clientId));
         checks.push(await checkImapLogin(config.imap, mailbox, tokens.token, clientId));
         checks.push(await checkPop3Login(config.pop3, mailbox, tokens.token, clientId));
       }

@@ -2,7 +2,8 @@
  * The one table that turns what Microsoft (and mail servers in general) answer into plain words and a fix. Each
  * entry matches the text of one stage: `token` (the token endpoint's error and AADSTS code), `smtp` (the reply to
  * AUTH XOAUTH2), `imap` (the tagged reply to AUTHENTICATE XOAUTH2, or to the first command after it), `pop3` (the
- * -ERR to AUTH XOAUTH2, or to STAT after it) and `connect`
+ * -ERR to AUTH XOAUTH2, or to STAT after it), `graph` (Microsoft Graph's answer to sendMail: status, error code and
+ * message) and `connect`
  * (reaching the upstream: TCP, DNS, TLS). The first match in table order wins, so specific entries come first.
  * docs/troubleshooting.md lists the same entries; a unit test keeps the two together.
  *
@@ -17,12 +18,16 @@
  *   https://learn.microsoft.com/entra/identity-platform/reference-error-codes
  * - "Enable or disable POP3 or IMAP4 access for a user" (Set-CASMailbox -ImapEnabled, -PopEnabled):
  *   https://learn.microsoft.com/exchange/clients-and-mobile-in-exchange-online/pop3-and-imap4/enable-or-disable-pop3-or-imap4-access
+ * - "user: sendMail", "Microsoft Graph error responses", "Limiting application permissions to specific Exchange
+ *   Online mailboxes" (New-ApplicationAccessPolicy), "Role Based Access Control for Applications in Exchange Online"
+ *   (New-ManagementRoleAssignment -Role "Application Mail.Send"), "Microsoft Graph throttling guidance":
+ *   https://learn.microsoft.com/graph/api/user-sendmail, https://learn.microsoft.com/exchange/permissions-exo/application-rbac
  * - Exchange Online limits (3 concurrent SMTP connections per mailbox, 432 4.3.2):
  *   https://learn.microsoft.com/office365/servicedescriptions/exchange-online-service-description/exchange-online-limits
  */
 import { fail, type CheckResult } from './doctor-report.js';
 
-export type FailureStage = 'token' | 'smtp' | 'imap' | 'pop3' | 'connect';
+export type FailureStage = 'token' | 'smtp' | 'imap' | 'pop3' | 'graph' | 'connect';
 
 export interface KnownFailure {
   /** Stable id, printed in --json and listed in docs/troubleshooting.md. */
@@ -208,6 +213,80 @@ export const KNOWN_FAILURES: readonly KnownFailure[] = [
     example: '535 5.7.8 Error: authentication failed',
     meaning: 'The upstream SMTP server refused the XOAUTH2 login.',
     fix: 'Read the upstream\'s reply (in the line above); check that the token is meant for this server (oauth.scopes) and that the mailbox may use SMTP.',
+  },
+
+  // --- Microsoft Graph's answer to sendMail (the Graph transport, docs/graph.md) ---
+  {
+    id: 'graph-send-as-denied',
+    stage: 'graph',
+    pattern: /ErrorSendAsDenied/,
+    example: '403 ErrorSendAsDenied: The user account which was used to submit this request does not have the right to send mail on behalf of the specified sending account.',
+    meaning: "Graph sends as the message's From header, and the mailbox may not send as that address.",
+    fix: 'Make the device put <mailbox> (or an address the mailbox may send as) in From; or grant it: Add-RecipientPermission -Identity <that address> -Trustee <mailbox> -AccessRights SendAs.',
+  },
+  {
+    id: 'graph-mailbox-not-enabled',
+    stage: 'graph',
+    pattern: /MailboxNotEnabledForRESTAPI|MailboxNotHostedInExchangeOnline/,
+    example: '404 MailboxNotEnabledForRESTAPI: The mailbox is either inactive, soft-deleted, or is hosted on-premise.',
+    meaning: 'The address has no active Exchange Online mailbox (no license, on-premises, or deleted), so Graph cannot send as it.',
+    fix: 'Give the user an Exchange Online license (or move the mailbox to Exchange Online); a shared mailbox works without a license. Check with Get-EXOMailbox -Identity <mailbox>.',
+  },
+  {
+    id: 'graph-access-policy',
+    stage: 'graph',
+    pattern: /AccessPolicy|\[RAOP\]|RBAC|management scope/i,
+    example: '403 ErrorAccessDenied: Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.',
+    meaning: "An application access policy (or RBAC for Applications scope) limits passgate's application to other mailboxes than this one.",
+    fix: 'Add the mailbox to the policy\'s group (Add-DistributionGroupMember -Identity <policy group> -Member <mailbox>), or scope RBAC for Applications to include it (New-ManagementScope / New-ManagementRoleAssignment -App <client id> -Role "Application Mail.Send"); check with Test-ApplicationAccessPolicy -Identity <mailbox> -AppId <client id>. Changes take up to an hour.',
+  },
+  {
+    id: 'graph-access-denied',
+    stage: 'graph',
+    pattern: /ErrorAccessDenied|Authorization_RequestDenied|^403\b/,
+    example: '403 ErrorAccessDenied: Access is denied. Check credentials and try again.',
+    meaning: "Graph refused passgate's application: the Mail.Send permission is missing, or an administrator has not consented to it.",
+    fix: 'In Entra ID > App registrations > the app (<client id>) > API permissions: add Microsoft Graph > Application permissions > Mail.Send (delegated mode: Delegated > Mail.Send) and click "Grant admin consent"; then scope it to the right mailboxes (docs/graph.md).',
+  },
+  {
+    id: 'graph-token-refused',
+    stage: 'graph',
+    pattern: /InvalidAuthenticationToken|^401\b/,
+    example: '401 InvalidAuthenticationToken: Access token validation failure. Invalid audience.',
+    meaning: 'Graph refused the access token: it is not for Graph (audience https://graph.microsoft.com), or it has expired or was revoked.',
+    fix: 'Check that the token endpoint issues tokens for scope https://graph.microsoft.com/.default for this app (oauth.tenant, the app registration); in delegated mode connect the mailbox again with passgate oauth connect --mailbox <mailbox>.',
+  },
+  {
+    id: 'graph-mailbox-not-found',
+    stage: 'graph',
+    pattern: /ErrorInvalidUser|ResourceNotFound|^404\b/,
+    example: "404 ErrorInvalidUser: The requested user 'scanner@contoso.com' is invalid.",
+    meaning: 'Graph knows no user with this address in the tenant.',
+    fix: 'Check the spelling of <mailbox> and that it is a user or shared mailbox of this tenant (not a group or contact).',
+  },
+  {
+    id: 'graph-message-too-big',
+    stage: 'graph',
+    pattern: /ErrorMessageSizeExceeded|RequestEntityTooLarge|^413\b/,
+    example: '413 ErrorMessageSizeExceeded: The message exceeds the maximum supported size.',
+    meaning: "The message is larger than the mailbox's MaxSendSize, or a request was over Graph's 4 MB.",
+    fix: 'Send smaller messages, or raise the limit: Set-Mailbox -Identity <mailbox> -MaxSendSize 150MB; keep smtp.max_message_bytes at or below it.',
+  },
+  {
+    id: 'graph-quota-exceeded',
+    stage: 'graph',
+    pattern: /QuotaExceeded/,
+    example: '507 ErrorQuotaExceeded: The mailbox quota has been exceeded.',
+    meaning: 'The mailbox is full: Graph cannot save the message (Sent Items, drafts), so it cannot send it.',
+    fix: 'Empty Deleted Items and Sent Items of <mailbox>, or raise its quota (Set-Mailbox -ProhibitSendQuota).',
+  },
+  {
+    id: 'graph-throttled',
+    stage: 'graph',
+    pattern: /^(429|503|504)\b|ApplicationThrottled|TooManyRequests/,
+    example: '429 ApplicationThrottled: Application is over its MailboxConcurrency limit.',
+    meaning: 'Graph is throttling requests for this mailbox (4 at once, 10,000 per 10 minutes per app); passgate answers 451 and waits as Retry-After asks.',
+    fix: 'Nothing to fix if it passes; if it lasts, spread the senders of <mailbox> over time or over mailboxes.',
   },
 
   // --- the upstream IMAP server's reply ---

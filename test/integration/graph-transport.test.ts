@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { CLI_ACTOR } from '../../src/core/actor.js';
+import { checkGraphSend } from '../../src/doctor/graph-send-check.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { GraphServer } from '../helpers/graph-server.js';
 import { SmtpTranscript } from '../helpers/smtp-transcript.js';
@@ -226,5 +227,23 @@ describe('Graph sendMail transport', () => {
     assert.match(swaks.stdout, /<~ {1,2}250 2\.0\.0 OK, accepted by Microsoft Graph/);
     assert.equal(graph.delivered.length, before + 2);
     assert.ok(graph.delivered.at(-1)!.mime!.toString().includes('from swaks'));
+  });
+
+  it('doctor proves Mail.Send for --mailbox with a sendMail that has no recipient (nothing sent), and explains a refusal', async () => {
+    const before = graph.delivered.length;
+    const config = h.app.config.smtp.upstream.graph;
+    const ok = await checkGraphSend(config, h.app.oauth!.tokens, 'scanner@example.com', 'client-id');
+    assert.equal(ok.status, 'pass', ok.detail);
+    assert.match(ok.detail, /Graph accepted passgate's token and Mail\.Send as scanner@example\.com \(a probe without recipients: nothing sent\) \(request-id /);
+    graph.refuse('scanner@example.com', { status: 403, code: 'ErrorAccessDenied', message: 'Access to OData is disabled: [RAOP] : Blocked by tenant configured AppOnly AccessPolicy settings.' });
+    try {
+      const refused = await checkGraphSend(config, h.app.oauth!.tokens, 'scanner@example.com', 'client-id');
+      assert.equal(refused.status, 'fail');
+      assert.equal(refused.failure, 'graph-access-policy');
+      assert.match(refused.hint ?? '', /Test-ApplicationAccessPolicy -Identity scanner@example\.com -AppId client-id/);
+    } finally {
+      graph.refuse('scanner@example.com', null);
+    }
+    assert.equal(graph.delivered.length, before, 'the probe never sends');
   });
 });

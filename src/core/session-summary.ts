@@ -14,6 +14,8 @@ export interface SessionLogin {
   mailbox: string;
   appPasswordId: string;
   appPasswordName: string;
+  /** SMTP: the transport that carries the mailbox's messages (`smtp`, `graph`; issue 20). */
+  transport?: string | undefined;
 }
 
 export interface SessionSummaryDeps {
@@ -81,6 +83,7 @@ export class SessionSummary {
         ...this.base,
         ...(login && { user: login.username, mailbox: login.mailbox, appPasswordId: login.appPasswordId, appPasswordName: login.appPasswordName }),
         ...(this.base.protocol === 'smtp' && { messages: this.messages, recipients: this.recipients }),
+        ...(login?.transport !== undefined && { transport: login.transport }),
         bytesIn: this.wire.bytesRead,
         bytesOut: this.wire.bytesWritten,
         durationMs,

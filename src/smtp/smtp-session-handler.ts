@@ -147,7 +147,7 @@ export class SmtpSessionHandler {
       appPasswordName: outcome.appPasswordName,
       policy: outcome.policy,
     };
-    this.summaries.get(session.id)?.authenticated(state.login);
+    this.summaries.get(session.id)?.authenticated({ ...state.login, transport: this.deps.pool.transport?.(outcome.mailbox) });
     // Security (issue 17): a revocation ends this session as it ends IMAP sessions (endRevoked).
     state.unregister = this.deps.registry.register(outcome.appPasswordId, () => this.endRevoked(session, state));
     callback(null, { user: outcome.username });

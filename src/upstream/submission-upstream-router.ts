@@ -18,6 +18,10 @@ export class SubmissionUpstreamRouter implements SubmissionUpstream {
     private readonly metrics: TransportMetrics,
   ) {}
 
+  transport(mailbox: string): string {
+    return this.choose(mailbox);
+  }
+
   async acquire(mailbox: string): Promise<SubmissionSession> {
     const transport = this.choose(mailbox);
     const inner = await this.transports[transport]!.acquire(mailbox);

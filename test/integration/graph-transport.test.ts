@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 import { checkGraphSend } from '../../src/doctor/graph-send-check.js';
+import { createLogger } from '../../src/observability/logger.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { GraphServer } from '../helpers/graph-server.js';
 import { SmtpTranscript } from '../helpers/smtp-transcript.js';
@@ -33,10 +34,15 @@ const scrape = async (port: number) => (await fetch(`http://127.0.0.1:${port}/me
 describe('Graph sendMail transport', () => {
   let graph: GraphServer;
   let h: SmtpHarness;
+  const logs: string[] = [];
+  const logged = () => logs.map((l) => JSON.parse(l) as Record<string, unknown>);
 
   before(async () => {
     graph = await new GraphServer().start();
-    h = await startSmtpHarness({ upstream: { transport: 'graph', wait_seconds: 20, graph: { base_url: graph.baseUrl } } });
+    h = await startSmtpHarness({
+      upstream: { transport: 'graph', wait_seconds: 20, graph: { base_url: graph.baseUrl } },
+      logger: createLogger('info', { write: (line: string) => void logs.push(line) }),
+    });
     graph.oauth = h.oauth;
   });
 
@@ -92,6 +98,13 @@ describe('Graph sendMail transport', () => {
     assert.equal(record?.result, 'relayed');
     assert.match(record?.reply ?? '', new RegExp(`request-id ${d.requestId}`), 'the message trace carries the request-id');
     assert.match(await scrape(h.services.ops!.port), /passgate_smtp_transport_messages_total\{transport="graph",result="accepted"\} [1-9]/);
+    // The per-message log line carries Graph's request-id; the session line names the transport.
+    assert.ok(logged().some((l) => l.msg === 'graph message sent' && l.requestId === d.requestId && l.transport === 'graph'));
+    const deadline = Date.now() + 10_000;
+    while (!logged().some((l) => l.msg === 'session closed' && l.transport === 'graph') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(logged().some((l) => l.msg === 'session closed' && l.transport === 'graph' && l.messages === 1));
+    // Never a token in the logs.
+    for (const token of h.oauth.issuedAccessTokens()) assert.ok(!logs.join('\n').includes(token), 'an access token was logged');
   });
 
   it('a header Bcc the client left in never leaks, and a header recipient not in RCPT TO gets nothing: 554 5.5.4', async () => {

@@ -95,7 +95,8 @@ describe('session metrics and the one "session closed" line, over real SMTP and 
     assert.notEqual(lines[0]!.session, lines[1]!.session);
     const good = lines.find((l) => l.user !== undefined)!;
     const bad = lines.find((l) => l.user === undefined)!;
-    assert.deepEqual(Object.keys(good).sort(), [...PINO_FIELDS, ...COMMON_FIELDS, ...LOGIN_FIELDS, 'messages', 'recipients'].sort());
+    assert.deepEqual(Object.keys(good).sort(), [...PINO_FIELDS, ...COMMON_FIELDS, ...LOGIN_FIELDS, 'messages', 'recipients', 'transport'].sort());
+    assert.equal(good.transport, 'smtp', 'issue 20: the transport that carried the messages');
     assert.deepEqual(Object.keys(bad).sort(), [...PINO_FIELDS, ...COMMON_FIELDS, 'messages', 'recipients'].sort());
     const id = (await smtp.app.store.list({ username: smtp.user }))[0]!.id;
     assert.deepEqual(

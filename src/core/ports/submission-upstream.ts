@@ -32,7 +32,7 @@ export interface SubmissionSession {
 }
 
 /**
- * Port: where a mailbox's submissions go (an SMTP relay now, Graph sendMail next). Sessions are logged in, bounded
+ * Port: where a mailbox's submissions go (an SMTP relay, or Graph sendMail: upstream/submission-upstream-router.ts). Sessions are logged in, bounded
  * and reused by the implementation; the listener only borrows one for a client and gives it back.
  */
 export interface SubmissionUpstream {
@@ -40,6 +40,8 @@ export interface SubmissionUpstream {
   acquire(mailbox: string): Promise<SubmissionSession>;
   /** Gives a session back: kept for reuse if `reusable` and the session agrees, closed otherwise. Twice is harmless. */
   release(mailbox: string, session: SubmissionSession, reusable: boolean): void;
+  /** The name of the transport that carries `mailbox`'s mail (`smtp`, `graph`), for the session line; absent: one transport. */
+  transport?(mailbox: string): string;
   /** Sessions lent or opening, idle, and clients waiting, over every mailbox (metrics). */
   stats(): { busy: number; idle: number; waiting: number };
   close(): Promise<void>;

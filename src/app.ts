@@ -75,6 +75,8 @@ import { GraphSubmissionUpstream } from './upstream/graph/graph-submission-upstr
 import { SubmissionUpstreamRouter } from './upstream/submission-upstream-router.js';
 import { FlexibleRequestBudget } from './rate-limit/flexible-request-budget.js';
 import type { RequestBudget } from './core/ports/request-budget.js';
+import type { RequestSlots } from './core/ports/request-slots.js';
+import { RedisRequestSlots } from './rate-limit/redis-request-slots.js';
 import type { SubmissionUpstream } from './core/ports/submission-upstream.js';
 import { transportFor, usesGraph } from './config/config-schema.js';
 import { GRAPH_REPLIES } from './smtp/smtp-replies.js';
@@ -110,6 +112,8 @@ export interface App {
   continuousErrors: ContinuousErrorMemory;
   /** Issue 20: Graph requests per app and mailbox in 10 minutes (Redis shared by every instance, or memory). */
   graphRequests: RequestBudget;
+  /** Issue 20: Graph requests in flight per mailbox (Redis shared by every instance, or this instance's memory). */
+  graphSlots: RequestSlots;
   authenticator: Authenticator;
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
@@ -188,7 +192,10 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let messages: MessageLimiter;
   let continuousErrors: ContinuousErrorMemory;
   let graphRequests: RequestBudget;
-  const graphBudget = { points: config.smtp.upstream.graph.requests_per_10_minutes, seconds: 600, name: 'graph' };
+  let graphSlots: RequestSlots;
+  const graph = config.smtp.upstream.graph;
+  const graphBudget = { points: graph.requests_per_10_minutes, seconds: 600, name: 'graph' };
+  const localGraphSlots = new GraphRequestSlots(graph.max_concurrent_requests_per_mailbox, config.smtp.upstream.wait_seconds * 1000);
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
@@ -222,6 +229,9 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       continuousErrors = new RedisContinuousErrorMemory(redis, config.redis.key_prefix);
       graphRequests = new FlexibleRequestBudget(graphBudget, { redis, keyPrefix: config.redis.key_prefix }, logger);
+      // A lease outlives the longest request, so only a crashed instance's slot ever expires.
+      const slotOptions = { limit: graph.max_concurrent_requests_per_mailbox, leaseMs: (graph.request_timeout_seconds + 30) * 1000, waitMs: config.smtp.upstream.wait_seconds * 1000 };
+      graphSlots = new RedisRequestSlots(redis, config.redis.key_prefix, slotOptions, localGraphSlots, logger);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
         logger.error({ code: error.code, cause: error.message }, 'rate limit rule unavailable'),
       );
@@ -237,6 +247,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       messages = new FlexibleMessageLimiter(null, logger);
       continuousErrors = new MemoryContinuousErrorMemory(clock);
       graphRequests = new FlexibleRequestBudget(graphBudget, null, logger);
+      graphSlots = localGraphSlots;
       limiter = new FlexibleLoginLimiter(config.rate_limit, null);
     }
     // Security (issue 17): a store written with another pepper stops serve, the CLI and doctor here.
@@ -311,6 +322,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     messages,
     continuousErrors,
     graphRequests,
+    graphSlots,
     authenticator,
     metrics,
     revocations,
@@ -453,7 +465,7 @@ export async function startServices(app: App): Promise<Services> {
       // Issue 20: Graph sendMail for the mailboxes whose transport is graph (smtp.upstream.transport, per domain).
       const transports: Record<string, SubmissionUpstream> = { smtp: pool };
       if (usesGraph(u)) {
-        const slots = new GraphRequestSlots(u.graph.max_concurrent_requests_per_mailbox, u.wait_seconds * 1000);
+        const slots = app.graphSlots;
         const sender = new GraphMessageSender({
           client: new GraphClient(u.graph.base_url, u.graph.request_timeout_seconds * 1000),
           tokens: app.oauth!.tokens,

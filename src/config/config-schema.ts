@@ -195,7 +195,7 @@ const graphSchema = z
       })
       .describe('Microsoft Graph endpoint with its version (national clouds have their own); plain http only on loopback'),
     request_timeout_seconds: positiveInt().default(120).describe('one Graph request, from sending it to its answer (an upload chunk, a sendMail)'),
-    max_concurrent_requests_per_mailbox: positiveInt().max(4).default(4).describe('Graph requests in flight per mailbox from this instance (Graph allows 4)'),
+    max_concurrent_requests_per_mailbox: positiveInt().max(4).default(4).describe('Graph requests in flight per mailbox, over every instance when Redis is configured (Graph allows 4)'),
     requests_per_10_minutes: positiveInt().default(10_000).describe('Graph requests per app and mailbox in 10 minutes, over every instance when Redis is configured (Graph allows 10,000)'),
   })
   .strict();

@@ -109,6 +109,9 @@ export class GraphServer {
   /** The OAuth server whose tokens it accepts (set once the harness has started it). */
   constructor(public oauth: TestOAuthServer | null = null) {}
 
+  /** More OAuth servers whose Graph tokens it accepts (several passgate instances, each with its own). */
+  readonly alsoTrusted: TestOAuthServer[] = [];
+
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
   }
@@ -161,7 +164,8 @@ export class GraphServer {
       const upload = /^\/upload\/([\w-]+)$/.exec(path);
       if (upload && req.method === 'PUT') return this.put(upload[1]!, req, body, send);
       const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
-      const view = auth && this.oauth ? this.oauth.introspect(auth[1]!) : { active: false };
+      const issuers = [...(this.oauth ? [this.oauth] : []), ...this.alsoTrusted];
+      const view = (auth && issuers.map((o) => o.introspect(auth[1]!)).find((v) => v.active)) || { active: false };
       if (!view.active || view.scope !== GRAPH_SCOPE) {
         return error({ status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure. Invalid audience.' });
       }

@@ -40,6 +40,8 @@ export async function startSmtpHarness(
     logger?: Logger;
     /** Options of the upstream SMTP server itself (e.g. hidePipelining). */
     upstreamServer?: Pick<UpstreamOptions, 'hidePipelining' | 'promptGreeting'>;
+    /** Keys added to the harness's oauth section (e.g. `token_encryption_key`, which Redis requires). */
+    oauth?: Record<string, unknown>;
     /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
     config?: Record<string, unknown>;
   } = {},
@@ -51,7 +53,7 @@ export async function startSmtpHarness(
   writeFileSync(join(certDir, 'ca.pem'), pair.cert);
   const tc = makeTestConfig({
     auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
-    oauth: oauthSection(oauth),
+    oauth: { ...oauthSection(oauth), ...over.oauth },
     ops: { port: 0 },
     imap: { enabled: false },
     ...(over.tls ? { tls: over.tls } : {}),

@@ -7,7 +7,7 @@ import { splitAttachments, type GraphAttachment } from './graph-attachment-split
 import type { GraphClient, GraphRequest, GraphResponse } from './graph-client.js';
 import { graphOutcome } from './graph-errors.js';
 import { prepareMime } from './graph-mime.js';
-import type { GraphRequestSlots } from './graph-request-slots.js';
+import type { RequestSlots } from '../../core/ports/request-slots.js';
 
 /** The audience of Microsoft Graph: app-only tokens are asked with this scope (Mail.Send as an application permission). */
 export const GRAPH_AUDIENCE = 'https://graph.microsoft.com/.default';
@@ -22,7 +22,7 @@ const UPLOAD_SESSION_FROM_BYTES = 3_000_000;
 export interface GraphMessageSenderDeps {
   client: GraphClient;
   tokens: TokenProvider;
-  slots: GraphRequestSlots;
+  slots: RequestSlots;
   /** 10,000 requests per 10 minutes per app and mailbox (over every instance with Redis). */
   budget: RequestBudget;
   /** The SMTP reply table's Graph rows (smtp-replies.ts GRAPH_REPLIES), handed in by app.ts. */
@@ -154,7 +154,7 @@ export class GraphMessageSender {
     const key = mailbox.toLowerCase();
     const heldUntil = this.holds.get(key) ?? 0;
     if (heldUntil > this.now()) throw new GraphStop('throttled', null, 'held back for Graph\'s Retry-After', Math.ceil((heldUntil - this.now()) / 1000));
-    const release = await this.deps.slots.acquire(key);
+    const release = await this.deps.slots.acquire(`${this.deps.appId}|${key}`);
     if (!release) throw new GraphStop('busy', null, 'no Graph request slot for the mailbox freed up in time');
     try {
       const budget = await this.deps.budget.take(`${this.deps.appId}|${key}`);

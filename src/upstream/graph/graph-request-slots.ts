@@ -1,8 +1,11 @@
+import type { RequestSlots } from '../../core/ports/request-slots.js';
+
 /**
  * At most `limit` Graph requests in flight per mailbox (Graph allows 4 concurrent requests per mailbox: Microsoft
- * Learn, "Outlook service limits"); the rest wait in arrival order, each at most `waitMs`, then get null.
+ * Learn, "Outlook service limits"); the rest wait in arrival order, each at most `waitMs`, then get null. In this
+ * instance's memory; with Redis, app.ts uses rate-limit/redis-request-slots.ts (shared by every instance).
  */
-export class GraphRequestSlots {
+export class GraphRequestSlots implements RequestSlots {
   private readonly slots = new Map<string, { running: number; waiting: { grant: () => void }[] }>();
 
   constructor(

@@ -2,7 +2,7 @@ import type { SubmissionSession, SubmissionUpstream } from '../../core/ports/sub
 import { upstreamFailure, UpstreamError } from '../../core/ports/upstream-failure.js';
 import type { TokenProvider } from '../../core/token-provider.js';
 import { GRAPH_AUDIENCE, type GraphMessageSender } from './graph-message-sender.js';
-import type { GraphRequestSlots } from './graph-request-slots.js';
+import type { RequestSlots } from '../../core/ports/request-slots.js';
 import { GraphSubmissionSession } from './graph-submission-session.js';
 
 /**
@@ -17,7 +17,7 @@ export class GraphSubmissionUpstream implements SubmissionUpstream {
   constructor(
     private readonly tokens: TokenProvider,
     private readonly sender: GraphMessageSender,
-    private readonly slots: GraphRequestSlots,
+    private readonly slots: RequestSlots,
   ) {}
 
   async acquire(mailbox: string): Promise<SubmissionSession> {

@@ -13,6 +13,7 @@ import { runImapThroughput } from './imap-throughput.js';
 import { runLoginLatency } from './login-latency.js';
 import { runPop3Throughput } from './pop3-throughput.js';
 import { runSmtpThroughput, runSmtpWan } from './smtp-throughput.js';
+import { runGraphThroughput } from './graph-throughput.js';
 import { invocation, machine, machineMarkdown } from './stats.js';
 
 interface Scenario {
@@ -25,6 +26,7 @@ const ALL: readonly Scenario[] = [
   { name: 'login-latency', run: runLoginLatency },
   { name: 'smtp-throughput', run: runSmtpThroughput },
   { name: 'smtp-wan', run: runSmtpWan },
+  { name: 'graph-throughput', run: runGraphThroughput },
   { name: 'imap-throughput', run: runImapThroughput },
   { name: 'imap-idle', run: runImapIdle },
   { name: 'pop3-throughput', run: runPop3Throughput },

@@ -111,6 +111,20 @@ export class GraphServer {
 
   /** More OAuth servers whose Graph tokens it accepts (several passgate instances, each with its own). */
   readonly alsoTrusted: TestOAuthServer[] = [];
+  /** An OAuth server in another process (the bench): tokens are checked at its RFC 7662 endpoint, once each. */
+  introspectionUrl: string | null = null;
+  private readonly introspected = new Map<string, { active: boolean; scope?: string }>();
+
+  private async remoteView(token: string): Promise<{ active: boolean; scope?: string }> {
+    if (!this.introspectionUrl) return { active: false };
+    let view = this.introspected.get(token);
+    if (!view) {
+      const r = await fetch(this.introspectionUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }) });
+      view = (await r.json()) as { active: boolean; scope?: string };
+      this.introspected.set(token, view);
+    }
+    return view;
+  }
 
   get url(): string {
     return `http://127.0.0.1:${this.port}`;
@@ -165,7 +179,8 @@ export class GraphServer {
       if (upload && req.method === 'PUT') return this.put(upload[1]!, req, body, send);
       const auth = /^Bearer (.+)$/.exec(req.headers.authorization ?? '');
       const issuers = [...(this.oauth ? [this.oauth] : []), ...this.alsoTrusted];
-      const view = (auth && issuers.map((o) => o.introspect(auth[1]!)).find((v) => v.active)) || { active: false };
+      const local = auth ? issuers.map((o) => o.introspect(auth[1]!)).find((v) => v.active) : undefined;
+      const view = local ?? (auth ? await this.remoteView(auth[1]!) : { active: false });
       if (!view.active || view.scope !== GRAPH_SCOPE) {
         return error({ status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure. Invalid audience.' });
       }

@@ -16,7 +16,7 @@ import { promisify } from 'node:util';
 import { after, describe, it } from 'node:test';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SCENARIOS = ['login-latency', 'smtp-throughput', 'imap-throughput', 'imap-idle', 'pop3-throughput', 'brute-force'];
+const SCENARIOS = ['login-latency', 'smtp-throughput', 'graph-throughput', 'imap-throughput', 'imap-idle', 'pop3-throughput', 'brute-force'];
 
 describe('npm run bench (tiny counts)', { timeout: 240_000 }, () => {
   const results = mkdtempSync(join(tmpdir(), 'passgate-bench-smoke-'));
@@ -34,6 +34,8 @@ describe('npm run bench (tiny counts)', { timeout: 240_000 }, () => {
         BENCH_LOGINS_WARM: '8',
         BENCH_SMTP_MESSAGES: '4',
         BENCH_SMTP_MESSAGES_PER_CONNECTION: '2',
+        BENCH_GRAPH_MESSAGES: '4',
+        BENCH_GRAPH_LARGE_MESSAGES: '2',
         BENCH_FETCH_MESSAGES: '4',
         BENCH_FETCH_ROUNDS: '1',
         BENCH_IMAP_LOGINS_WARM: '4',

@@ -10,17 +10,41 @@ import type { RedisClient } from '../redis/redis-client-factory.js';
  */
 export class FlexibleRequestBudget implements RequestBudget {
   private readonly limiter: RateLimiterAbstract;
+  /** Pauses in this instance's memory: without Redis, or while Redis cannot be reached. */
+  private readonly pauses = new Map<string, number>();
 
   constructor(
     options: { points: number; seconds: number; name: string },
     backend: { redis: RedisClient; keyPrefix: string } | null,
     private readonly log: EventLogger,
   ) {
+    this.redis = backend?.redis ?? null;
+    this.pausePrefix = `${backend?.keyPrefix ?? ''}rl:${options.name}:pause:`;
     const settings = { keyPrefix: `${backend?.keyPrefix ?? ''}rl:${options.name}`, points: options.points, duration: options.seconds };
     this.limiter =
       backend === null
         ? new RateLimiterMemory(settings)
         : new RateLimiterRedis({ ...settings, storeClient: backend.redis, rejectIfRedisNotReady: true, insuranceLimiter: new RateLimiterMemory(settings) });
+  }
+
+  private readonly redis: RedisClient | null;
+  private readonly pausePrefix: string;
+
+  /** `P rl:<name>:pause:{<key>}`, expiring when the pause ends (Redis), or this instance's memory. */
+  async pause(key: string, ms: number): Promise<void> {
+    if (ms <= 0) return;
+    const until = Date.now() + ms;
+    this.pauses.set(key, Math.max(until, this.pauses.get(key) ?? 0));
+    if (this.redis === null) return;
+    await this.redis.set(`${this.pausePrefix}{${key}}`, '1', 'PX', ms).catch((error: Error) => this.log.warn({ key, cause: error.message }, 'request pause not shared'));
+  }
+
+  async paused(key: string): Promise<number> {
+    const local = Math.max(0, (this.pauses.get(key) ?? 0) - Date.now());
+    if (local === 0) this.pauses.delete(key);
+    if (this.redis === null) return local;
+    const shared = await this.redis.pttl(`${this.pausePrefix}{${key}}`).catch(() => -2);
+    return Math.max(local, shared > 0 ? shared : 0);
   }
 
   async take(key: string): Promise<{ ok: true } | { ok: false; retryAfterMs: number }> {

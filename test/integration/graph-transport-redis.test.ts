@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { CLI_ACTOR } from '../../src/core/actor.js';
 import { GraphServer } from '../helpers/graph-server.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
@@ -10,7 +11,8 @@ import { SmtpTranscript } from '../helpers/smtp-transcript.js';
  * Issue 20, Graph's limits across instances: two passgate instances on one Redis (their own redis-server) send as
  * one mailbox at once; the Graph stand-in never sees more than 4 requests of the mailbox in flight, and every
  * message is delivered. The request budget (10,000 per 10 minutes per app and mailbox) is one count in Redis: with a
- * budget of 3, the 4th message through either instance is answered 451 without reaching Graph.
+ * budget of 20, the 21st message through either instance is answered 451 without reaching Graph; and a Retry-After
+ * heard by one instance holds the mailbox back on the other.
  */
 describe('Graph transport: limits shared by two instances through Redis', () => {
   let redis: TestRedis;
@@ -38,16 +40,16 @@ describe('Graph transport: limits shared by two instances through Redis', () => 
     await redis?.close();
   });
 
-  async function submit(h: SmtpHarness): Promise<string> {
-    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
+  async function submit(h: SmtpHarness, user = h.user, password = h.password): Promise<string> {
+    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, user, password);
     try {
-      t.send(`MAIL FROM:<${h.user}>`);
+      t.send(`MAIL FROM:<${user}>`);
       await t.expect(/^250 /);
       t.send('RCPT TO:<alice@example.org>');
       await t.expect(/^250 /);
       t.send('DATA');
       await t.expect(/^354 /);
-      t.write(Buffer.from(`From: ${h.user}\r\nTo: alice@example.org\r\nSubject: two instances\r\n\r\nx\r\n.\r\n`));
+      t.write(Buffer.from(`From: ${user}\r\nTo: alice@example.org\r\nSubject: two instances\r\n\r\nx\r\n.\r\n`));
       const reply = (await t.expect(/^\d{3} /, 60_000)).trim();
       t.send('QUIT');
       return reply;
@@ -77,5 +79,16 @@ describe('Graph transport: limits shared by two instances through Redis', () => 
     assert.match(await submit(instances[0]!), /^451 4\.7\.0 Microsoft Graph's request limit for the mailbox is spent .*retry after \d+ s/);
     assert.match(await submit(instances[1]!), /^451 4\.7\.0 Microsoft Graph's request limit/);
     assert.equal(graph.requests.length, requests, 'Graph was not asked');
+  });
+
+  it("Graph's Retry-After heard by one instance holds the mailbox back on the other too", async () => {
+    const user = 'paused@example.com';
+    // One store in Redis: the password works on both instances.
+    const { password } = await instances[0]!.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: 'Paused scanner' });
+    graph.failNext(1, { status: 429, code: 'ApplicationThrottled', message: 'Application is over its MailboxConcurrency limit.', retryAfter: 30 });
+    const requests = graph.requests.length;
+    assert.match(await submit(instances[0]!, user, password), /^451 4\.7\.0 Microsoft Graph is throttling the mailbox.*retry after 30 s/);
+    assert.match(await submit(instances[1]!, user, password), /^451 4\.7\.0 .*held back for Graph's Retry-After, retry after (2\d|30) s/);
+    assert.equal(graph.requests.length, requests + 1, 'the other instance did not ask Graph');
   });
 });

@@ -55,13 +55,12 @@ const userPath = (mailbox: string) => `/users/${encodeURIComponent(mailbox)}`;
  *  - Larger: a draft from the MIME without its largest parts (`POST /users/{mailbox}/messages`), each part as a
  *    file attachment (an upload session from 3 MB, PUT in 320 KiB multiples; below that one POST), then
  *    `POST .../messages/{id}/send`. A draft left behind by a failure is deleted (best effort).
- * Every request: a mailbox held back by Graph's Retry-After is answered 451 without asking Graph; one of the
+ * Every request: a mailbox held back by Graph's Retry-After (heard by any instance, with Redis) is answered 451
+ * without asking Graph; one of the
  * mailbox's 4 request slots (waiting up to the wait); one request from the app's budget for the mailbox; the
  * token (a 401 on a cached token: dropped, the request tried once more with a fresh one).
  */
 export class GraphMessageSender {
-  /** Mailbox → epoch ms until which Graph asked not to be called (Retry-After of a 429 / 503 / 504). */
-  private readonly holds = new Map<string, number>();
   private readonly now: () => number;
 
   constructor(private readonly deps: GraphMessageSenderDeps) {
@@ -151,19 +150,20 @@ export class GraphMessageSender {
    * is false (an upload URL). A 2xx is returned; anything else throws GraphStop with its outcome.
    */
   private async call(mailbox: string, request: GraphRequest, authorized = true): Promise<GraphResponse> {
-    const key = mailbox.toLowerCase();
-    const heldUntil = this.holds.get(key) ?? 0;
-    if (heldUntil > this.now()) throw new GraphStop('throttled', null, 'held back for Graph\'s Retry-After', Math.ceil((heldUntil - this.now()) / 1000));
-    const release = await this.deps.slots.acquire(`${this.deps.appId}|${key}`);
+    const key = `${this.deps.appId}|${mailbox.toLowerCase()}`;
+    // Graph's Retry-After for the mailbox, heard by this instance or another (shared with Redis): not asked again.
+    const paused = await this.deps.budget.paused(key);
+    if (paused > 0) throw new GraphStop('throttled', null, 'held back for Graph\'s Retry-After', Math.ceil(paused / 1000));
+    const release = await this.deps.slots.acquire(key);
     if (!release) throw new GraphStop('busy', null, 'no Graph request slot for the mailbox freed up in time');
     try {
-      const budget = await this.deps.budget.take(`${this.deps.appId}|${key}`);
+      const budget = await this.deps.budget.take(key);
       if (!budget.ok) throw new GraphStop('budget-spent', null, 'request budget spent', Math.ceil(budget.retryAfterMs / 1000));
       let response = await this.attempt(mailbox, request, authorized, false);
       if (response.status === 401 && authorized) response = await this.attempt(mailbox, request, authorized, true);
       if (response.status >= 200 && response.status < 300) return response;
       const outcome = graphOutcome(response.status, response.errorCode, response.errorMessage);
-      if (outcome === 'throttled' && response.retryAfterSeconds !== null) this.holds.set(key, this.now() + response.retryAfterSeconds * 1000);
+      if (outcome === 'throttled' && response.retryAfterSeconds !== null) await this.deps.budget.pause(key, response.retryAfterSeconds * 1000);
       throw new GraphStop(outcome, response.requestId, `${response.status} ${response.errorCode ?? ''} ${response.errorMessage ?? ''}`.trim(), response.retryAfterSeconds);
     } finally {
       release();

@@ -38,7 +38,9 @@ export function demoPrintout(demo: DemoFacts, passgateCli: string): DemoPrintout
     `                  portal ${demo.portal.url} (self-signed certificate: the browser warns once)`,
     `  sign-in (OIDC)  ${demo.portal.issuer}, standing in for Entra ID: pick ${demo.portal.user} (a user) or ${demo.portal.admin} (an admin); no password`,
     `  OAuth server    ${demo.upstream.oauthUrl} (client credentials; tokens checked by introspection)`,
-    `  upstream SMTP   ${host}:${demo.upstream.smtpPort} (XOAUTH2 only, like Exchange Online), delivers into local mailboxes`,
+    demo.upstream.graphUrl !== null
+      ? `  Microsoft Graph ${demo.upstream.graphUrl} (a stand-in: sendMail, drafts, upload sessions; bearer tokens checked), delivers into local mailboxes; passgate sends through it (smtp.upstream.transport: graph)`
+      : `  upstream SMTP   ${host}:${demo.upstream.smtpPort} (XOAUTH2 only, like Exchange Online), delivers into local mailboxes`,
     demo.upstream.dovecotImapsPort !== null ? `  Dovecot IMAP    ${host}:${demo.upstream.dovecotImapsPort} (XOAUTH2 only), serving those mailboxes` : null,
     `  ${user}'s mail: ${demo.mailbox}`,
     demo.imapSkipped ? `\n  ${demo.imapSkipped}` : null,

@@ -11,6 +11,7 @@ import { generateSelfSignedCertificate } from '../src/tls/self-signed-certificat
 import { DovecotServer } from '../test/helpers/dovecot-server.js';
 import { TestOAuthServer } from '../test/helpers/oauth-server.js';
 import { UpstreamSmtpServer } from '../test/helpers/upstream-smtp-server.js';
+import { GraphServer } from '../test/helpers/graph-server.js';
 import { MailFolder } from './mail-folder.js';
 import { freePort, preferredPort } from './preferred-port.js';
 import { TestOidcProvider } from '../test/helpers/oidc-provider.js';
@@ -27,6 +28,8 @@ export interface DemoOptions {
   anyPorts: boolean;
   /** Do not start Dovecot even when it is installed (shows the SMTP-only demo). */
   withoutDovecot: boolean;
+  /** Send through a Microsoft Graph stand-in instead of the upstream SMTP server (smtp.upstream.transport: graph). */
+  graph?: boolean;
 }
 
 export interface DemoStack {
@@ -42,7 +45,7 @@ export interface DemoStack {
   /** A ready message (CRLF lines) for curl --upload-file. */
   messageFile: string;
   ports: { submission: number; submissions: number; imap: number | null; imaps: number | null; pop3: number | null; pop3s: number | null; ops: number | null };
-  upstream: { oauthUrl: string; smtpPort: number; dovecotImapsPort: number | null };
+  upstream: { oauthUrl: string; smtpPort: number; dovecotImapsPort: number | null; /** The Graph stand-in, with --graph. */ graphUrl: string | null };
   /** Where the local upstream stores the demo user's mail (Dovecot's Maildir, or a folder of .eml files). */
   mailbox: string;
   /** The web portal, with the local sign-in (an OpenID provider standing in for Entra ID). */
@@ -106,6 +109,16 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
       },
     }).start();
     closers.push(() => upstream.stop());
+    // Issue 20: with --graph, a Graph stand-in (sendMail, drafts, upload sessions) delivers into the same mailboxes.
+    let graph: GraphServer | null = null;
+    if (options.graph) {
+      const started = await new GraphServer(oauth).start();
+      started.onDeliver = async (delivery) => {
+        for (const to of delivery.recipients) await deliver(to, delivery.visible!);
+      };
+      closers.push(() => started.stop());
+      graph = started;
+    }
 
     const port = (preferred: number) => (options.anyPorts ? Promise.resolve(0) : preferredPort(preferred));
     const secretFile = join(dir, 'oauth-client-secret');
@@ -137,7 +150,14 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
       tls: { certificates: [{ cert_file: 'tls/cert.pem', key_file: 'tls/key.pem' }] },
       smtp: {
         listeners: [listener('submission', await port(DEMO_PORTS.submission), 'starttls'), listener('submissions', await port(DEMO_PORTS.submissions), 'implicit')],
-        upstream: { host: '127.0.0.1', port: upstream.port, tls: 'starttls', ca_file: 'tls/cert.pem', servername: 'localhost' },
+        upstream: {
+          host: '127.0.0.1',
+          port: upstream.port,
+          tls: 'starttls',
+          ca_file: 'tls/cert.pem',
+          servername: 'localhost',
+          ...(graph ? { transport: 'graph', graph: { base_url: graph.baseUrl } } : {}),
+        },
       },
       imap: dovecot
         ? {
@@ -209,7 +229,7 @@ export async function startDemo(options: DemoOptions): Promise<DemoStack> {
         pop3s: pop3Ports.pop3s ?? null,
         ops: services.ops?.port ?? null,
       },
-      upstream: { oauthUrl: oauth.url, smtpPort: upstream.port, dovecotImapsPort: dovecot?.imapsPort ?? null },
+      upstream: { oauthUrl: oauth.url, smtpPort: upstream.port, dovecotImapsPort: dovecot?.imapsPort ?? null, graphUrl: graph?.baseUrl ?? null },
       mailbox: dovecot ? dovecot.maildir(DEMO_USER) : folder.folder(DEMO_USER),
       portal: { url: portalUrl, user: DEMO_USER, admin: DEMO_ADMIN, issuer: oidc.issuer },
       imapSkipped,

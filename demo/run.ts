@@ -17,6 +17,7 @@ demo@example.com and prints commands that use it. Ctrl-C stops everything and re
 
   --any-ports         listen on any free ports (default: 2587, 2465, 2143, 2993 and ops 9465 when free)
   --without-dovecot   skip Dovecot and IMAP even when Dovecot is installed
+  --graph             send through a local Microsoft Graph stand-in instead of SMTP AUTH (docs/graph.md)
   --json              print the facts and commands as one JSON object instead of text
   -h, --help          this help
 `;
@@ -25,7 +26,7 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 async function main(argv: string[]): Promise<number> {
-  const known = new Set(['--any-ports', '--without-dovecot', '--json', '--help', '-h']);
+  const known = new Set(['--any-ports', '--without-dovecot', '--graph', '--json', '--help', '-h']);
   const unknown = argv.filter((arg) => !known.has(arg));
   if (argv.includes('--help') || argv.includes('-h') || unknown.length > 0) {
     if (unknown.length > 0) process.stderr.write(`passgate demo: unknown option ${unknown.join(' ')}\n\n`);
@@ -47,7 +48,7 @@ async function main(argv: string[]): Promise<number> {
 
   let demo: DemoStack;
   try {
-    demo = await startDemo({ anyPorts: argv.includes('--any-ports'), withoutDovecot: argv.includes('--without-dovecot') });
+    demo = await startDemo({ anyPorts: argv.includes('--any-ports'), withoutDovecot: argv.includes('--without-dovecot'), graph: argv.includes('--graph') });
   } catch (error) {
     process.stderr.write(`passgate demo: could not start: ${(error as Error).message}\n`);
     return 1;

@@ -111,6 +111,8 @@ export class GraphServer {
 
   /** More OAuth servers whose Graph tokens it accepts (several passgate instances, each with its own). */
   readonly alsoTrusted: TestOAuthServer[] = [];
+  /** Called with each delivery before Graph answers 202 (the demo puts it into the local mailboxes). */
+  onDeliver: ((delivery: GraphDelivery) => Promise<void>) | null = null;
   /** An OAuth server in another process (the bench): tokens are checked at its RFC 7662 endpoint, once each. */
   introspectionUrl: string | null = null;
   private readonly introspected = new Map<string, { active: boolean; scope?: string }>();
@@ -201,7 +203,7 @@ export class GraphServer {
           return send(202);
         }
         return await this.sending(mailbox, async () => {
-          this.deliver(mailbox, mime(), [], 'sendMail', requestId);
+          await this.deliver(mailbox, mime(), [], 'sendMail', requestId);
           send(202);
         });
       }
@@ -232,7 +234,7 @@ export class GraphServer {
       if (req.method === 'POST' && item[2] === '/send') {
         return await this.sending(mailbox, async () => {
           this.drafts.delete(id);
-          this.deliver(mailbox, draft.mime, draft.attachments, 'draft', requestId);
+          await this.deliver(mailbox, draft.mime, draft.attachments, 'draft', requestId);
           send(202);
         });
       }
@@ -274,8 +276,10 @@ export class GraphServer {
     send(201);
   }
 
-  private deliver(mailbox: string, mime: Buffer, attachments: GraphDelivery['attachments'], path: GraphDelivery['path'], requestId: string): void {
+  private async deliver(mailbox: string, mime: Buffer, attachments: GraphDelivery['attachments'], path: GraphDelivery['path'], requestId: string): Promise<void> {
     const { all, bcc } = headerRecipients(mime);
-    this.delivered.push({ mailbox, recipients: [...new Set(all)], bcc, mime, visible: withoutBcc(mime), attachments, path, requestId });
+    const delivery: GraphDelivery = { mailbox, recipients: [...new Set(all)], bcc, mime, visible: withoutBcc(mime), attachments, path, requestId };
+    await this.onDeliver?.(delivery);
+    this.delivered.push(delivery);
   }
 }

@@ -233,11 +233,28 @@ test('npm run demo --without-dovecot: says IMAP is skipped, and SMTP delivers in
   }
 });
 
+test('npm run demo --graph: passgate sends through the Graph stand-in, which delivers into the folder it names', { timeout: 300_000 }, async () => {
+  const demo = await startDemo(['--any-ports', '--without-dovecot', '--graph']);
+  const dir = /removes (\S+)\.$/m.exec(demo.stdout)?.[1];
+  try {
+    assert.match(demo.stdout, /Microsoft Graph http:\/\/127\.0\.0\.1:\d+\/v1\.0 \(a stand-in/);
+    assert.doesNotMatch(demo.stdout, /upstream SMTP/);
+    assertRan('curl (SMTP → Graph)', runPrinted(section(demo, 'Send a mail with curl')));
+    assertRan('python (SMTP → Graph)', runPrinted(section(demo, 'Send a mail with Python')));
+    const listing = runPrinted(section(demo, 'See the delivered mail'));
+    assertRan('ls', listing);
+    assert.equal(listing.stdout.split('\n').filter((line) => line.endsWith('.eml')).length, 2, listing.stdout);
+  } finally {
+    await stopDemo(demo, { pgids: [], paths: dir ? [dir] : [] });
+  }
+});
+
 test('npm run demo -- --help runs the script and explains the options', () => {
   const result = spawnSync('npm', ['run', '--silent', 'demo', '--', '--help'], { cwd: ROOT, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
   assert.equal(result.status, 0, result.stderr);
   assert.match(result.stdout, /--any-ports/);
   assert.match(result.stdout, /--without-dovecot/);
+  assert.match(result.stdout, /--graph/);
   const wrong = spawnSync('npm', ['run', '--silent', 'demo', '--', '--no-such-option'], { cwd: ROOT, encoding: 'utf8', timeout: COMMAND_TIMEOUT_MS });
   assert.notEqual(wrong.status, 0);
   assert.match(wrong.stderr, /unknown option --no-such-option/);

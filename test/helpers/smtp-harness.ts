@@ -40,13 +40,15 @@ export async function startSmtpHarness(
     logger?: Logger;
     /** Options of the upstream SMTP server itself (e.g. hidePipelining). */
     upstreamServer?: Pick<UpstreamOptions, 'hidePipelining' | 'promptGreeting'>;
+    /** An OAuth server started by the test (shared with Dovecot, say); the harness leaves it running at close. */
+    oauthServer?: TestOAuthServer;
     /** Keys added to the harness's oauth section (e.g. `token_encryption_key`, which Redis requires). */
     oauth?: Record<string, unknown>;
     /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
     config?: Record<string, unknown>;
   } = {},
 ): Promise<SmtpHarness> {
-  const oauth = await new TestOAuthServer().start();
+  const oauth = over.oauthServer ?? (await new TestOAuthServer().start());
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
   const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint, ...over.upstreamServer }).start();
   const certDir = mkdtempSync(join(tmpdir(), 'passgate-upstream-ca-'));
@@ -91,7 +93,7 @@ export async function startSmtpHarness(
       await services.close(0);
       await app.close();
       await upstream.stop();
-      await oauth.stop();
+      if (!over.oauthServer) await oauth.stop();
       tc.cleanup();
       rmSync(certDir, { recursive: true, force: true });
     },

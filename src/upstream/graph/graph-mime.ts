@@ -71,16 +71,20 @@ export type PreparedMime = { ok: true; mime: Buffer; bcc: string[] } | { ok: fal
  */
 export function prepareMime(message: Buffer, envelope: readonly string[]): PreparedMime {
   const { header, body } = splitHeader(message);
-  const listed = headerRecipients(header);
+  // The header is kept as bytes (latin1 round-trips them); its addresses are compared as the UTF-8 they are
+  // (RFC 6532), like the envelope's.
+  const utf8 = (a: string) => Buffer.from(a, 'latin1').toString('utf8');
+  const raw = headerRecipients(header);
+  const listed = { to: raw.to.map(utf8), cc: raw.cc.map(utf8), bcc: raw.bcc.map(utf8) };
   const wanted = new Set(envelope.map(comparableAddress));
   const notInEnvelope = [...new Set([...listed.to, ...listed.cc, ...listed.bcc].map(comparableAddress))].filter((a) => !wanted.has(a));
   if (notInEnvelope.length > 0) return { ok: false, notInEnvelope };
   const shown = new Set([...listed.to, ...listed.cc].map(comparableAddress));
   const bcc = [...new Set(envelope)].filter((a) => !shown.has(comparableAddress(a)));
   const kept = withoutFields(header, 'bcc');
-  const lines = kept === '' ? [] : [kept];
-  if (bcc.length > 0) lines.push(`Bcc: ${bcc.join(',\r\n ')}`);
-  return { ok: true, mime: Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'latin1'), body]), bcc };
+  const parts = kept === '' ? [] : [Buffer.from(`${kept}\r\n`, 'latin1')];
+  if (bcc.length > 0) parts.push(Buffer.from(`Bcc: ${bcc.join(',\r\n ')}\r\n`, 'utf8'));
+  return { ok: true, mime: Buffer.concat([...parts, Buffer.from('\r\n'), body]), bcc };
 }
 
 /** The header section without every field named `name` (and its folded lines). */

@@ -19,7 +19,7 @@ describe('Graph MIME: exactly the envelope recipients', () => {
   });
 
   it('leaves the message untouched when the header names every envelope recipient', () => {
-    const m = msg('From: a@x\r\nTo: B@EXAMPLE.org\r\nCc: c@bücher.example');
+    const m = Buffer.from('From: a@x\r\nTo: B@EXAMPLE.org\r\nCc: c@bücher.example\r\n\r\nhi\r\n', 'utf8');
     const p = prepareMime(m, ['b@example.org', 'c@xn--bcher-kva.example']);
     assert.ok(p.ok);
     assert.ok(p.mime.equals(m));
@@ -75,5 +75,14 @@ describe('Graph large messages: the draft and its attachments', () => {
   it('null when it cannot be cut small enough: not multipart, or the text alone too big', () => {
     assert.equal(splitAttachments(Buffer.from(`To: a@x\r\n\r\n${'x'.repeat(5000)}`), 1000), null);
     assert.equal(splitAttachments(message, 50), null);
+  });
+});
+
+describe('Graph MIME: internationalised addresses (RFC 6532)', () => {
+  it('compares UTF-8 header addresses with the envelope and writes a UTF-8 Bcc, every other byte kept', () => {
+    const header = Buffer.from('From: a@x\r\nTo: jürgen@example.org\r\nSubject: ä\r\n\r\nbody\r\n', 'utf8');
+    const p = prepareMime(header, ['jürgen@example.org', 'zoë@example.net']);
+    assert.ok(p.ok);
+    assert.equal(p.mime.toString('utf8'), 'From: a@x\r\nTo: jürgen@example.org\r\nSubject: ä\r\nBcc: zoë@example.net\r\n\r\nbody\r\n');
   });
 });

@@ -173,6 +173,8 @@ describe('Graph sendMail transport', () => {
       [413, 'ErrorMessageSizeExceeded', 'The message exceeds the maximum supported size.', /^552 5\.3\.4 Message too big for Microsoft Graph/],
       [507, 'ErrorQuotaExceeded', 'The mailbox quota has been exceeded.', /^452 4\.2\.2 /],
       [503, 'ServiceNotAvailable', 'Service unavailable', /^451 4\.7\.0 Microsoft Graph is throttling/],
+      [500, 'InternalServerError', 'An internal server error occurred.', /^451 4\.4\.1 Microsoft Graph unavailable before it accepted the message/],
+      [400, 'ErrorInvalidRecipients', 'At least one recipient is not valid.', /^554 5\.6\.0 Microsoft Graph refused the message/],
     ];
     for (const [status, code, message, expected] of cases) {
       graph.failNext(1, { status, code, message });
@@ -180,6 +182,15 @@ describe('Graph sendMail transport', () => {
       assert.match(reply, expected, code);
       assert.match(reply, new RegExp(`${code}.*request-id [0-9a-f-]{36}\\)$`), 'Graph\'s code and request-id are in the reply');
     }
+  });
+
+  it('a cached token Graph no longer takes (401) is dropped and the message sent with a fresh one', async () => {
+    const before = { delivered: graph.delivered.length, grants: h.oauth.counts.client_credentials };
+    h.oauth.forgetAccessTokens(); // every token issued so far is now refused, the cached Graph token included
+    assert.match(await submit(['alice@example.org', 'bob@example.org'], mail()), /^250 2\.0\.0 OK, accepted by Microsoft Graph/);
+    assert.equal(graph.delivered.length, before.delivered + 1);
+    assert.equal(h.oauth.counts.client_credentials, before.grants + 1, 'one fresh token');
+    assert.ok(graph.requests.some((r) => r.status === 401));
   });
 
   it('at most 4 Graph requests per mailbox at once; the rest wait and are all delivered', async () => {

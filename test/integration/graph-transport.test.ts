@@ -5,6 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import nodemailer from 'nodemailer';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 import { checkGraphSend } from '../../src/doctor/graph-send-check.js';
+import { runDoctor } from '../../src/doctor/doctor.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { GraphServer } from '../helpers/graph-server.js';
@@ -269,5 +270,10 @@ describe('Graph sendMail transport', () => {
       graph.refuse('scanner@example.com', null);
     }
     assert.equal(graph.delivered.length, before, 'the probe never sends');
+    // passgate doctor --mailbox on this configuration: the Graph probe replaces the SMTP login for a Graph mailbox.
+    const report = await runDoctor({ load: { path: h.tc.file, env: {}, cwd: h.tc.dir }, mailbox: 'scanner@example.com' });
+    const names = report.checks.map((c) => c.name);
+    assert.ok(names.includes('graph send') && !names.includes('smtp login'), names.join(', '));
+    assert.equal(report.checks.find((c) => c.name === 'graph send')!.status, 'pass');
   });
 });

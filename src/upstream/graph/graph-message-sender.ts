@@ -16,8 +16,11 @@ export const GRAPH_AUDIENCE = 'https://graph.microsoft.com/.default';
 export const GRAPH_MAX_REQUEST_BYTES = 4_000_000;
 /** Upload session chunks are multiples of 320 KiB, at most 4 MiB: 12 × 320 KiB. */
 export const GRAPH_UPLOAD_CHUNK_BYTES = 12 * 320 * 1024;
-/** Attachments from 3 MB go up through an upload session; smaller ones in one request. */
-const UPLOAD_SESSION_FROM_BYTES = 3_000_000;
+/**
+ * Attachments from 3 MB go up through an upload session (Microsoft Learn, "Attach large files"); smaller ones in
+ * one JSON request, whose base64 and JSON around it must stay under the 4 MB request limit: a margin below 3 MB.
+ */
+const UPLOAD_SESSION_FROM_BYTES = 2_900_000;
 
 export interface GraphMessageSenderDeps {
   client: GraphClient;

@@ -100,6 +100,7 @@ export class GraphServer {
   readonly inFlight = new Map<string, number>();
   maxInFlight = 0;
   private readonly failures: GraphFailure[] = [];
+  private readonly pathFailures: { suffix: string; failure: GraphFailure }[] = [];
   private readonly refusals = new Map<string, GraphFailure>();
   private readonly drafts = new Map<string, Draft>();
   private readonly uploads = new Map<string, Upload>();
@@ -158,6 +159,16 @@ export class GraphServer {
     for (let i = 0; i < count; i++) this.failures.push(failure);
   }
 
+  /** The next authorised request whose path ends with `suffix` (e.g. `/send`) fails so, once. */
+  failOn(suffix: string, failure: GraphFailure): void {
+    this.pathFailures.push({ suffix, failure });
+  }
+
+  /** Drafts not sent or deleted (a transport must leave none behind). */
+  get draftsLeft(): number {
+    return this.drafts.size;
+  }
+
   /** Every request for this mailbox fails so (null: no longer). */
   refuse(mailbox: string, failure: GraphFailure | null): void {
     if (failure) this.refusals.set(mailbox.toLowerCase(), failure);
@@ -190,7 +201,8 @@ export class GraphServer {
       if (!m) return error({ status: 400, code: 'BadRequest', message: 'Resource not found for the segment.' });
       const mailbox = decodeURIComponent(m[1]!).toLowerCase();
       const rest = m[2]!;
-      const refusal = this.refusals.get(mailbox) ?? this.failures.shift();
+      const scripted = this.pathFailures.findIndex((f) => rest.endsWith(f.suffix));
+      const refusal = this.refusals.get(mailbox) ?? (scripted >= 0 ? this.pathFailures.splice(scripted, 1)[0]!.failure : this.failures.shift());
       if (refusal) return error(refusal);
       if (body.length > 4_194_304) return error({ status: 413, code: 'RequestEntityTooLarge', message: 'The request is too large.' });
       const mime = () => Buffer.from(body.toString('latin1'), 'base64');

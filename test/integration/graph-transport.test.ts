@@ -150,6 +150,15 @@ describe('Graph sendMail transport', () => {
     assert.ok(pdf.bytes.equals(big), 'the large attachment arrives byte for byte');
     assert.ok(d.mime!.toString().includes('Two files.'));
     assert.ok(graph.requests.some((r) => r.method === 'PUT' && r.status === 200) && graph.requests.some((r) => r.path.endsWith('/send')));
+    assert.equal(graph.draftsLeft, 0);
+
+    // A failure after the draft was made (here Graph refusing /send): a 4xx, nothing sent, and no draft left behind.
+    graph.failOn('/send', { status: 503, code: 'ServiceNotAvailable', message: 'Service unavailable' });
+    const failed = await submit(['alice@example.org', 'archive@example.net'], message);
+    assert.match(failed, /^451 4\.7\.0 Microsoft Graph is throttling the mailbox.*503 ServiceNotAvailable/);
+    assert.equal(graph.delivered.length, before + 1, 'nothing more delivered');
+    assert.equal(graph.draftsLeft, 0, 'the draft was deleted');
+    assert.ok(graph.requests.some((r) => r.method === 'DELETE' && r.status === 204));
   });
 
   it('429 with Retry-After: a 451 that names the wait, and the mailbox is held back without asking Graph again', async () => {

@@ -110,6 +110,25 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
     await context.close();
   });
 
+  it('renames a password and extends it, in the browser; the device keeps working with the same password', async () => {
+    const { password: kept } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name: 'Label printer', scopes: ['imap'], expiresAt: h.app.clock() + 86_400_000 });
+    const { context, page } = await browser.person();
+    await signIn(page, h, PORTAL_USER);
+    await page.locator('tr', { hasText: 'Label printer' }).getByRole('link', { name: /Rename or extend/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Rename or extend: Label printer' }).waitFor();
+    await page.getByLabel('Name').fill('Label printer, shipping');
+    await page.getByLabel('Expires').selectOption('1y');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved. The password itself is unchanged').waitFor();
+    const row = page.locator('tr', { hasText: 'Label printer, shipping' });
+    const expires = await row.locator('td[data-label="Expires"]').textContent();
+    assert.equal(expires?.slice(0, 4), String(new Date(h.app.clock() + 365 * 86_400_000).getUTCFullYear()), `expires ${expires}`);
+    const device = await imapLogin(h, PORTAL_USER, kept);
+    device.t.close();
+    assert.match(device.reply, /^a OK/, 'the same password still signs in');
+    await context.close();
+  });
+
   it('revoke all asks for confirmation, then stops every password of the user', async () => {
     const { context, page } = await browser.person({ phone: true });
     await signIn(page, h, PORTAL_USER);

@@ -61,6 +61,8 @@ for (const file of files) {
     count++;
     const alone = run(file, name);
     console.log(`  ${alone.ok ? 'ok    ' : 'FAILED'} ${name}`);
+    // Why, in a few lines: the failure's error and where (the TAP diagnostics under `not ok`).
+    if (!alone.ok) console.log(alone.tap.split('\n').filter((l) => /^\s+(error|location|expected|actual):/.test(l)).slice(0, 6).map((l) => `         ${l.trim()}`).join('\n'));
     if (!alone.ok) failed.push(`${file}: ${name}`);
   }
 }

@@ -106,6 +106,8 @@ export interface App {
   authenticator: Authenticator;
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
+  /** Where the portal's rate limits count: on Redis, shared by every instance; null: each instance in memory. */
+  portalRateLimits: { redis: RedisClient; nameSpace: string } | null;
   /** null when OAuth is not configured (oauth.client_id). */
   oauth: { client: OAuthClient; tokens: CachedTokenProvider; /** serve's look at the grant right after start (oauth/startup-token-check.ts). */ checkAtStart: () => Promise<void> } | null;
   /** Where token state is kept (`store export`/`import` move it), and the cipher that seals its tokens. */
@@ -183,6 +185,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
+  let portalRateLimits: App['portalRateLimits'] = null;
   let pepperChecks: PepperCheckStore;
   let oauth: App['oauth'] = null;
   const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
@@ -210,6 +213,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       );
       closers.push(() => feed.close());
       revocations = feed;
+      portalRateLimits = { redis, nameSpace: `${config.redis.key_prefix}portal-rl:` };
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       continuousErrors = new RedisContinuousErrorMemory(redis, config.redis.key_prefix);
       limiter = new FlexibleLoginLimiter(config.rate_limit, { redis, keyPrefix: config.redis.key_prefix }, (error) =>
@@ -302,6 +306,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     authenticator,
     metrics,
     revocations,
+    portalRateLimits,
     tokenStates,
     tokenCipher,
     oauth,
@@ -484,7 +489,16 @@ export async function startServices(app: App): Promise<Services> {
     if (config.portal.enabled) {
       // Every protocol is offered, whatever this instance serves: a portal-only instance makes passwords for the
       // mail instances (the setup sheet says which protocols are not served, from this instance's config).
-      portal = new PortalServer(config.portal, { admin: app.admin, protocols: PROTOCOLS, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
+      portal = new PortalServer(config.portal, {
+        admin: app.admin,
+        protocols: PROTOCOLS,
+        sessions: app.webSessions,
+        rateLimits: app.portalRateLimits,
+        tls: config.portal.tls === 'listener' ? tls : null,
+        log: logger,
+        metrics: app.metrics.portal(),
+        clock: app.clock,
+      });
       await portal.listen();
     }
   } catch (error) {

@@ -54,8 +54,13 @@ import { TokenCipher } from './oauth/token-cipher.js';
 import type { Logger } from './observability/logger.js';
 import { hostname } from 'node:os';
 import { GatewayError, isGatewayError } from './core/gateway-error.js';
-import { ImapGateway } from './imap/imap-gateway.js';
-import { Pop3Gateway } from './pop3/pop3-gateway.js';
+import { imapPipedProtocol } from './imap/imap-piped-protocol.js';
+import type { ImapSession } from './imap/imap-session.js';
+import type { ImapMetrics } from './core/imap-metrics.js';
+import type { Pop3Metrics } from './core/pop3-metrics.js';
+import { PipedGateway } from './net/piped-gateway.js';
+import { pop3PipedProtocol } from './pop3/pop3-piped-protocol.js';
+import type { Pop3Session } from './pop3/pop3-session.js';
 import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { ConnectionLimiter } from './core/connection-limiter.js';
@@ -117,6 +122,8 @@ export interface App {
   authenticator: Authenticator;
   /** Revocations announced by other instances and the CLI (Redis Pub/Sub); null on the embedded store. */
   revocations: RevocationHints | null;
+  /** Where the portal's rate limits count: on Redis, shared by every instance; null: each instance in memory. */
+  portalRateLimits: { redis: RedisClient; nameSpace: string } | null;
   /** null when OAuth is not configured (oauth.client_id). */
   oauth: { client: OAuthClient; tokens: CachedTokenProvider; /** serve's look at the grant right after start (oauth/startup-token-check.ts). */ checkAtStart: () => Promise<void> } | null;
   /** Where token state is kept (`store export`/`import` move it), and the cipher that seals its tokens. */
@@ -199,6 +206,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
   let tokenStates: TokenStateStore;
   let webSessions: WebSessionStore;
   let revocations: RedisRevocationFeed | null = null;
+  let portalRateLimits: App['portalRateLimits'] = null;
   let pepperChecks: PepperCheckStore;
   let oauth: App['oauth'] = null;
   const tokenCipher = config.oauth.token_encryption_key === undefined ? null : TokenCipher.fromConfig(config.oauth.token_encryption_key);
@@ -226,6 +234,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
       );
       closers.push(() => feed.close());
       revocations = feed;
+      portalRateLimits = { redis, nameSpace: `${config.redis.key_prefix}portal-rl:` };
       messages = new FlexibleMessageLimiter({ redis, keyPrefix: config.redis.key_prefix }, logger);
       continuousErrors = new RedisContinuousErrorMemory(redis, config.redis.key_prefix);
       graphRequests = new FlexibleRequestBudget(graphBudget, { redis, keyPrefix: config.redis.key_prefix }, logger);
@@ -326,6 +335,7 @@ export async function openApp(config: Config, options: OpenAppOptions): Promise<
     authenticator,
     metrics,
     revocations,
+    portalRateLimits,
     tokenStates,
     tokenCipher,
     oauth,
@@ -413,8 +423,8 @@ function defaultHashConcurrency(pool: number): number {
 export interface Services {
   tls: TlsCertificates;
   smtp: SmtpGateway | null;
-  imap: ImapGateway | null;
-  pop3: Pop3Gateway | null;
+  imap: PipedGateway<ImapSession, ImapMetrics> | null;
+  pop3: PipedGateway<Pop3Session, Pop3Metrics> | null;
   ops: OpsServer | null;
   /** The web portal (portal.enabled), or null. */
   portal: PortalServer | null;
@@ -435,8 +445,8 @@ export async function startServices(app: App): Promise<Services> {
   if (config.tls.watch) tls.watch();
   app.metrics.observeCertificates(() => tls.expiries());
   let smtp: SmtpGateway | null = null;
-  let imap: ImapGateway | null = null;
-  let pop3: Pop3Gateway | null = null;
+  let imap: Services['imap'] = null;
+  let pop3: Services['pop3'] = null;
   let ops: OpsServer | null = null;
   let portal: PortalServer | null = null;
   // One registry for SMTP and IMAP sessions: revoke, revoke-all and expiry end both within revocation_check_seconds.
@@ -500,32 +510,18 @@ export async function startServices(app: App): Promise<Services> {
       app.metrics.observeUpstreamPool(() => smtp!.upstream.stats());
       await smtp.start();
     }
+    // The piped protocols: the same listener and gateway, each with its session, words and mailbox upstream.
+    const common = { authenticator: app.authenticator, tls, log: logger, maxFailuresPerConnection: config.auth.max_failures_per_connection, registry };
     if (config.imap.enabled) {
       const metrics = app.metrics.imap();
-      imap = new ImapGateway(config.imap, {
-        authenticator: app.authenticator,
-        upstream: new ImapMailboxUpstream(config.imap.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE),
-        tls,
-        metrics,
-        log: logger,
-        maxFailuresPerConnection: config.auth.max_failures_per_connection,
-        gate: gate('imap', config.imap, app.metrics.connections()),
-        registry,
-      });
+      const upstream = new ImapMailboxUpstream(config.imap.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE);
+      imap = new PipedGateway(config.imap, { ...common, upstream, metrics, gate: gate('imap', config.imap, app.metrics.connections()) }, imapPipedProtocol);
       await imap.start();
     }
     if (config.pop3.enabled) {
       const metrics = app.metrics.pop3();
-      pop3 = new Pop3Gateway(config.pop3, {
-        authenticator: app.authenticator,
-        upstream: new Pop3MailboxUpstream(config.pop3.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE),
-        tls,
-        metrics,
-        log: logger,
-        maxFailuresPerConnection: config.auth.max_failures_per_connection,
-        gate: gate('pop3', config.pop3, app.metrics.connections()),
-        registry,
-      });
+      const upstream = new Pop3MailboxUpstream(config.pop3.upstream, app.oauth!.tokens, metrics.upstream, EXCHANGE_ONLINE_AUDIENCE);
+      pop3 = new PipedGateway(config.pop3, { ...common, upstream, metrics, gate: gate('pop3', config.pop3, app.metrics.connections()) }, pop3PipedProtocol);
       await pop3.start();
     }
     registry.start();
@@ -538,7 +534,16 @@ export async function startServices(app: App): Promise<Services> {
     if (config.portal.enabled) {
       // Every protocol is offered, whatever this instance serves: a portal-only instance makes passwords for the
       // mail instances (the setup sheet says which protocols are not served, from this instance's config).
-      portal = new PortalServer(config.portal, { admin: app.admin, protocols: PROTOCOLS, sessions: app.webSessions, tls: config.portal.tls === 'listener' ? tls : null, log: logger, metrics: app.metrics.portal(), clock: app.clock });
+      portal = new PortalServer(config.portal, {
+        admin: app.admin,
+        protocols: PROTOCOLS,
+        sessions: app.webSessions,
+        rateLimits: app.portalRateLimits,
+        tls: config.portal.tls === 'listener' ? tls : null,
+        log: logger,
+        metrics: app.metrics.portal(),
+        clock: app.clock,
+      });
       await portal.listen();
     }
   } catch (error) {

@@ -19,7 +19,7 @@ export function serveCommand(ctx: CliContext): Command {
         const { logger } = app;
         const services = await startServices(app);
         logger.info(
-          { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null },
+          { version: PASSGATE_VERSION, node: process.version, smtp: services.smtp?.ports() ?? {}, imap: services.imap?.ports() ?? {}, pop3: services.pop3?.ports() ?? {}, ops: services.ops?.port ?? null, portal: services.portal?.port ?? null },
           'passgate started',
         );
         // A wrong secret or a lost grant is said now (log, metric, /readyz body), not at the first device's login.

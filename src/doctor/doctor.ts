@@ -7,6 +7,7 @@ import { checkConfig } from './config-check.js';
 import { fail, skip, summarize, type CheckResult, type DoctorReport } from './doctor-report.js';
 import { checkImapLogin } from './imap-login-check.js';
 import { checkPop3Login } from './pop3-login-check.js';
+import { checkPortal } from './portal-check.js';
 import { checkSmtpLogin } from './smtp-login-check.js';
 import { checkGraphSend } from './graph-send-check.js';
 import { transportFor } from '../config/config-schema.js';
@@ -25,7 +26,7 @@ export interface DoctorOptions {
 }
 
 /**
- * `passgate doctor`: configuration → TLS certificates → store (SQLite or Redis) → OAuth token(s) → with a mailbox,
+ * `passgate doctor`: configuration → TLS certificates → the portal's OpenID provider → store (SQLite or Redis) → OAuth token(s) → with a mailbox,
  * real XOAUTH2 logins upstream over SMTP (or, for a mailbox on the Graph transport, a sendMail probe that sends nothing), IMAP and POP3 (each skipped when its protocol is off). A failed check skips only what depends on it; every check runs
  * with the configuration's own timeouts, so the whole run is bounded.
  */
@@ -39,10 +40,11 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   checks.push(result);
   if (!config) {
     const why = 'the configuration is invalid';
-    checks.push(skip('tls', why), skip('store', why), skip('token', why), ...logins(why));
+    checks.push(skip('tls', why), skip('portal sign-in', why), skip('store', why), skip('token', why), ...logins(why));
     return done();
   }
   checks.push(...(await checkTls(config)));
+  checks.push(await checkPortal(config));
   checks.push(...(await checkStore(config)));
   // Security (issue 17): a store written with another pepper.
   const pepper = await checkPepper(config);

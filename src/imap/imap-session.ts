@@ -1,40 +1,18 @@
 import type { Socket } from 'node:net';
-import type { TlsOptions } from 'node:tls';
-import type { Authenticator } from '../core/authenticator.js';
-import type { EventLogger } from '../core/event-logger.js';
 import type { ImapMetrics } from '../core/imap-metrics.js';
-import type { LiveSessionRegistry } from '../core/live-session-registry.js';
-import type { NetworkList } from '../core/network-list.js';
+import type { AcceptedClient, PipedSessionDeps, PipedSessionOptions } from '../net/piped-protocol.js';
 import type { SessionEnd } from '../core/session-metrics.js';
 import { SessionSummary } from '../core/session-summary.js';
 import { asAString, type ImapValue } from './imap-command-parser.js';
 import { ImapLineReader, type ReaderEvent } from './imap-line-reader.js';
 import { IMAP_LOGIN_REPLIES, IMAP_REPLIES, IMAP_UPSTREAM_LOGIN_REPLIES, imapLoginOk } from './imap-replies.js';
-import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
+import type { MailboxSession } from '../core/ports/mailbox-upstream.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../net/accept-client.js';
 import { completeServerTls, serverTlsSocket } from '../net/server-tls-handshake.js';
 import { spliceSockets } from '../net/socket-splice.js';
 
-export interface ImapSessionDeps {
-  authenticator: Authenticator;
-  /** The mailbox upstream (a port): logs in as the mailbox and hands back the connection for the pipe. */
-  upstream: MailboxUpstream;
-  registry: LiveSessionRegistry;
-  metrics: ImapMetrics;
-  log: EventLogger;
-}
-
-export interface ImapSessionOptions {
-  listener: string;
-  tlsMode: 'starttls' | 'implicit' | 'none';
-  /** Server-side TLS options for STARTTLS (listener's minimum version). */
-  tlsOptions: () => TlsOptions;
-  plaintextAuth: NetworkList;
-  maxFailures: number;
-  maxCommands: number;
-  loginTimeoutMs: number;
-  idleTimeoutMs: number;
-}
+export type ImapSessionDeps = PipedSessionDeps<ImapMetrics>;
+export type ImapSessionOptions = PipedSessionOptions;
 
 type CommandEvent = Extract<ReaderEvent, { type: 'command' }>;
 
@@ -62,7 +40,7 @@ export class ImapSession {
   /** `client.wire` is the TCP socket as accepted: the session is over when it closes. */
   constructor(
     private socket: Socket,
-    private readonly client: { ip: string; port: number; secure: boolean; id: string; wire: Socket },
+    private readonly client: AcceptedClient,
     private readonly deps: ImapSessionDeps,
     private readonly options: ImapSessionOptions,
   ) {

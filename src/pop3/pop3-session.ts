@@ -1,11 +1,7 @@
 import type { Socket } from 'node:net';
-import type { TlsOptions } from 'node:tls';
-import type { Authenticator } from '../core/authenticator.js';
-import type { EventLogger } from '../core/event-logger.js';
-import type { LiveSessionRegistry } from '../core/live-session-registry.js';
-import type { NetworkList } from '../core/network-list.js';
 import type { Pop3Metrics } from '../core/pop3-metrics.js';
-import type { MailboxSession, MailboxUpstream } from '../core/ports/mailbox-upstream.js';
+import type { AcceptedClient, PipedSessionDeps, PipedSessionOptions } from '../net/piped-protocol.js';
+import type { MailboxSession } from '../core/ports/mailbox-upstream.js';
 import type { SessionEnd } from '../core/session-metrics.js';
 import { SessionSummary } from '../core/session-summary.js';
 import { HANDSHAKE_TIMEOUT_MS } from '../net/accept-client.js';
@@ -15,26 +11,8 @@ import { decodeSaslPlain, parsePop3Command, type Pop3Command } from './pop3-comm
 import { Pop3LineReader } from './pop3-line-reader.js';
 import { POP3_LOGIN_REPLIES, POP3_REPLIES } from './pop3-replies.js';
 
-export interface Pop3SessionDeps {
-  authenticator: Authenticator;
-  /** The mailbox upstream (a port): logs in as the mailbox and hands back the connection for the pipe. */
-  upstream: MailboxUpstream;
-  registry: LiveSessionRegistry;
-  metrics: Pop3Metrics;
-  log: EventLogger;
-}
-
-export interface Pop3SessionOptions {
-  listener: string;
-  tlsMode: 'starttls' | 'implicit' | 'none';
-  /** Server-side TLS options for STLS (listener's minimum version). */
-  tlsOptions: () => TlsOptions;
-  plaintextAuth: NetworkList;
-  maxFailures: number;
-  maxCommands: number;
-  loginTimeoutMs: number;
-  idleTimeoutMs: number;
-}
+export type Pop3SessionDeps = PipedSessionDeps<Pop3Metrics>;
+export type Pop3SessionOptions = PipedSessionOptions;
 
 /** A command line or SASL response longer than this ends the session (RFC 2449 §4: commands are 255 octets). */
 const MAX_LINE_BYTES = 4096;
@@ -69,7 +47,7 @@ export class Pop3Session {
   /** `client.wire` is the TCP socket as accepted: the session is over when it closes. */
   constructor(
     private socket: Socket,
-    private readonly client: { ip: string; port: number; secure: boolean; id: string; wire: Socket },
+    private readonly client: AcceptedClient,
     private readonly deps: Pop3SessionDeps,
     private readonly options: Pop3SessionOptions,
   ) {

@@ -60,6 +60,7 @@ ${options.showUser ? html`<td data-label="User">${v.username}${v.mailbox !== v.u
               ? actionForm(`${base}/turn-on`, 'Turn on', token, options.back, { what: v.name })
               : actionForm(`${base}/turn-off`, 'Turn off', token, options.back, { what: v.name }),
             html`<a class="button small" href="${base}/setup">Setup sheet<span class="vh"> of ${v.name}</span></a>`,
+            html`<a class="button small" href="${base}/edit?back=${encodeURIComponent(options.back)}">Rename or extend<span class="vh"> ${v.name}</span></a>`,
             actionForm(`${base}/revoke`, 'Revoke', token, options.back, { danger: true, what: v.name }),
           ]
     }</div></td>
@@ -112,6 +113,28 @@ ${protocols.map((p) => html`<label><input type="checkbox" name="scopes" value="$
 <label for="expiry">Expires</label>
 <select id="expiry" name="expiry">${EXPIRY_PRESETS.map(([value, label]) => html`<option value="${value}"${value === form.expiry ? html` selected` : ''}>${label}</option>`)}</select>
 <div class="actions"><button type="submit" class="primary">Create</button><a class="button" href="/passwords">Cancel</a></div>
+</form>`;
+}
+
+export interface EditPasswordForm {
+  name: string;
+  /** `keep`, or an expiry preset counted from now. */
+  expiry: string;
+}
+
+/** Renaming and changing the expiry of an existing password; the password itself does not change. */
+export function editPasswordPage(view: AppPasswordView, token: string, form: EditPasswordForm, error: string | null, back: string): SafeHtml {
+  const path = `/passwords/${encodeURIComponent(view.id)}/edit`;
+  return html`<h1>Rename or extend: ${view.name}</h1>
+<p class="lead">The password stays the same: nothing to change on the device.</p>
+${notice('bad', error)}
+<form class="card" method="post" action="${path}">
+${csrfField(token)}<input type="hidden" name="back" value="${back}">
+<label for="name">Name</label>
+<input type="text" id="name" name="name" required maxlength="100" value="${form.name}" autocomplete="off">
+<label for="expiry">Expires</label>
+<select id="expiry" name="expiry"><option value="keep"${form.expiry === 'keep' ? html` selected` : ''}>${view.expiresAt === null ? 'Never (as now)' : `${when(view.expiresAt)} (as now)`}</option>${EXPIRY_PRESETS.map(([value, label, days]) => html`<option value="${value}"${value === form.expiry ? html` selected` : ''}>${days === 0 ? label : `${label} from now`}</option>`)}</select>
+<div class="actions"><button type="submit" class="primary">Save</button><a class="button" href="${back}">Cancel</a></div>
 </form>`;
 }
 

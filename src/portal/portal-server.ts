@@ -27,6 +27,11 @@ export interface PortalServerDeps {
   /** The scopes the create form offers. */
   protocols: readonly Protocol[];
   sessions: WebSessionStore;
+  /**
+   * With Redis, the rate limits count there, once for every instance (@fastify/rate-limit's Redis store, an ioredis
+   * client the portal only hands on); null: in this instance's memory.
+   */
+  rateLimits: { redis: unknown; nameSpace: string } | null;
   /** The mail listeners' certificates (portal.tls: listener); null with portal.tls: none. */
   tls: TlsCertificates | null;
   log: EventLogger;
@@ -120,7 +125,8 @@ export class PortalServer {
       strictTransportSecurity: secure ? { maxAge: 31_536_000, includeSubDomains: false } : false,
       referrerPolicy: { policy: 'no-referrer' },
     });
-    await app.register(fastifyRateLimit, { global: false, errorResponseBuilder: (_request, context) => ({ statusCode: 429, code: 'PG_RATE_LIMITED', message: `Too many requests: try again in ${context.after}.` }) });
+    const shared = deps.rateLimits === null ? {} : { redis: deps.rateLimits.redis, nameSpace: deps.rateLimits.nameSpace };
+    await app.register(fastifyRateLimit, { global: false, ...shared, errorResponseBuilder: (_request, context) => ({ statusCode: 429, code: 'PG_RATE_LIMITED', message: `Too many requests: try again in ${context.after}.` }) });
     await app.register(fastifyCsrf, { sessionPlugin: '@fastify/session', sessionKey: '_csrf' });
 
     app.decorateRequest('portal', null);

@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { actsForEveryone } from '../core/actor.js';
 import { isProtocol, type Protocol } from '../core/protocol.js';
-import { createdPage, EXPIRY_PRESETS, myPasswordsPage, mySignInsPage, newPasswordPage, notice, revokeAllPage, setupSheetPage, type NewPasswordForm } from './password-pages.js';
+import { createdPage, editPasswordPage, EXPIRY_PRESETS, myPasswordsPage, mySignInsPage, newPasswordPage, notice, revokeAllPage, setupSheetPage, type NewPasswordForm } from './password-pages.js';
 import { actorOf, localPath, requireUser, sendPage, text, type PortalContext } from './portal-request.js';
 
 /** What a change did, in words; the redirect after a POST carries only this code, never input. */
@@ -11,6 +11,7 @@ const DONE: Record<string, string> = {
   revoked: 'Revoked for good: devices using it were disconnected.',
   'revoked-all': 'All app passwords were revoked.',
   unchanged: 'Nothing to change: it already was that way.',
+  edited: 'Saved. The password itself is unchanged: nothing to do on the device.',
 };
 
 export function doneNotice(query: unknown) {
@@ -18,7 +19,7 @@ export function doneNotice(query: unknown) {
   return notice('ok', DONE[code] ?? null);
 }
 
-/** The user's pages: their passwords, create (shown once), turn off/on, revoke, revoke all, setup sheet, sign-ins. */
+/** The user's pages: their passwords, create (shown once), rename or extend, turn off/on, revoke, revoke all, setup sheet, sign-ins. */
 export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): void {
   const { appPasswords, signInLog } = ctx.admin;
   // Fresh hook arrays for every route: @fastify/rate-limit appends its hook to the route's own array.
@@ -85,6 +86,40 @@ export function registerUserRoutes(app: FastifyInstance, ctx: PortalContext): vo
   app.post('/passwords/:id/turn-off', write(), change('turnOff', 'turned-off'));
   app.post('/passwords/:id/turn-on', write(), change('turnOn', 'turned-on'));
   app.post('/passwords/:id/revoke', write(), change('revoke', 'revoked'));
+
+  // Rename or change the expiry (the same rules as the CLI's `app-password edit`: a user their own, never a revoked one).
+  app.get('/passwords/:id/edit', read(), async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const view = await appPasswords.show(actorOf(request), id);
+    const back = localPath(text((request.query as Record<string, unknown>).back), '/passwords');
+    const page = editPasswordPage(view, reply.generateCsrf(), { name: view.name, expiry: 'keep' }, null, back);
+    return sendPage(request, reply, `Rename or extend: ${view.name}`, page, { current: '/passwords' });
+  });
+
+  app.post('/passwords/:id/edit', write(), async (request, reply) => {
+    const { id } = request.params as { id: string };
+    const actor = actorOf(request);
+    const body = request.body as Record<string, unknown>;
+    const form = { name: text(body.name), expiry: text(body.expiry) };
+    const back = localPath(text(body.back), '/passwords');
+    const view = await appPasswords.show(actor, id);
+    const again = (message: string) =>
+      sendPage(request, reply, `Rename or extend: ${view.name}`, editPasswordPage(view, reply.generateCsrf(), form, message, back), { status: 400, current: '/passwords' });
+    const preset = EXPIRY_PRESETS.find(([value]) => value === form.expiry);
+    if (form.expiry !== 'keep' && preset === undefined) return again('Choose when it expires.');
+    const patch = {
+      ...(form.name.trim() !== view.name ? { name: form.name } : {}),
+      ...(preset ? { expiresAt: preset[2] === 0 ? null : ctx.clock() + preset[2] * 86_400_000 } : {}),
+    };
+    if (Object.keys(patch).length === 0) return reply.redirect(`${back}${back.includes('?') ? '&' : '?'}done=unchanged`, 303);
+    try {
+      await appPasswords.edit(actor, id, patch);
+    } catch (error) {
+      if ((error as { code?: string }).code === 'PG_INVALID_INPUT') return again((error as Error).message);
+      throw error;
+    }
+    return reply.redirect(`${back}${back.includes('?') ? '&' : '?'}done=edited`, 303);
+  });
 
   app.get('/passwords/:id/setup', read(), async (request, reply) => {
     const { id } = request.params as { id: string };

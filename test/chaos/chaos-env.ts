@@ -7,12 +7,11 @@ import { loadConfig } from '../../src/config/config-loader.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certificate.js';
 import { DovecotServer } from '../helpers/dovecot-server.js';
-import { TestOAuthServer } from '../helpers/oauth-server.js';
 import { oauthSection } from '../helpers/oauth-test-app.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { makeTestConfig, type TestConfig } from '../helpers/test-config.js';
-import { UpstreamSmtpServer } from '../helpers/upstream-smtp-server.js';
 import { PassgateProcess } from './passgate-process.js';
+import { DependencyProcess } from './dependency-process.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 
 export type DependencyName = 'smtp-upstream' | 'dovecot' | 'oauth' | 'redis';
@@ -30,9 +29,10 @@ export interface Dependency {
 
 export interface ChaosEnv {
   dir: string;
-  oauth: TestOAuthServer;
+  /** The OAuth server and the upstream SMTP server run as processes, so a kill is a SIGKILL. */
+  oauth: DependencyProcess;
   redis: TestRedis;
-  upstream: UpstreamSmtpServer;
+  upstream: DependencyProcess;
   dovecot: DovecotServer;
   passgate: PassgateProcess;
   tc: TestConfig;
@@ -67,21 +67,32 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     for (const step of cleanups.reverse()) await Promise.resolve(step()).catch(() => {});
   };
   try {
-    const oauth = await new TestOAuthServer({ tokenLifetime: options.tokenLifetimeSeconds }).start();
-    cleanups.push(() => oauth.stop());
+    const client = { clientId: 'passgate-chaos-client', clientSecret: 'chaos-client-secret-value' };
+    const oauth = await new DependencyProcess({ kind: 'oauth', port: 0, tokenLifetimeSeconds: options.tokenLifetimeSeconds, stateFile: join(dir, 'oauth-tokens.jsonl'), ...client }).start();
+    cleanups.push(() => oauth.kill());
+    const oauthUrl = `http://127.0.0.1:${oauth.port}`;
+    const introspectionEndpoint = `${oauthUrl}/introspect`;
     await mkdir(join(dir, 'redis'));
     const redis = await startRedis({ own: true, persistDir: join(dir, 'redis') });
     cleanups.push(() => redis.close());
     const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
-    const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint }).start();
-    cleanups.push(() => upstream.crash());
+    writeFileSync(join(dir, 'upstream-key.pem'), pair.key);
+    writeFileSync(join(dir, 'upstream-ca.pem'), pair.cert);
+    const upstream = await new DependencyProcess({
+      kind: 'smtp-upstream',
+      port: 0,
+      keyFile: join(dir, 'upstream-key.pem'),
+      certFile: join(dir, 'upstream-ca.pem'),
+      introspectionEndpoint,
+      deliveryLog: join(dir, 'deliveries.jsonl'),
+    }).start();
+    cleanups.push(() => upstream.kill());
     const users = Array.from({ length: options.users }, (_, i) => `chaos${i + 1}@example.com`);
-    const dovecot = await DovecotServer.start({ introspectionUrl: oauth.introspectionEndpoint, users });
+    const dovecot = await DovecotServer.start({ introspectionUrl: introspectionEndpoint, users });
     cleanups.push(async () => {
       if (keep) writeFileSync(join(dir, 'dovecot.log'), await dovecot.log());
       await dovecot.stop();
     });
-    writeFileSync(join(dir, 'upstream-ca.pem'), pair.cert);
     writeFileSync(join(dir, 'dovecot-ca.pem'), dovecot.cert);
 
     const listener = (name: string) => ({ name, host: '127.0.0.1', port: 0, tls: 'implicit' });
@@ -89,7 +100,7 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
       log: { level: 'info' },
       redis: { url: redis.url, key_prefix: redis.prefix, command_timeout_ms: 1000 },
       auth: { failure_delay_ms: 50, failure_delay_jitter_ms: 0 },
-      oauth: oauthSection(oauth, { refresh_margin_seconds: options.refreshMarginSeconds }),
+      oauth: oauthSection({ ...client, tokenEndpoint: `${oauthUrl}/token`, deviceEndpoint: `${oauthUrl}/devicecode` }, { refresh_margin_seconds: options.refreshMarginSeconds }),
       ops: { port: 0 },
       smtp: {
         hostname: 'passgate.test',
@@ -130,10 +141,11 @@ export async function startChaosEnv(options: ChaosEnvOptions): Promise<ChaosEnv>
     cleanups.push(async () => void (await passgate.stop()));
 
     const dependencies: Record<DependencyName, Dependency> = {
-      'smtp-upstream': { name: 'smtp-upstream', down: () => upstream.crash(), up: () => upstream.restart(), affects: { smtp: true, imap: false } },
+      'smtp-upstream': { name: 'smtp-upstream', down: () => upstream.kill(), up: async () => void (await upstream.start()), affects: { smtp: true, imap: false } },
       dovecot: { name: 'dovecot', down: () => dovecot.kill(), up: () => dovecot.restart(), affects: { smtp: false, imap: true } },
-      // The OAuth server keeps its issued tokens across the restart, as a real provider does.
-      oauth: { name: 'oauth', down: () => oauth.stop(), up: async () => void (await oauth.start(oauth.port)), affects: { smtp: true, imap: true } },
+      // Killed as processes (SIGKILL). The OAuth server keeps its issued tokens across the restart, as a real
+      // provider's signed tokens outlive one; the upstream keeps what it accepted (written before its 250).
+      oauth: { name: 'oauth', down: () => oauth.kill(), up: async () => void (await oauth.start()), affects: { smtp: true, imap: true } },
       redis: { name: 'redis', down: () => redis.stop(), up: () => redis.start(), affects: { smtp: true, imap: true } },
     };
     return {

@@ -176,7 +176,7 @@ export function formatReport(r: ChaosReport): string {
   for (const [key, n] of Object.entries(r.temporaryReplies).sort((a, b) => b[1] - a[1])) lines.push(`  ${String(n).padStart(5)}  ${key}`);
   lines.push('recovery (dependency back -> login and message work through passgate):');
   for (const [name, e] of Object.entries(r.recovery)) lines.push(`  ${name.padEnd(13)} ${e.actions} times, max ${e.maxMs ?? 'NEVER'} ms, mean ${e.meanMs ?? '-'} ms`);
-  lines.push(`oauth server: ${r.oauthCounts.client_credentials ?? 0} token grants, ${r.oauthCounts.introspect ?? 0} introspections`);
+  lines.push(`oauth server: ${r.oauthCounts.client_credentials ?? 0} tokens issued (client credentials)`);
   const p = r.passgate;
   lines.push(`passgate: ${p.alive ? 'alive' : 'EXITED'} through the run, /healthz ${p.healthy ? '200' : 'FAILED'}, SIGTERM exit ${p.stopExitCode}, ${p.errorLogLines} error log lines`);
   lines.push(r.violations.length === 0 ? 'result: every invariant held' : `result: ${r.violations.length} invariant(s) broken:`);

@@ -181,7 +181,7 @@ async function drive(env: ChaosEnv, o: ChaosOptions): Promise<ChaosReport> {
     actions,
     sends,
     reads,
-    deliveredIds: env.upstream.deliveries.map((d) => (d.raw ? chaosIdOf(d.raw) : null)),
+    deliveredIds: env.upstream.deliveries().map((d) => (d.raw ? chaosIdOf(d.raw) : null)),
     passgate: {
       alive,
       healthy,
@@ -192,7 +192,7 @@ async function drive(env: ChaosEnv, o: ChaosOptions): Promise<ChaosReport> {
       logPath: env.passgate.logPath,
     },
     finalOk: finalSmtp.result === 'accepted' && finalImap.result === 'ok',
-    oauthCounts: { ...env.oauth.counts },
+    oauthCounts: env.oauth.grants(),
   });
 
   /** Probes the services that depend on `name` until both work; the time from the dependency's return, or null. */
@@ -222,8 +222,9 @@ async function mirrorDeliveries(env: ChaosEnv, stopped: () => boolean): Promise<
   let copied = 0;
   for (;;) {
     const done = stopped();
-    while (copied < env.upstream.deliveries.length) {
-      const delivery = env.upstream.deliveries[copied++]!;
+    const deliveries = env.upstream.deliveries();
+    while (copied < deliveries.length) {
+      const delivery = deliveries[copied++]!;
       if (delivery.raw) await env.dovecot.deliver(delivery.mailbox, delivery.raw).catch(() => {});
     }
     if (done) return;

@@ -88,7 +88,9 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
     if (until) while (!closed && Date.now() < deadline && !until()) await sleep(5);
   };
 
-  if (options.pacing !== 'early') await settle(3000, () => options.greeted(text()));
+  // The caps below only bound a wait for an event (a greeting, a reply, a close): it returns as soon as the event
+  // comes, so they are hang guards, generous for a loaded machine, never a speed limit.
+  if (options.pacing !== 'early') await settle(EVENT_CAP_MS, () => options.greeted(text()));
   for (const step of steps) {
     if (closed || socket.destroyed) break;
     if ('tls' in step) {
@@ -103,14 +105,14 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
     socket.write(step.send);
     if (options.pacing !== 'lockstep') continue;
     const awaitReply = options.awaitReply;
-    if (awaitReply && step.send.at(-1) === 0x0a) await settle(5000, () => awaitReply(Buffer.concat(chunks.slice(before)).toString('latin1')));
+    if (awaitReply && step.send.at(-1) === 0x0a) await settle(EVENT_CAP_MS, () => awaitReply(Buffer.concat(chunks.slice(before)).toString('latin1')));
     else await settle(2000);
   }
   const finished = options.finished;
-  await settle(finished ? 5000 : 3000, finished ? () => finished(text()) : undefined);
+  await settle(finished ? EVENT_CAP_MS : 3000, finished ? () => finished(text()) : undefined);
   if (!closed && (options.waitForServerClose || options.closing?.(text()))) {
     // The server announced its close (BYE, 421): it must close by itself.
-    const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
+    const deadline = Date.now() + (options.closeTimeoutMs ?? EVENT_CAP_MS);
     while (!closed && Date.now() < deadline) await sleep(10);
   }
   let beforeClientEnd = -1;
@@ -118,7 +120,7 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
     beforeClientEnd = chunks.reduce((n, c) => n + c.length, 0);
     clientEnded = true;
     socket.end();
-    const deadline = Date.now() + (options.closeTimeoutMs ?? 5000);
+    const deadline = Date.now() + (options.closeTimeoutMs ?? EVENT_CAP_MS);
     while (!closed && Date.now() < deadline) await sleep(10);
   }
   socket.destroy();
@@ -126,11 +128,14 @@ export async function runClient(steps: readonly Step[], options: ClientRunOption
   return { output, serverClosed, closed, beforeClientEnd: beforeClientEnd < 0 ? output.length : beforeClientEnd };
 }
 
+/** How long a client waits at most for an event it expects (see run). */
+const EVENT_CAP_MS = 20_000;
+
 async function upgrade(plain: Socket | TLSSocket, attach: (s: TLSSocket) => void): Promise<Socket | TLSSocket> {
   plain.removeAllListeners('data');
   const secure = tlsConnect({ socket: plain, rejectUnauthorized: false });
   attach(secure);
-  const timer = setTimeout(() => secure.destroy(), 3000);
+  const timer = setTimeout(() => secure.destroy(), EVENT_CAP_MS);
   try {
     await once(secure, 'secureConnect');
   } catch {

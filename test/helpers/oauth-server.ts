@@ -1,5 +1,6 @@
 import { constants, createHash, randomBytes, verify as verifySignature, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
+import { appendFileSync, existsSync, readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 interface IssuedToken {
@@ -21,6 +22,12 @@ export interface OAuthServerOptions {
   certificatePem?: string;
   /** Seconds an access token lives. */
   tokenLifetime?: number;
+  /**
+   * A file that keeps every access token issued (one JSON line each, written before the answer) and is read at
+   * construction: a server killed as a process and started again on the same file still honours its tokens, as a
+   * provider's signed tokens outlive a restart (the chaos run, test/chaos/dependency-process.ts).
+   */
+  stateFile?: string;
 }
 
 /**
@@ -48,6 +55,7 @@ export class TestOAuthServer {
   private readonly devices = new Map<string, { userCode: string; subject: string | null; denied: boolean; scope: string }>();
   private readonly certificate: X509Certificate | null;
   private server: Server | null = null;
+  private readonly stateFile: string | null;
   port = 0;
 
   constructor(options: OAuthServerOptions = {}) {
@@ -55,6 +63,16 @@ export class TestOAuthServer {
     this.clientSecret = options.clientSecret ?? 'test-client-secret-value';
     this.tokenLifetime = options.tokenLifetime ?? 3600;
     this.certificate = options.certificatePem ? new X509Certificate(options.certificatePem) : null;
+    this.stateFile = options.stateFile ?? null;
+    if (this.stateFile && existsSync(this.stateFile)) {
+      for (const line of readFileSync(this.stateFile, 'utf8').split('\n')) {
+        if (!line) continue;
+        const { access, grant, ...issued } = JSON.parse(line) as IssuedToken & { access: string; grant: string };
+        this.accessTokens.set(access, issued);
+        if (grant === 'client_credentials') this.counts.client_credentials++;
+        if (grant === 'refresh_token') this.counts.refresh_token++;
+      }
+    }
   }
 
   get url(): string {
@@ -208,11 +226,13 @@ export class TestOAuthServer {
     return false; // no public clients here
   }
 
-  private issue(subject: string, scope: string, withRefresh: boolean): Record<string, unknown> {
+  private issue(subject: string, scope: string, withRefresh: boolean, grant: string): Record<string, unknown> {
     const opaque = `at-${randomBytes(24).toString('hex')}`;
     const part = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
     const access = this.jwtClaims ? `${part({ typ: 'JWT', alg: 'RS256' })}.${part({ ...this.jwtClaims, jti: opaque })}.${part(opaque)}` : opaque;
-    this.accessTokens.set(access, { subject, scope, expiresAt: Date.now() + this.tokenLifetime * 1000 });
+    const issued = { subject, scope, expiresAt: Date.now() + this.tokenLifetime * 1000 };
+    this.accessTokens.set(access, issued);
+    if (this.stateFile) appendFileSync(this.stateFile, `${JSON.stringify({ access, grant, ...issued })}\n`);
     const body: Record<string, unknown> = { token_type: 'Bearer', access_token: access, expires_in: this.tokenLifetime, scope };
     if (withRefresh) body.refresh_token = this.mintRefreshToken(subject, scope);
     return body;
@@ -235,7 +255,7 @@ export class TestOAuthServer {
     if (!this.clientAuthenticated(form)) return send(401, { error: 'invalid_client', error_description: 'AADSTS7000215: Invalid client secret provided.' });
     const scope = form.get('scope') ?? '';
     if (grantType === 'client_credentials') {
-      return send(200, this.issue('app', scope, false));
+      return send(200, this.issue('app', scope, false, grantType));
     }
     if (grantType === 'refresh_token') {
       const old = form.get('refresh_token') ?? '';
@@ -244,7 +264,7 @@ export class TestOAuthServer {
         return send(400, { error: 'invalid_grant', error_description: 'AADSTS70043: The refresh token has expired or is invalid due to sign-in frequency checks.' });
       }
       this.refreshTokens.delete(old); // rotation: the old refresh token is dead from now on
-      return send(200, this.issue(grant.subject, grant.scope, true));
+      return send(200, this.issue(grant.subject, grant.scope, true, grantType));
     }
     if (grantType === 'urn:ietf:params:oauth:grant-type:device_code') {
       const device = this.devices.get(form.get('device_code') ?? '');
@@ -252,7 +272,7 @@ export class TestOAuthServer {
       if (device.denied) return send(400, { error: 'access_denied', error_description: 'AADSTS70000: the user declined' });
       if (!device.subject) return send(400, { error: 'authorization_pending' });
       this.devices.delete(form.get('device_code')!);
-      return send(200, this.issue(device.subject, device.scope, true));
+      return send(200, this.issue(device.subject, device.scope, true, grantType));
     }
     send(400, { error: 'unsupported_grant_type' });
   }

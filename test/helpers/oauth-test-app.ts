@@ -8,7 +8,7 @@ import { makeTestConfig, type TestConfig } from './test-config.js';
 export const TEST_TOKEN_KEY = randomBytes(32).toString('base64');
 
 /** The `oauth` section that points passgate at a TestOAuthServer as a generic provider. */
-export function oauthSection(server: TestOAuthServer, over: Record<string, unknown> = {}): Record<string, unknown> {
+export function oauthSection(server: Pick<TestOAuthServer, 'clientId' | 'clientSecret' | 'tokenEndpoint' | 'deviceEndpoint'>, over: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     provider: 'generic',
     mode: 'app',

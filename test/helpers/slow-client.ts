@@ -1,8 +1,6 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import type { App } from '../../src/app.js';
 
 /** A PROXY v1 line as a listed balancer sends it, naming `source` as the client (HAProxy proxy-protocol.txt §2.1). */
@@ -44,24 +42,6 @@ export function trickleUntilClosed(socket: Socket | TLSSocket, bytes: Buffer, st
   });
 }
 
-/** Heap plus Buffer memory after a full collection: what a test holding many connections can compare. */
-export function retainedBytes(): number {
-  const gc = collector();
-  gc();
-  gc();
-  const { heapUsed, arrayBuffers } = process.memoryUsage();
-  return heapUsed + arrayBuffers;
-}
-
-let gcFunction: (() => void) | null = null;
-function collector(): () => void {
-  if (!gcFunction) {
-    setFlagsFromString('--expose_gc');
-    gcFunction = runInNewContext('gc') as () => void;
-  }
-  return gcFunction;
-}
-
 /** passgate_connections_refused_total of one protocol, by reason, read from the app's registry. */
 export async function refusedCounts(app: App, protocol: 'smtp' | 'imap'): Promise<Record<string, number>> {
   const { values } = await app.metrics.connectionsRefused.get();
@@ -69,13 +49,13 @@ export async function refusedCounts(app: App, protocol: 'smtp' | 'imap'): Promis
 }
 
 /**
- * Retained bytes once closed sockets are freed: they go over the next seconds (the close timers of smtp-server
- * and of the IMAP session), so poll until less than `slack` is left over `base`, for at most 20 s.
+ * The gateway's retained bytes once it holds at least `bytes` more than `from` (what its clients sent and it must
+ * keep), polled every 100 ms for at most 20 s; the last reading either way (the caller's bound then fails).
  */
-export async function retainedAfterClose(base: number, slack: number): Promise<number> {
-  let after = retainedBytes();
-  for (const until = Date.now() + 20_000; after - base >= slack && Date.now() < until; after = retainedBytes()) {
-    await new Promise((r) => setTimeout(r, 1000));
+export async function heldAtLeast(gateway: { retained(): Promise<number> }, from: number, bytes: number): Promise<number> {
+  let now = await gateway.retained();
+  for (const until = Date.now() + 20_000; now - from < bytes && Date.now() < until; now = await gateway.retained()) {
+    await new Promise((r) => setTimeout(r, 100));
   }
-  return after;
+  return now;
 }

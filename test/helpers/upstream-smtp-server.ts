@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { appendFileSync } from 'node:fs';
 import type { AddressInfo, Socket } from 'node:net';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { PromptSmtpServer } from '../../src/smtp/prompt-smtp-server.js';
@@ -35,6 +36,11 @@ export interface UpstreamOptions {
   promptGreeting?: boolean;
   /** Do not offer PIPELINING in EHLO (RFC 2920): passgate must then wait for each reply before the next command. */
   hidePipelining?: boolean;
+  /**
+   * A file each accepted message is appended to (one JSON line, the body base64) before the 250 is written: the
+   * record of a server run as a process, which outlives a SIGKILL (test/chaos/dependency-process.ts).
+   */
+  deliveryLog?: string;
 }
 
 /**
@@ -183,6 +189,8 @@ export class UpstreamSmtpServer {
       };
       const accept = () => {
         this.deliveries.push(delivery);
+        const log = this.options.deliveryLog;
+        if (log) appendFileSync(log, `${JSON.stringify({ ...delivery, raw: delivery.raw?.toString('base64') ?? null })}\n`);
         callback(null, `<queued-${this.deliveries.length}@upstream.test> Queued mail for delivery`);
       };
       const store = this.options.store;
@@ -200,8 +208,8 @@ export class UpstreamSmtpServer {
     this.server.options.disabledCommands = refuse ? ['DATA'] : [];
   }
 
-  async start(): Promise<this> {
-    this.server.listen(0, '127.0.0.1');
+  async start(port = 0): Promise<this> {
+    this.server.listen(port, '127.0.0.1');
     await once(this.server.server, 'listening');
     this.port = (this.server.server.address() as AddressInfo).port;
     return this;

@@ -35,7 +35,6 @@ async function imapLogin(h: PortalHarness, user: string, password: string): Prom
 describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', () => {
   let h: PortalHarness;
   let browser: TestBrowser;
-  let password = '';
 
   before(async () => {
     [h, browser] = await Promise.all([startPortalHarness({ mail: true, oidc: { require_mfa: true } }), TestBrowser.launch()]);
@@ -65,7 +64,7 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
       page.getByRole('button', { name: 'Create' }).click(),
     ]);
     assert.equal(response.headers()['cache-control'], 'no-store', 'the page with the password is not cached');
-    password = (await page.locator('#app-password').textContent())!.trim();
+    const password = (await page.locator('#app-password').textContent())!.trim();
     t.diagnostic(`from the start page to the password on screen (sign in, create form, submit): ${Date.now() - started} ms, screenshot included`);
     assert.match(password, /^[a-z0-9]{4}([- ][a-z0-9]{4})+$/i);
     assert.ok(!page.url().includes(password));
@@ -85,6 +84,8 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
   });
 
   it('turning it off in the portal cuts a live IMAP session at once; the list shows when and where it was used', async () => {
+    // Its own password (each test stands alone).
+    const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name: 'Copier, 4th floor', scopes: ['smtp', 'imap'] });
     const live = await imapLogin(h, PORTAL_USER, password);
     assert.match(live.reply, /^a OK/);
     live.t.send('b SELECT INBOX');
@@ -94,7 +95,7 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
 
     const { context, page } = await browser.person();
     await signIn(page, h, PORTAL_USER);
-    const row = page.locator('tr', { hasText: 'Printer, 2nd floor' });
+    const row = page.locator('tr', { hasText: 'Copier, 4th floor' });
     await row.getByText('IMAP from 127.0.0.1').waitFor();
     await row.getByRole('button', { name: 'Turn off' }).click();
     await page.getByText('Turned off: it is refused at sign-in').waitFor();
@@ -110,7 +111,27 @@ describe('portal in Chromium: the whole flows, with real SMTP and IMAP behind', 
     await context.close();
   });
 
+  it('renames a password and extends it, in the browser; the device keeps working with the same password', async () => {
+    const { password: kept } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name: 'Label printer', scopes: ['imap'], expiresAt: h.app.clock() + 86_400_000 });
+    const { context, page } = await browser.person();
+    await signIn(page, h, PORTAL_USER);
+    await page.locator('tr', { hasText: 'Label printer' }).getByRole('link', { name: /Rename or extend/ }).click();
+    await page.getByRole('heading', { level: 1, name: 'Rename or extend: Label printer' }).waitFor();
+    await page.getByLabel('Name').fill('Label printer, shipping');
+    await page.getByLabel('Expires').selectOption('1y');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Saved. The password itself is unchanged').waitFor();
+    const row = page.locator('tr', { hasText: 'Label printer, shipping' });
+    const expires = await row.locator('td[data-label="Expires"]').textContent();
+    assert.equal(expires?.slice(0, 4), String(new Date(h.app.clock() + 365 * 86_400_000).getUTCFullYear()), `expires ${expires}`);
+    const device = await imapLogin(h, PORTAL_USER, kept);
+    device.t.close();
+    assert.match(device.reply, /^a OK/, 'the same password still signs in');
+    await context.close();
+  });
+
   it('revoke all asks for confirmation, then stops every password of the user', async () => {
+    for (const name of ['Phone', 'Tablet']) await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name });
     const { context, page } = await browser.person({ phone: true });
     await signIn(page, h, PORTAL_USER);
     await screenshot(page, `${IMAGES}/portal-passwords-phone.png`);

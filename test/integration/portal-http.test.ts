@@ -202,6 +202,45 @@ describe('portal over HTTP: OpenID Connect sign-in, sessions, CSRF, roles', () =
     assert.ok(!sheet.body.includes(password));
   });
 
+  it('renames and extends a password (the password unchanged, audited); refuses it for another user\'s, a revoked one, or without CSRF', async () => {
+    const { view, password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_USER, name: 'Fax', scopes: ['smtp'] });
+    const client = new WebClient();
+    await signIn(h, client, PORTAL_USER);
+    const list = await client.get(`${h.url}/passwords`);
+    assert.ok(list.body.includes(`/passwords/${view.id}/edit?back=%2Fpasswords`), 'the list links to the edit page');
+    const form = await client.get(`${h.url}/passwords/${view.id}/edit?back=/passwords`);
+    assert.equal(form.status, 200);
+    assert.match(form.body, /Rename or extend: Fax/);
+    const token = WebClient.field(form.body, '_csrf');
+    assert.equal((await client.post(`${h.url}/passwords/${view.id}/edit`, { name: 'Forged' })).status, 403, 'no CSRF token');
+    // A name with markup is stored as text and shown escaped.
+    const saved = await client.post(`${h.url}/passwords/${view.id}/edit`, { _csrf: token, name: 'Fax <b>2nd</b> floor', expiry: '30d', back: '/passwords' }, { follow: false });
+    assert.equal(saved.status, 303);
+    assert.equal(saved.location, '/passwords?done=edited');
+    const after = await h.app.admin.appPasswords.show(CLI_ACTOR, view.id);
+    assert.equal(after.name, 'Fax <b>2nd</b> floor');
+    assert.ok(after.expiresAt !== null && Math.abs(after.expiresAt - (h.app.clock() + 30 * 86_400_000)) < 60_000, 'expires in 30 days');
+    const shown = await client.get(`${h.url}/passwords?done=edited`);
+    assert.ok(shown.body.includes('Fax &lt;b&gt;2nd&lt;/b&gt; floor') && !shown.body.includes('<b>2nd</b>'), 'escaped');
+    assert.match(shown.body, /Saved\. The password itself is unchanged/);
+    // The same password still verifies: the hash was not touched.
+    assert.equal((await h.app.authenticator.authenticate({ username: PORTAL_USER, password, protocol: 'smtp', clientIp: '127.0.0.1', secure: true })).ok, true);
+    const [edit] = await h.app.audit.query({ username: PORTAL_USER, action: 'app-password.edit', limit: 1 });
+    assert.match(edit!.detail ?? '', /by alice@example\.com \(user\).*changed name, expiresAt/);
+    // An empty name is refused on the page, with the form again.
+    const empty = await client.post(`${h.url}/passwords/${view.id}/edit`, { _csrf: token, name: '  ', expiry: 'keep' });
+    assert.equal(empty.status, 400);
+    // Another user's password reads as unknown; a revoked one cannot be changed.
+    const { view: bobs } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: PORTAL_OTHER, name: 'Bob fax' });
+    assert.equal((await client.get(`${h.url}/passwords/${bobs.id}/edit`)).status, 404);
+    assert.equal((await client.post(`${h.url}/passwords/${bobs.id}/edit`, { _csrf: token, name: 'mine', expiry: 'keep' })).status, 404);
+    assert.equal((await h.app.admin.appPasswords.show(CLI_ACTOR, bobs.id)).name, 'Bob fax');
+    await h.app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
+    const revoked = await client.post(`${h.url}/passwords/${view.id}/edit`, { _csrf: token, name: 'Back again', expiry: 'keep' });
+    assert.equal(revoked.status, 400);
+    assert.equal((await h.app.admin.appPasswords.show(CLI_ACTOR, view.id)).name, 'Fax <b>2nd</b> floor');
+  });
+
   it('limits how many passwords one person creates per hour (create_per_hour)', async () => {
     const client = new WebClient();
     await signIn(h, client, PORTAL_OTHER);

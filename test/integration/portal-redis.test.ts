@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 import { PORTAL_USER, startPortalHarness, type PortalHarness } from '../helpers/portal-harness.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
@@ -62,5 +63,39 @@ describe('portal sessions on Redis: shared by every instance', () => {
     assert.equal(await a.app.webSessions.get(other), null);
     assert.notEqual(await b.app.webSessions.get(mine), null);
     assert.equal((await desk.get(`${b.url}/passwords`)).status, 200);
+  });
+});
+
+describe('portal rate limits on Redis: counted once for every instance', () => {
+  let redis: TestRedis;
+  let a: PortalHarness;
+  let b: PortalHarness;
+
+  before(async () => {
+    redis = await startRedis();
+    const config = { redis: { url: redis.url, key_prefix: redis.prefix } };
+    const portal = { sign_in_per_minute: 3 };
+    [a, b] = await Promise.all([startPortalHarness({ config, portal }), startPortalHarness({ config, portal })]);
+  });
+  after(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    await redis?.close();
+  });
+
+  it('sign-in starts from one address, spread over two instances, meet one limit (sign_in_per_minute)', async () => {
+    const start = async (h: PortalHarness) => (await new WebClient().get(`${h.url}/auth/login`, { follow: false })).status;
+    const statuses = [await start(a), await start(b), await start(a), await start(b), await start(a)];
+    assert.deepEqual(
+      statuses.map((s) => (s === 429 ? 429 : 'let in')),
+      ['let in', 'let in', 'let in', 429, 429],
+      `statuses ${statuses.join(', ')}: 3 per minute in all, not 3 per instance`,
+    );
+    const client = new Redis(redis.url, { lazyConnect: true });
+    try {
+      await client.connect();
+      assert.ok((await client.keys(`${redis.prefix}portal-rl:*`)).length > 0, 'the count is in Redis');
+    } finally {
+      client.disconnect();
+    }
   });
 });

@@ -331,8 +331,25 @@ describe('TlsCertificates over real TLS handshakes on 127.0.0.1', () => {
 
         certs.close();
         certs.close();
-        replaceByRename(pair, renewed);
-        await sleep(900);
+        // After close() nothing happens, so there is no event to wait for: a witness watching the same files is.
+        // Two renewals, each seen reloaded by the witness: by the second, a watcher still running would long have
+        // reloaded the first.
+        const witnessLog = recordingLog();
+        const witness = await TlsCertificates.open(config([pair], true), sub, witnessLog);
+        witness.watch();
+        const reloads = () => witnessLog.messages('info').filter((m) => m === 'certificates reloaded').length;
+        const witnessed = async (count: number) => {
+          for (const until = Date.now() + 10_000; reloads() < count && Date.now() < until; ) await sleep(20);
+          assert.equal(reloads(), count, 'the witness saw the renewal');
+        };
+        try {
+          replaceByRename(pair, renewed);
+          await witnessed(1);
+          replaceByRename(pair, await generateSelfSignedCertificate({ commonName: 'watched.test', dnsNames: ['watched.test'], keyType: 'ecdsa' }));
+          await witnessed(2);
+        } finally {
+          witness.close();
+        }
         assert.equal((await handshake(listener.port, { servername: 'watched.test' })).fingerprint, fingerprint(again.cert));
       } finally {
         certs.close();

@@ -47,6 +47,7 @@ describe('AppPasswordAdmin: who may do what (the same rules for the CLI and the 
   });
 
   it('a user lists, shows and changes only their own; another user\'s id reads as unknown', async () => {
+    await admins().create(alice, { name: 'Alice laptop' });
     const bobs = await admins().create(bob, { name: 'Bob laptop' });
     const mine = await admins().list(alice, { username: 'bob@example.com' });
     assert.ok(mine.length > 0 && mine.every((v) => v.username === 'alice@example.com'), 'a user filter cannot widen a user\'s list');
@@ -114,10 +115,14 @@ describe('AppPasswordAdmin: who may do what (the same rules for the CLI and the 
   });
 
   it('search and status filters; revoke-all for oneself', async () => {
-    assert.ok((await admins().list(admin, { search: 'KITCHEN' })).every((v) => v.name.includes('kitchen')));
-    assert.equal((await admins().list(admin, { search: 'kitchen' })).length, 1);
-    const { revoked } = await admins().revokeAll(bob, 'bob@example.com');
+    // Its own passwords (each test stands alone): one in the kitchen, one for Bob alone (his own, left open).
+    await admins().create(alice, { name: 'Toaster (Kitchen)' });
+    const dave = user('dave@example.com');
+    await admins().create(dave, { name: 'Dave phone' });
+    assert.ok((await admins().list(admin, { search: 'KITCHEN' })).every((v) => v.name.toLowerCase().includes('kitchen')));
+    assert.equal((await admins().list(admin, { search: 'toaster' })).length, 1);
+    const { revoked } = await admins().revokeAll(dave, 'dave@example.com');
     assert.equal(revoked.length, 1);
-    assert.equal((await admins().revokeAll(bob, 'bob@example.com')).revoked.length, 0);
+    assert.equal((await admins().revokeAll(dave, 'dave@example.com')).revoked.length, 0);
   });
 });

@@ -39,10 +39,11 @@ export function parseMessageId(header: string): string | null {
 /**
  * The upstream's own id for an accepted message, from its 250 reply when it names one: Exchange Online answers
  * `250 2.0.0 OK <internet message id> [Hostname=...]`, Postfix `250 2.0.0 Ok: queued as 4Fp1xX`, Sendmail
- * `250 2.0.0 x4TJ1Lc1 Message accepted for delivery`, and many say `queued as` or `id=`.
+ * `250 2.0.0 x4TJ1Lc1 Message accepted for delivery`, and many say `queued as` or `id=`. The Graph transport's 250
+ * names Graph's `request-id` (issue 20), what Microsoft support asks for.
  */
 export function parseQueueId(replyText: string): string | null {
-  const queued = /queued as ([^\s,;]+)/i.exec(replyText) ?? /\bid=([^\s,;]+)/i.exec(replyText);
+  const queued = /queued as ([^\s,;]+)/i.exec(replyText) ?? /\bid=([^\s,;]+)/i.exec(replyText) ?? /\brequest-id ([0-9a-f-]{8,})/i.exec(replyText);
   if (queued) return queued[1]!.slice(0, 250);
   const bracketed = /<[^<>\s]+>/.exec(replyText);
   if (bracketed) return bracketed[0].slice(0, 250);

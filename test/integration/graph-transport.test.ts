@@ -98,6 +98,7 @@ describe('Graph sendMail transport', () => {
     const [record] = await h.app.messageLog.query({ limit: 1 });
     assert.equal(record?.result, 'relayed');
     assert.match(record?.reply ?? '', new RegExp(`request-id ${d.requestId}`), 'the message trace carries the request-id');
+    assert.equal(record?.queueId, d.requestId, "the trace's queue id is Graph's request-id");
     assert.match(await scrape(h.services.ops!.port), /passgate_smtp_transport_messages_total\{transport="graph",result="accepted"\} [1-9]/);
     // The per-message log line carries Graph's request-id; the session line names the transport.
     assert.ok(logged().some((l) => l.msg === 'graph message sent' && l.requestId === d.requestId && l.transport === 'graph'));

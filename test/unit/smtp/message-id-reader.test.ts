@@ -28,6 +28,7 @@ describe('message trace: Message-ID and queue id', () => {
     assert.equal(parseQueueId('2.0.0 Ok: queued as 4Fp1xX2kLzz9'), '4Fp1xX2kLzz9');
     assert.equal(parseQueueId('2.0.0 x4TJ1Lc1002345 Message accepted for delivery'), 'x4TJ1Lc1002345');
     assert.equal(parseQueueId('OK id=1qZ3aB-0004Xy-2c'), '1qZ3aB-0004Xy-2c');
+    assert.equal(parseQueueId('2.0.0 OK, accepted by Microsoft Graph (request-id 5c1e2b7a-0d3f-4a9e-8b61-2f0c9d7e4a13)'), '5c1e2b7a-0d3f-4a9e-8b61-2f0c9d7e4a13');
     assert.equal(parseQueueId('2.0.0 OK'), null);
   });
 });

@@ -65,7 +65,7 @@ import { OpsServer } from './observability/ops-server.js';
 import { SmtpGateway } from './smtp/smtp-gateway.js';
 import { ConnectionLimiter } from './core/connection-limiter.js';
 import { NetworkList } from './core/network-list.js';
-import { EXCHANGE_ONLINE_AUDIENCE } from './core/token-provider.js';
+import { EXCHANGE_ONLINE_AUDIENCE, GRAPH_AUDIENCE } from './core/token-provider.js';
 import type { ConnectionMetrics } from './core/connection-metrics.js';
 import { PROTOCOLS, type Protocol } from './core/protocol.js';
 import { ConnectionGate } from './net/connection-gate.js';
@@ -405,6 +405,8 @@ async function openOAuth(
       lockTtlMs: 2 * timeoutMs + 1000,
       peerWaitMs: timeoutMs + 1000,
       forcedRefreshIntervalMs: FORCED_REFRESH_INTERVAL_MS,
+      // Issue 20: in delegated mode `oauth connect` also stores the mailbox's grant for Graph when Graph carries mail.
+      connectAudiences: usesGraph(config.smtp.upstream) ? [GRAPH_AUDIENCE] : [],
     },
   );
   const checkAtStart = () => checkTokenAtStart(tokens, o.mode, deps.logger, client.tokenEndpoint.href);

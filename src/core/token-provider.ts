@@ -19,6 +19,9 @@ export interface AccessToken {
  */
 export const EXCHANGE_ONLINE_AUDIENCE = 'https://outlook.office365.com/.default';
 
+/** The audience of Microsoft Graph (the Graph transport's sendMail: Mail.Send; docs/graph.md). */
+export const GRAPH_AUDIENCE = 'https://graph.microsoft.com/.default';
+
 /**
  * Why an access token was dropped before its expiry: the upstream named before `-refused` (`smtp`, `imap`, …)
  * refused it at login. A metric label, so upstreams name themselves with a short constant.

@@ -26,6 +26,12 @@ export interface CachedTokenProviderOptions {
   peerWaitMs: number;
   /** At most one forced refresh (a cached token the upstream refused) per key in this window. */
   forcedRefreshIntervalMs: number;
+  /**
+   * Delegated mode: audiences besides the default one that a connected mailbox's refresh token is stored for too
+   * (Graph, when a mailbox goes through the Graph transport), each under its own key, so `oauth connect` once is
+   * enough. Entra's refresh tokens serve every resource the app was consented for, and stay valid after use.
+   */
+  connectAudiences?: readonly string[];
 }
 
 export interface CachedTokenProviderDeps {
@@ -319,17 +325,27 @@ export class CachedTokenProvider implements TokenProvider {
   /** Stores a refresh token obtained by `oauth connect` or imported, replacing any state of that mailbox. */
   async saveRefreshToken(mailbox: string, refreshToken: string): Promise<string> {
     const key = this.keyFor(mailbox);
-    if (!this.deps.cipher) throw new TokenError('config', key, 'oauth.token_encryption_key: required to store refresh tokens');
-    await this.deps.store.put(connectedState(key, this.deps.cipher.seal(refreshToken, key), this.deps.clock()));
-    this.dropHeld(key);
+    const cipher = this.deps.cipher;
+    if (!cipher) throw new TokenError('config', key, 'oauth.token_encryption_key: required to store refresh tokens');
+    for (const each of this.connectedKeys(mailbox)) {
+      await this.deps.store.put(connectedState(each, cipher.seal(refreshToken, each), this.deps.clock()));
+      this.dropHeld(each);
+    }
     return key;
+  }
+
+  /** The keys `oauth connect` fills and `oauth disconnect` empties: the default audience's, then connectAudiences'. */
+  private connectedKeys(mailbox: string): string[] {
+    const extra = (this.options.connectAudiences ?? []).filter((a) => a !== EXCHANGE_ONLINE_AUDIENCE);
+    return [this.keyFor(mailbox), ...extra.map((audience) => this.keyFor(mailbox, audience))];
   }
 
   /** Drops a mailbox's tokens (`oauth disconnect`). */
   async forget(mailbox: string): Promise<void> {
-    const key = this.keyFor(mailbox);
-    await this.deps.store.delete(key);
-    this.dropHeld(key);
+    for (const key of this.connectedKeys(mailbox)) {
+      await this.deps.store.delete(key);
+      this.dropHeld(key);
+    }
   }
 
   /** Forgets what this process holds for a key (after the stored state was replaced or removed). */

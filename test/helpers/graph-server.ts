@@ -194,7 +194,7 @@ export class GraphServer {
       const issuers = [...(this.oauth ? [this.oauth] : []), ...this.alsoTrusted];
       const local = auth ? issuers.map((o) => o.introspect(auth[1]!)).find((v) => v.active) : undefined;
       const view = local ?? (auth ? await this.remoteView(auth[1]!) : { active: false });
-      if (!view.active || view.scope !== GRAPH_SCOPE) {
+      if (!view.active || !(view.scope ?? '').split(' ').includes(GRAPH_SCOPE)) {
         return error({ status: 401, code: 'InvalidAuthenticationToken', message: 'Access token validation failure. Invalid audience.' });
       }
       const m = /^\/v1\.0\/users\/([^/]+)(\/.*)$/.exec(path);

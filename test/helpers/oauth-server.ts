@@ -264,7 +264,8 @@ export class TestOAuthServer {
         return send(400, { error: 'invalid_grant', error_description: 'AADSTS70043: The refresh token has expired or is invalid due to sign-in frequency checks.' });
       }
       this.refreshTokens.delete(old); // rotation: the old refresh token is dead from now on
-      return send(200, this.issue(grant.subject, grant.scope, true, grantType));
+      // A refresh may ask for another resource's scope (Entra: one grant, tokens for each consented resource).
+      return send(200, this.issue(grant.subject, form.get('scope') || grant.scope, true, grantType));
     }
     if (grantType === 'urn:ietf:params:oauth:grant-type:device_code') {
       const device = this.devices.get(form.get('device_code') ?? '');

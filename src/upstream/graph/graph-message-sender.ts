@@ -2,7 +2,7 @@ import type { EventLogger } from '../../core/event-logger.js';
 import type { GraphOutcome, GraphReplySpec } from '../../core/ports/graph-outcome.js';
 import type { RequestBudget } from '../../core/ports/request-budget.js';
 import type { UpstreamReply } from '../../core/ports/upstream-failure.js';
-import type { TokenProvider } from '../../core/token-provider.js';
+import { GRAPH_AUDIENCE, type TokenProvider } from '../../core/token-provider.js';
 import { splitAttachments, type GraphAttachment } from './graph-attachment-split.js';
 import type { GraphClient, GraphRequest, GraphResponse } from './graph-client.js';
 import { graphOutcome } from './graph-errors.js';
@@ -10,7 +10,7 @@ import { prepareMime } from './graph-mime.js';
 import type { RequestSlots } from '../../core/ports/request-slots.js';
 
 /** The audience of Microsoft Graph: app-only tokens are asked with this scope (Mail.Send as an application permission). */
-export const GRAPH_AUDIENCE = 'https://graph.microsoft.com/.default';
+export { GRAPH_AUDIENCE };
 
 /** Graph refuses a request body over 4 MB (Microsoft Learn, "user: sendMail", "Attach large files"). */
 export const GRAPH_MAX_REQUEST_BYTES = 4_000_000;

@@ -84,7 +84,8 @@ function decodePart(raw: Buffer): GraphAttachment | null {
   if (/^\s*(multipart|message)\//i.test(type)) return null;
   const encoding = (field(header, 'content-transfer-encoding') ?? '7bit').toLowerCase();
   let bytes: Buffer;
-  if (encoding === 'base64') bytes = Buffer.from(body.toString('latin1').replace(/[^A-Za-z0-9+/=]/g, ''), 'base64');
+  // Node's base64 decoder skips the line breaks (and any whitespace) of a MIME body itself.
+  if (encoding === 'base64') bytes = Buffer.from(body.toString('latin1'), 'base64');
   else if (encoding === 'binary' || encoding === '8bit' || encoding === '7bit') bytes = body;
   else return null;
   const disposition = field(header, 'content-disposition') ?? '';

@@ -5,6 +5,7 @@ import { join, resolve } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { loadConfig } from '../../../src/config/config-loader.js';
+import { transportFor } from '../../../src/config/config-schema.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -193,5 +194,29 @@ describe('config loader', () => {
       /oauth\.certificate_file: cannot read .*ENOENT\n {2}- oauth\.private_key_file: cannot read .*ENOENT/,
     );
     assert.equal(load('smtp:\n  enabled: false\n  upstream:\n    ca_file: missing-ca.pem\n').config.smtp.enabled, false);
+  });
+
+  it('issue 20: the transport, per domain; Graph over https (http on loopback only); the From check on with Graph', () => {
+    const base = 'data_dir: data\n';
+    assert.equal(load(base).config.smtp.upstream.transport, 'smtp');
+    assert.equal(load(base).config.smtp.check_from_header, false, 'off for the SMTP transport');
+    const graph = load(`${base}smtp:\n  upstream:\n    transport: graph\n`).config;
+    assert.equal(graph.smtp.check_from_header, true, 'on by default once Graph carries mail');
+    assert.equal(graph.smtp.upstream.graph.base_url, 'https://graph.microsoft.com/v1.0');
+    assert.equal(load(`${base}smtp:\n  check_from_header: false\n  upstream:\n    transport_by_domain: {contoso.com: graph}\n`).config.smtp.check_from_header, false, 'an explicit false stands');
+    assert.equal(load(`${base}smtp:\n  upstream:\n    transport_by_domain: {contoso.com: graph}\n`).config.smtp.check_from_header, true);
+    assert.equal(load(`${base}smtp:\n  upstream:\n    graph: {base_url: "http://127.0.0.1:8080/v1.0"}\n`).config.smtp.upstream.graph.base_url, 'http://127.0.0.1:8080/v1.0');
+    failsWith(() => load(`${base}smtp:\n  upstream:\n    graph: {base_url: "http://graph.example.com/v1.0"}\n`), /smtp\.upstream\.graph\.base_url: .*plain http:\/\/ only on loopback/);
+    failsWith(() => load(`${base}smtp:\n  upstream:\n    transport: ews\n`), /smtp\.upstream\.transport/);
+    failsWith(() => load(`${base}smtp:\n  upstream:\n    graph: {max_concurrent_requests_per_mailbox: 5}\n`), /smtp\.upstream\.graph\.max_concurrent_requests_per_mailbox/);
+  });
+});
+
+describe('transportFor', () => {
+  it('takes the domain entry (any case), else the global transport', () => {
+    const upstream = { transport: 'smtp' as const, transport_by_domain: { 'Contoso.com': 'graph' as const } };
+    assert.equal(transportFor(upstream, 'scanner@contoso.COM'), 'graph');
+    assert.equal(transportFor(upstream, 'scanner@fabrikam.com'), 'smtp');
+    assert.equal(transportFor({ transport: 'graph', transport_by_domain: {} }, 'a@b.c'), 'graph');
   });
 });

@@ -21,7 +21,13 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
   });
   after(() => tc.cleanup());
 
-  let id = '';
+  /** A password of its own for each test (each test stands alone); its id. */
+  const created = async (user: string, name: string) => {
+    const out = await cli('app-password', 'create', '--user', user, '--name', name, '--json');
+    assert.equal(out.code, 0, out.stderr);
+    return (JSON.parse(out.stdout) as { id: string }).id;
+  };
+  const audited = async (user: string) => JSON.parse((await cli('audit', '--json', '--user', user)).stdout).map((e: { action: string }) => e.action) as string[];
 
   it('create prints the configured host, ports and TLS modes per scope, and a note on the certificate', async () => {
     const out = await cli('app-password', 'create', '--user', 'desk@example.com', '--name', 'Desk scanner', '--expires', '1mo');
@@ -32,7 +38,7 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     assert.match(out.stdout, /certificate: This passgate uses a self-signed certificate/);
     assert.match(out.stdout, /expires: +\d{4}-\d\d-\d\d \d\d:\d\dZ \(understood "1mo" as 1 month from now\)/);
     assert.doesNotMatch(out.stdout, /587 with STARTTLS or 465|993/, 'no port that is not configured');
-    id = /\(id (ap_[a-z2-7]{16})\)/.exec(out.stdout)![1]!;
+    assert.match(out.stdout, /\(id ap_[a-z2-7]{16}\)/);
     const json = JSON.parse((await cli('app-password', 'create', '--user', 'desk@example.com', '--name', 'Other', '--json')).stdout);
     assert.deepEqual(json.setup.scopes.map((s: { protocol: string; servers: { port: number; tls: string }[] }) => [s.protocol, s.servers.map((x) => `${x.port} ${x.tls}`)]), [
       ['smtp', ['2587 STARTTLS', '2525 none']],
@@ -62,8 +68,9 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
   });
 
   it('turn-off / turn-on (and their aliases disable / enable) change the state once, then exit 3: nothing changed', async () => {
+    const id = await created('toggle@example.com', 'Desk scanner');
     const off = await cli('app-password', 'turn-off', id);
-    assert.deepEqual([off.code, off.stdout], [0, `turned off ${id} ("Desk scanner", desk@example.com)\n`]);
+    assert.deepEqual([off.code, off.stdout], [0, `turned off ${id} ("Desk scanner", toggle@example.com)\n`]);
     const again = await cli('app-password', 'disable', id);
     assert.equal(again.code, 3, again.stderr);
     assert.match(again.stdout, /was already off \(since .*\); nothing changed/);
@@ -72,9 +79,12 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     assert.equal((await cli('app-password', 'enable', id)).code, 0);
     const on = await cli('app-password', 'turn-on', id);
     assert.deepEqual([on.code, /was already on; nothing changed/.test(on.stdout)], [3, true]);
+    const actions = await audited('toggle@example.com');
+    for (const action of ['app-password.turn-off', 'app-password.turn-on']) assert.ok(actions.includes(action), action);
   });
 
   it('edit changes name, expiry, networks and policy without a new password, and says what it understood', async () => {
+    const id = await created('edit@example.com', 'Desk scanner');
     const out = await cli('app-password', 'edit', id, '--name', 'Desk scanner (2nd floor)', '--expires', 'never', '--allow-from', '10.1.0.0/16', '--max-messages-per-day', '50');
     assert.equal(out.code, 0, out.stderr);
     assert.match(out.stdout, /^expires: never \(understood "never" as never\)$/m);
@@ -87,22 +97,25 @@ describe('passgate app-password: setup sheet, turn off / on, edit, and exit code
     const nothing = await cli('app-password', 'edit', id);
     assert.equal(nothing.code, 2);
     assert.match(nothing.stderr, /nothing to change/);
+    assert.ok((await audited('edit@example.com')).includes('app-password.edit'));
   });
 
   it('revoke says when it was already revoked (exit 3); revoke-all with nothing to revoke says why (exit 3)', async () => {
+    const id = await created('revoker@example.com', 'Desk scanner (2nd floor)');
+    await created('revoker@example.com', 'Other');
     assert.equal((await cli('app-password', 'revoke', id)).code, 0);
     const again = await cli('app-password', 'revoke', id);
     assert.equal(again.code, 3);
-    assert.match(again.stdout, new RegExp(`${id} \\("Desk scanner \\(2nd floor\\)", desk@example\\.com\\) was already revoked \\(at .*\\); nothing changed`));
+    assert.match(again.stdout, new RegExp(`${id} \\("Desk scanner \\(2nd floor\\)", revoker@example\\.com\\) was already revoked \\(at .*\\); nothing changed`));
     const on = await cli('app-password', 'turn-on', id);
     assert.equal(on.code, 2);
     assert.match(on.stderr, /is revoked, which is for good/);
     const nobody = await cli('app-password', 'revoke-all', '--user', 'nobody@example.com');
     assert.deepEqual([nobody.code, nobody.stdout], [3, 'revoked 0: nobody@example.com has no app passwords\n']);
-    assert.equal((await cli('app-password', 'revoke-all', '--user', 'desk@example.com')).code, 0);
-    const done = await cli('app-password', 'revoke-all', '--user', 'desk@example.com');
-    assert.deepEqual([done.code, done.stdout], [3, 'revoked 0: all 2 app passwords of desk@example.com were already revoked\n']);
-    const actions = JSON.parse((await cli('audit', '--json', '--user', 'desk@example.com')).stdout).map((e: { action: string }) => e.action);
-    for (const action of ['app-password.turn-off', 'app-password.turn-on', 'app-password.edit']) assert.ok(actions.includes(action), action);
+    assert.equal((await cli('app-password', 'revoke-all', '--user', 'revoker@example.com')).code, 0);
+    const done = await cli('app-password', 'revoke-all', '--user', 'revoker@example.com');
+    assert.deepEqual([done.code, done.stdout], [3, 'revoked 0: all 2 app passwords of revoker@example.com were already revoked\n']);
+    const actions = await audited('revoker@example.com');
+    for (const action of ['app-password.revoke', 'app-password.revoke-all']) assert.ok(actions.includes(action), action);
   });
 });

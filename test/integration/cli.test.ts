@@ -12,15 +12,16 @@ import { FAST_ARGON2, makeTestConfig, type TestConfig } from '../helpers/test-co
 import { CLI_ACTOR } from '../../src/core/actor.js';
 
 describe('passgate CLI', () => {
-  let tc: TestConfig;
-  const cli = (...args: string[]) => runCli(['--config', tc.file, ...args], { cwd: tc.dir });
+  /** Each test has a store of its own (each stands alone): a config, its CLI, and what it must never print. */
+  const configs: TestConfig[] = [];
   const secrets: string[] = [];
-
-  before(() => {
-    tc = makeTestConfig({ data_dir: 'data' });
+  const fresh = () => {
+    const tc = makeTestConfig({ data_dir: 'data' });
+    configs.push(tc);
     secrets.push(tc.config.security.pepper);
-  });
-  after(() => tc.cleanup());
+    return { tc, cli: (...args: string[]) => runCli(['--config', tc.file, ...args], { cwd: tc.dir }) };
+  };
+  after(() => configs.forEach((tc) => tc.cleanup()));
 
   /** Nothing an operator sees may contain a password, a hash, a selector or the pepper. */
   function assertNoSecrets(text: string) {
@@ -31,9 +32,18 @@ describe('passgate CLI', () => {
     }
   }
 
-  let id = '';
+  /** The scanner's two passwords as the first test creates them; the second one's id. */
+  async function scannerPasswords(cli: (...args: string[]) => Promise<{ code: number | null; stdout: string; stderr: string }>): Promise<string> {
+    const human = await cli('app-password', 'create', '--user', 'Scanner@Example.com', '--name', 'Scanner, 3rd floor', '--scope', 'smtp', '--allow-from', '192.168.1.0/24', '--allow-from', '10.0.0.5', '--expires', '90d');
+    assert.equal(human.code, 0, human.stderr);
+    secrets.push(/^ {4}([a-z]{4}(?:-[a-z]{4}){3})$/m.exec(human.stdout)![1]!);
+    const created = JSON.parse((await cli('app-password', 'create', '--user', 'scanner@example.com', '--name', 'Printer', '--json', '--length', '12')).stdout);
+    secrets.push(created.password);
+    return created.id;
+  }
 
   it('creates an app password, prints it once, and --json gives one object', async () => {
+    const { cli } = fresh();
     const human = await cli('app-password', 'create', '--user', 'Scanner@Example.com', '--name', 'Scanner, 3rd floor', '--scope', 'smtp', '--allow-from', '192.168.1.0/24', '--allow-from', '10.0.0.5', '--expires', '90d');
     assert.equal(human.code, 0, human.stderr);
     const shown = /^ {4}([a-z]{4}(?:-[a-z]{4}){3})$/m.exec(human.stdout);
@@ -53,10 +63,11 @@ describe('passgate CLI', () => {
     assert.equal(created.hash, undefined);
     assert.equal(created.selector, undefined);
     secrets.push(created.password);
-    id = created.id;
   });
 
   it('lists, shows and audits without ever printing a hash or a password', async () => {
+    const { cli } = fresh();
+    const id = await scannerPasswords(cli);
     const list = await cli('app-password', 'list');
     assert.equal(list.code, 0, list.stderr);
     assert.match(list.stdout, /Scanner, 3rd floor/);
@@ -77,6 +88,8 @@ describe('passgate CLI', () => {
   });
 
   it('revokes one, then all, and audits both', async () => {
+    const { cli } = fresh();
+    const id = await scannerPasswords(cli);
     const revoke = await cli('app-password', 'revoke', id);
     assert.equal(revoke.code, 0, revoke.stderr);
     assert.match(revoke.stdout, /revoked ap_/);
@@ -90,6 +103,7 @@ describe('passgate CLI', () => {
 
   it('--version prints the package version and exits 0', async () => {
     const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+    const { tc } = fresh();
     for (const flag of ['--version', '-V']) {
       const result = await runCli([flag], { cwd: tc.dir });
       assert.deepEqual([result.code, result.stdout, result.stderr], [0, `${version}\n`, '']);
@@ -97,6 +111,7 @@ describe('passgate CLI', () => {
   });
 
   it('fails with a message on stderr and a non-zero exit code', async () => {
+    const { tc, cli } = fresh();
     const cases: [string[], number, RegExp][] = [
       [['app-password', 'show', 'ap_nosuchthingxxxx'], 1, /no app password with id "ap_nosuchthingxxxx"/],
       [['app-password', 'create', '--user', 'a@x', '--name', 'n', '--scope', 'smtp,pop2'], 2, /unknown scope "pop2": use smtp, imap, pop3/],
@@ -129,6 +144,8 @@ describe('passgate CLI', () => {
     after(async () => redis.close());
 
     it('moves every app password from SQLite to Redis, and they verify there', async () => {
+      const { tc, cli } = fresh();
+      await scannerPasswords(cli);
       const created = JSON.parse((await cli('app-password', 'create', '--user', 'move@example.com', '--name', 'Mover', '--json')).stdout);
       secrets.push(created.password);
       const exported = await cli('store', 'export');

@@ -217,11 +217,10 @@ describe('IMAP gateway end to end (real Dovecot checking tokens at the OAuth ser
     await t.until(/^b OK/);
     t.send('c IDLE');
     await t.until(/^\+ idling/i);
-    const started = Date.now();
     await h.app.admin.appPasswords.revoke(CLI_ACTOR, view.id);
+    // The BYE names the cause; the registry polls every second here, so 10 s only catches a hang, never a slow machine.
     await t.until(/^\* BYE .*revoked/);
-    await t.waitClosed();
-    assert.ok(Date.now() - started < 5000, `closed after ${Date.now() - started} ms`);
+    await t.waitClosed(10_000);
   });
 
   it('answers NO [AUTHORIZATIONFAILED] when the upstream refuses the token, and audits upstream-rejected', async () => {

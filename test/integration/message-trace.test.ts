@@ -176,6 +176,10 @@ describe('message trace', () => {
     const wrong = await cli('audit', '--messages', '--result', 'ok');
     assert.equal(wrong.code, 2);
     assert.match(wrong.stderr, /invalid --result "ok": one of relayed, refused, failed, policy-denied/);
+    // A sign-in of its own to find (each test stands alone).
+    const t = await SmtpTranscript.loggedIn(h.ports.submissions!, 'printer@example.com', printer.password);
+    t.send('QUIT');
+    await t.waitClosed();
     const signIns = await cli('audit', '--result', 'ok', '--protocol', 'smtp', '--user', 'printer@example.com', '--json');
     assert.equal(signIns.code, 0, signIns.stderr);
     const events = JSON.parse(signIns.stdout) as { action: string; reason: string; protocol: string }[];

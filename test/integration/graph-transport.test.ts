@@ -196,6 +196,7 @@ describe('Graph sendMail transport', () => {
   });
 
   it('a cached token Graph no longer takes (401) is dropped and the message sent with a fresh one', async () => {
+    assert.match(await submit(['alice@example.org', 'bob@example.org'], mail()), /^250 /); // a Graph token is cached now
     const before = { delivered: graph.delivered.length, grants: h.oauth.counts.client_credentials };
     h.oauth.forgetAccessTokens(); // every token issued so far is now refused, the cached Graph token included
     assert.match(await submit(['alice@example.org', 'bob@example.org'], mail()), /^250 2\.0\.0 OK, accepted by Microsoft Graph/);

@@ -181,7 +181,26 @@ describe('session metrics and the one "session closed" line, over real SMTP and 
     assert.equal((await closedLines(imapLogs, 'imap', 0)).length, 2);
   });
 
-  it('never logs a password, a token or a secret', () => {
+  it('never logs a password, a token or a secret', async () => {
+    // Sessions of its own to scan (each test stands alone): a right and a wrong password on each protocol.
+    const good = await SmtpTranscript.loggedIn(smtp.ports.submissions!, smtp.user, smtp.password);
+    good.send('QUIT');
+    await good.waitClosed();
+    const bad = await SmtpTranscript.connect(smtp.ports.submissions!, { tls: true });
+    await bad.expect(/^220 /);
+    bad.send('EHLO client.test');
+    await bad.expect(/^250 /m);
+    bad.send(`AUTH PLAIN ${plain(smtp.user, 'abcd-efgh-ijkl-mnop')}`);
+    await bad.expect(/^535 /m);
+    bad.close();
+    for (const password of [imap.password, 'abcd-efgh-ijkl-mnop']) {
+      const t = await ImapTranscript.connect(imap.ports.imaps!, { tls: true });
+      await t.until(/^\* OK/);
+      t.send(`a LOGIN ${imap.user} ${password}`);
+      await t.until(/^a (OK|NO)/);
+      t.send('b LOGOUT');
+      await t.waitClosed();
+    }
     const text = smtpLogs.join('') + imapLogs.join('');
     const secrets = [smtp.password, imap.password, 'abcd-efgh-ijkl-mnop', ...smtp.oauth.issuedAccessTokens(), ...imap.oauth.issuedAccessTokens()];
     assert.ok(smtp.oauth.issuedAccessTokens().length > 0 && imap.oauth.issuedAccessTokens().length > 0, 'tokens were issued');

@@ -109,29 +109,44 @@ describe('store export / import: safety', () => {
   });
 
   it('audits every export and import, and `passgate audit` shows them without a secret', async () => {
-    const audit = await cli(['audit', '--json']);
-    assert.equal(audit.code, 0, audit.stderr);
-    const events = JSON.parse(audit.stdout) as { action: string; username: string; reason: string; detail: string }[];
-    const store = events.filter((e) => e.action.startsWith('store.'));
-    assert.deepEqual(
-      store.map((e) => [e.action, e.username, e.reason]),
-      [
-        ['store.import', '(store)', 'ok'],
-        ['store.export', '(store)', 'ok'],
-      ],
-    );
-    assert.match(store[0]!.detail, /^by cli:.*: 2 app passwords \(0 new, 1 replaced, 1 kept revoked\), 0 token states$/);
-    assert.match(store[1]!.detail, /^by cli:.*: 2 app passwords, 0 token states to .*monday\.jsonl$/);
-    const table = await cli(['audit']);
-    assert.match(table.stdout, /store\.import +- +\(store\)/);
-    assert.match(table.stdout, /store\.export +- +\(store\)/);
-    assertNoSecrets(audit.stdout + table.stdout);
-    // Redis keeps its own sign-in log: the imports there are in it.
-    const onRedis = await cli(['audit', '--json'], { config: join(tc.dir, 'revoked.yaml') });
-    assert.deepEqual(
-      (JSON.parse(onRedis.stdout) as { action: string }[]).map((e) => e.action).filter((a) => a.startsWith('store.')),
-      ['store.import', 'store.import'],
-    );
+    // A store of its own (each test stands alone): two passwords, exported, imported back, and moved to Redis twice.
+    const own = makeTestConfig({ data_dir: 'data' });
+    const ownCli = (args: string[], config = own.file) => runCli(['--config', config, ...args], { cwd: own.dir });
+    try {
+      await withApp(own.file, async (app) => {
+        for (const name of ['Scanner', 'Laptop']) secrets.push((await app.admin.appPasswords.create(CLI_ACTOR, { username: 'audit@example.com', name })).password);
+        for (const record of await app.store.list()) secrets.push(record.hash);
+      });
+      const file = join(own.dir, 'audited.jsonl');
+      assert.equal((await ownCli(['store', 'export', '--out', file])).code, 0);
+      assert.equal((await ownCli(['store', 'import', '--in', file])).code, 0);
+      const audit = await ownCli(['audit', '--json']);
+      assert.equal(audit.code, 0, audit.stderr);
+      const events = JSON.parse(audit.stdout) as { action: string; username: string; reason: string; detail: string }[];
+      const store = events.filter((e) => e.action.startsWith('store.'));
+      assert.deepEqual(
+        store.map((e) => [e.action, e.username, e.reason]),
+        [
+          ['store.import', '(store)', 'ok'],
+          ['store.export', '(store)', 'ok'],
+        ],
+      );
+      assert.match(store[0]!.detail, /^by cli:.*: 2 app passwords \(\d+ new, \d+ replaced, 0 kept revoked\), 0 token states$/);
+      assert.match(store[1]!.detail, /^by cli:.*: 2 app passwords, 0 token states to .*audited\.jsonl$/);
+      const table = await ownCli(['audit']);
+      assert.match(table.stdout, /store\.import +- +\(store\)/);
+      assert.match(table.stdout, /store\.export +- +\(store\)/);
+      assertNoSecrets(audit.stdout + table.stdout);
+      // Redis keeps its own sign-in log: the imports there are in it.
+      const onRedis = redisConfig('audited', own.config.security.pepper);
+      for (let i = 0; i < 2; i++) assert.equal((await ownCli(['store', 'import', '--in', file], onRedis)).code, 0);
+      assert.deepEqual(
+        (JSON.parse((await ownCli(['audit', '--json'], onRedis)).stdout) as { action: string }[]).map((e) => e.action).filter((a) => a.startsWith('store.')),
+        ['store.import', 'store.import'],
+      );
+    } finally {
+      own.cleanup();
+    }
   });
 
   it('refuses a file from another pepper before writing anything, naming security.pepper; a file without a check still imports', async () => {
@@ -168,7 +183,7 @@ describe('store export / import: safety', () => {
       const file = join(tc.dir, 'many.jsonl');
       const first = makeRecord({ username: 'first@example.com' });
       const last = makeRecord({ username: 'last@example.com' });
-      const check = readFileSync(join(tc.dir, 'monday.jsonl'), 'utf8').split('\n')[0]!;
+      const check = (await cli(['store', 'export'])).stdout.split('\n')[0]!; // this pepper's check line
       writeFileSync(file, [check, JSON.stringify(first), JSON.stringify(last)].join('\n'));
       const db = new Database(target.config.sqlite.path);
       db.exec(`CREATE TRIGGER fail_last BEFORE INSERT ON app_passwords WHEN NEW.id = '${last.id}' BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END`);

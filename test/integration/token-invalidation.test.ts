@@ -62,16 +62,33 @@ describe('a cached token the upstream refuses is dropped and the login retried o
     });
 
     it('a permanently refusing upstream still yields 535, with no more than one forced refresh in the window', async () => {
-      // The previous test forced a refresh of this key moments ago: within the window no further one is made.
-      const requests = h.oauth.counts.token;
-      h.upstream.refuseLogins = { code: 535, text: '5.7.3 Authentication unsuccessful' };
+      // A passgate of its own (each test stands alone): a refresh forced moments ago, then an upstream refusing all.
+      const own = await startSmtpHarness();
       try {
-        for (let i = 0; i < 5; i++) assert.match(await authNewMailbox(), /^535 5\.7\.0 /);
+        let n = 0;
+        const auth = async () => {
+          const user = `refused${++n}@example.com`;
+          const { password } = await own.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Device ${n}` });
+          const t = await SmtpTranscript.connect(own.ports.submissions!, { tls: true });
+          await t.expect(/^220 /);
+          t.send('EHLO client.test');
+          await t.expect(/^250 /m);
+          t.send(`AUTH PLAIN ${plain(user, password)}`);
+          const reply = await t.expect(/^\d{3} /m);
+          t.close();
+          return reply;
+        };
+        assert.match(await auth(), /^235 /);
+        own.oauth.forgetAccessTokens();
+        assert.match(await auth(), /^235 /, 'the cached token refused: one forced refresh');
+        const requests = own.oauth.counts.token;
+        own.upstream.refuseLogins = { code: 535, text: '5.7.3 Authentication unsuccessful' };
+        for (let i = 0; i < 5; i++) assert.match(await auth(), /^535 5\.7\.0 /);
+        assert.equal(own.oauth.counts.token, requests, 'no token request: the key was force-refreshed within the window');
+        assert.equal(await invalidations(own.app, 'smtp-refused'), 1);
       } finally {
-        h.upstream.refuseLogins = null;
+        await own.close();
       }
-      assert.equal(h.oauth.counts.token, requests, 'no token request: the key was force-refreshed within the window');
-      assert.equal(await invalidations(h.app, 'smtp-refused'), 1);
     });
   });
 
@@ -143,11 +160,28 @@ describe('a cached token the upstream refuses is dropped and the login retried o
     });
 
     it('a token Dovecot keeps refusing is the verdict: NO, and no more token requests in the window', async () => {
-      const requests = h.oauth.counts.token;
-      h.oauth.forgetAccessTokens(); // within the window of the forced refresh above: not forced again
-      for (let i = 0; i < 3; i++) assert.match(await login(), /^a NO \[AUTHORIZATIONFAILED\]/m);
-      assert.equal(h.oauth.counts.token, requests);
-      assert.equal(await invalidations(h.app, 'imap-refused'), 1);
+      // A passgate of its own (each test stands alone): a refresh forced moments ago, then the provider forgets again.
+      const own = await startImapHarness();
+      try {
+        const ownLogin = async () => {
+          const t = await ImapTranscript.connect(own.ports.imaps!, { tls: true });
+          await t.until(/^\* OK/);
+          t.send(`a LOGIN ${own.user} ${own.password}`);
+          const answer = await t.until(/^a (OK|NO|BAD)/);
+          t.close();
+          return answer;
+        };
+        assert.match(await ownLogin(), /^a OK/m);
+        own.oauth.forgetAccessTokens();
+        assert.match(await ownLogin(), /^a OK/m, 'the cached token refused: one forced refresh');
+        const requests = own.oauth.counts.token;
+        own.oauth.forgetAccessTokens(); // within the window of that forced refresh: not forced again
+        for (let i = 0; i < 3; i++) assert.match(await ownLogin(), /^a NO \[AUTHORIZATIONFAILED\]/m);
+        assert.equal(own.oauth.counts.token, requests);
+        assert.equal(await invalidations(own.app, 'imap-refused'), 1);
+      } finally {
+        await own.close();
+      }
     });
   });
 });

@@ -42,9 +42,11 @@ export async function startSmtpHarness(
     upstreamServer?: Pick<UpstreamOptions, 'hidePipelining' | 'promptGreeting'>;
     /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
     config?: Record<string, unknown>;
+    /** An OAuth server of the test's own (another upstream checks its tokens, e.g. Postfix); not stopped by close(). */
+    oauth?: TestOAuthServer;
   } = {},
 ): Promise<SmtpHarness> {
-  const oauth = await new TestOAuthServer().start();
+  const oauth = over.oauth ?? (await new TestOAuthServer().start());
   const pair = await generateSelfSignedCertificate({ commonName: 'upstream.test', dnsNames: ['upstream.test'], ipAddresses: ['127.0.0.1'] });
   const upstream = await new UpstreamSmtpServer({ ...pair, introspectionEndpoint: oauth.introspectionEndpoint, ...over.upstreamServer }).start();
   const certDir = mkdtempSync(join(tmpdir(), 'passgate-upstream-ca-'));
@@ -89,7 +91,7 @@ export async function startSmtpHarness(
       await services.close(0);
       await app.close();
       await upstream.stop();
-      await oauth.stop();
+      if (!over.oauth) await oauth.stop();
       tc.cleanup();
       rmSync(certDir, { recursive: true, force: true });
     },

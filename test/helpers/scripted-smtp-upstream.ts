@@ -16,6 +16,8 @@ export interface ScriptedUpstreamOptions {
   chunking?: boolean;
   /** A reply of the test's own to a BDAT chunk (0-based within its message), or undefined for 250. */
   bdatReply?: (chunk: number, last: boolean, connection: number) => string | undefined;
+  /** Cut the connection once this many bytes of BDAT chunks have arrived on it (default: never). */
+  cutInBdatAfter?: number;
   /** Hold every reply to DATA (the 354) until the test calls releaseData() (default false). */
   holdData?: boolean;
   /** The final reply to a message of the test's own (e.g. Exchange's `550 5.2.252 SendAsDenied` after DATA), or undefined for 250. */
@@ -105,6 +107,8 @@ export class ScriptedSmtpUpstream {
     /** BDAT: bytes of the current chunk still to come, whether it is the LAST one, and its index in the message. */
     let bdat: { remaining: number; last: boolean; size: number } | null = null;
     let bdatIndex = 0;
+    /** BDAT bytes received on this connection (for cutInBdatAfter). */
+    let bdatBytes = 0;
     say('220 scripted.test ESMTP');
     socket.setEncoding('latin1');
     socket.on('data', (chunk: string) => {
@@ -114,6 +118,11 @@ export class ScriptedSmtpUpstream {
       let end: number;
       for (;;) {
         if (bdat) {
+          const cutAfter = this.options.cutInBdatAfter;
+          if (cutAfter !== undefined && (bdatBytes += Math.min(buffer.length, bdat.remaining)) >= cutAfter) {
+            socket.destroy(); // in the middle of a chunk: no reply, no delivery
+            return;
+          }
           const take = buffer.slice(0, bdat.remaining);
           buffer = buffer.slice(take.length);
           message += take;

@@ -132,6 +132,18 @@ describe('BDAT to an upstream with CHUNKING and PIPELINING', () => {
     }
   });
 
+  it('a NUL after the first chunk went out: 554 5.6.0 to the client, no LAST upstream, nothing delivered', async () => {
+    const chunksBefore = w.upstream.chunks.length;
+    const delivered = w.upstream.messages.length;
+    const body = Buffer.concat([eightBitBody(Math.ceil((BDAT_CHUNK_BYTES * 1.2) / 72)), Buffer.from('a NUL \0 here\r\n')]);
+    const reply = await sendMessage(w.h, body);
+    assert.match(reply, /^554 5\.6\.0 Message contains NUL characters/);
+    assert.equal(w.upstream.messages.length, delivered, 'nothing delivered');
+    // The first chunk went out before the NUL arrived (whether all of it reached the upstream before passgate closed
+    // the connection is a race); no LAST did.
+    assert.ok(!w.upstream.chunks.slice(chunksBefore).some((c) => c.last), 'no LAST chunk');
+  });
+
   it('delivers nothing when the client breaks off in the middle of the message', async () => {
     const chunksBefore = w.upstream.chunks.length;
     const delivered = w.upstream.messages.length;
@@ -149,6 +161,20 @@ describe('BDAT to an upstream with CHUNKING and PIPELINING', () => {
     await w.upstream.until(() => w.upstream.closed.has(w.upstream.chunks.at(-1)!.connection));
     assert.deepEqual(w.upstream.chunks.slice(chunksBefore).map((c) => c.last), [false]);
     assert.equal(w.upstream.messages.length, delivered, 'nothing delivered');
+  });
+});
+
+describe('BDAT: the upstream cuts the connection in the middle of a chunk', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  before(async () => {
+    w = await world({ chunking: true, cutInBdatAfter: BDAT_CHUNK_BYTES / 2 });
+  });
+  after(() => w?.close());
+
+  it('the upstream cuts the connection in the middle of a chunk: 451 to the client, nothing delivered', async () => {
+    const reply = await sendMessage(w.h, eightBitBody(Math.ceil((BDAT_CHUNK_BYTES * 1.5) / 72)));
+    assert.match(reply, /^451 4\.4\.2 /);
+    assert.equal(w.upstream.messages.length, 0);
   });
 });
 

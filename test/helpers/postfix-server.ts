@@ -27,6 +27,29 @@ export interface PostfixDelivery {
 
 const START_TIMEOUT_MS = 20_000;
 
+/** Masters not yet stopped, killed (with their daemons) if the test process exits or is signalled without stop(). */
+const live = new Set<number>();
+let exitHookInstalled = false;
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  const killAll = () => {
+    for (const pgid of live) kill(pgid, 'SIGKILL');
+  };
+  process.once('exit', killAll);
+  // The master has its own process group, so a Ctrl-C or a runner's SIGTERM would not reach it: pass it on, then
+  // let the signal do what it would have done.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    const onSignal = () => {
+      killAll();
+      process.removeListener(signal, onSignal);
+      if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+    };
+    process.on(signal, onSignal);
+  }
+}
+
 /** Signals a process group (the master's: it and its daemons). */
 function kill(pgid: number, signal: NodeJS.Signals): void {
   try {
@@ -197,6 +220,7 @@ export class PostfixServer {
       await exited;
       clearTimeout(timer);
       kill(child.pid, 'SIGKILL'); // daemons that outlived their master
+      live.delete(child.pid);
     }
     await this.dovecot.stop();
     await rm(this.dir, { recursive: true, force: true });
@@ -310,6 +334,10 @@ export class PostfixServer {
     const env = { ...process.env, POSTLOG_SERVICE: 'postlog', POSTLOG_HOSTNAME: 'postfix.test' };
     const child = spawn('/usr/lib/postfix/sbin/master', ['-d', '-c', this.dir], { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env });
     this.child = child;
+    if (child.pid !== undefined) {
+      live.add(child.pid);
+      installExitHook();
+    }
     child.stdout!.on('data', (c: Buffer) => output.push(c.toString()));
     child.stderr!.on('data', (c: Buffer) => output.push(c.toString()));
     const deadline = Date.now() + START_TIMEOUT_MS;

@@ -71,11 +71,16 @@ function upstreamReplied(h: SmtpHarness, command: string): Promise<void> {
     observe: (labels: Record<string, string>, value: number) => void;
   };
   const observe = histogram.observe;
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      histogram.observe = observe;
+      reject(new Error(`no upstream reply to ${command} within 10 s`));
+    }, 10_000);
     histogram.observe = function (labels, value) {
       observe.call(this, labels, value);
       if (labels.command !== command) return;
       histogram.observe = observe;
+      clearTimeout(timer);
       resolve();
     };
   });
@@ -154,10 +159,11 @@ for (const chunking of [true, false]) {
       await t.expect(/^250 /);
       t.send('RCPT TO:<cut@example.net>');
       await t.expect(/^250 /);
+      // The client leaves once Postfix has taken part of the message: a whole chunk (BDAT) or the 354 (DATA), which
+      // may come before the client's own 354 is read: watched from before DATA.
+      const underway = upstreamReplied(h, chunking ? 'BDAT' : 'DATA');
       t.send('DATA');
       await t.expect(/^354 /);
-      // The client leaves once Postfix has taken part of the message: a whole chunk (BDAT) or the 354 (DATA).
-      const underway = upstreamReplied(h, chunking ? 'BDAT' : 'DATA');
       t.write(dotStuff(eightBitBody('cut', Math.ceil((BDAT_CHUNK_BYTES * 1.5) / 72))));
       await underway;
       t.close();

@@ -162,7 +162,7 @@ export class Metrics {
 
   readonly upstreamCommandDuration = new Histogram({
     name: 'passgate_upstream_command_duration_seconds',
-    help: 'A relayed command to the upstream\'s reply, by protocol, command (MAIL, RCPT, DATA, EOM: end of message to final reply, RSET, ...) and reply class',
+    help: 'A relayed command to the upstream\'s reply, by protocol, command (MAIL, RCPT, DATA, BDAT: a chunk but the last, EOM: end of message to final reply, RSET, ...) and reply class',
     labelNames: ['protocol', 'command', 'result'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
     registers: [this.registry],

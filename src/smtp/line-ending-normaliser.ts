@@ -43,22 +43,33 @@ export class LineEndingNormaliser extends Transform {
         this.rewritten++;
       }
     }
-    for (; i < chunk.length; i++) {
-      const byte = chunk[i]!;
-      if (byte === CR) {
-        if (i + 1 === chunk.length) {
+    // Native scans for the next CR and LF (one each per line of a well-formed message) instead of a JavaScript loop
+    // over every byte.
+    let nextCr = chunk.indexOf(CR, i);
+    let nextLf = chunk.indexOf(LF, i);
+    while (nextCr !== -1 || nextLf !== -1) {
+      if (nextCr !== -1 && (nextLf === -1 || nextCr < nextLf)) {
+        const at = nextCr;
+        if (at + 1 === chunk.length) {
           this.pendingCr = true; // decided by the next chunk (or the end)
-        } else if (chunk[i + 1] === LF) {
-          i++; // CRLF: fine
+          break;
+        }
+        if (chunk[at + 1] === LF) {
+          // CRLF: fine
+          nextLf = chunk.indexOf(LF, at + 2);
         } else {
-          parts.push(chunk.subarray(start, i), CRLF);
-          start = i + 1;
+          parts.push(chunk.subarray(start, at), CRLF);
+          start = at + 1;
           this.rewritten++;
         }
-      } else if (byte === LF) {
-        parts.push(chunk.subarray(start, i), CRLF);
-        start = i + 1;
+        nextCr = chunk.indexOf(CR, at + 1);
+      } else {
+        // A bare LF (the LF of a CRLF was stepped over above).
+        const at = nextLf;
+        parts.push(chunk.subarray(start, at), CRLF);
+        start = at + 1;
         this.rewritten++;
+        nextLf = chunk.indexOf(LF, at + 1);
       }
     }
     parts.push(chunk.subarray(start));

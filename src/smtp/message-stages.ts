@@ -31,8 +31,9 @@ export class MessageStages {
     this.abortedWith ??= refusal;
     const last = this.stages.at(-1)!;
     // Destroyed before the upstream reads it (its 354 still on the way), the failure would go unheard: wait for the
-    // read to start (pipe() resumes the stream) so the upstream session sees it and abandons the transaction.
-    if (last.readableFlowing !== null) last.destroy(new Error('message aborted'));
+    // read to start (pipe() resumes the stream; BDAT reads it through its async iterator, a 'readable' listener) so
+    // the upstream session sees it and abandons the transaction.
+    if (last.readableFlowing !== null || last.listenerCount('readable') > 0) last.destroy(new Error('message aborted'));
     else last.once('resume', () => last.destroy(new Error('message aborted')));
   }
 

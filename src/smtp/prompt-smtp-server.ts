@@ -26,12 +26,36 @@ export class PromptSmtpServer extends SMTPServer {
   /** Returns the connection, so the listener can tell later how it ended (a STARTTLS handshake that failed). */
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): SMTPConnection {
     const connection = new SMTPConnection(this, socket, socketOptions);
+    PromptSmtpServer.coalesceReplies(connection);
     if (this.authAllowed) hideAuthUntilAllowed(connection, this.authAllowed);
     this.connections.add(connection);
     connection.on('error', (error: Error) => this._onError(error));
     connection.on('connect', (data) => this._onClientConnect(data));
     connection._setListeners(() => connection.connectionReady());
     return connection;
+  }
+
+  /**
+   * Replies written in one turn of the event loop go out in one write (one TLS record, one system call): a
+   * pipelining client's RCPT reply and the 354 to its DATA, a final 250 and the 221 to a QUIT behind it. smtp-server
+   * (3.x, SMTPConnection#send) writes each reply to `_socket` on its own; this wraps one connection's send() to cork
+   * the socket and uncork it when the turn ends. Not for a 220 (the greeting, and STARTTLS's go-ahead, after which
+   * the socket is wrapped in TLS: it must be out first). A 421 closes with end(), which uncorks. Tested by
+   * smtp-coalesced-writes.test.ts (one read on the client for the replies of a pipelined group), which fails if an
+   * upgrade renames send() or `_socket`.
+   */
+  static coalesceReplies(connection: SMTPConnection): void {
+    const c = connection as unknown as { send: (code: number, ...rest: unknown[]) => void; _socket?: Socket | TLSSocket };
+    const send = c.send;
+    if (typeof send !== 'function') throw new Error('smtp-server changed: SMTPConnection#send is gone (see prompt-smtp-server.ts)');
+    c.send = function (this: typeof c, code: number, ...rest: unknown[]) {
+      const socket = this._socket;
+      if (code !== 220 && socket && !socket.destroyed && socket.writableCorked === 0) {
+        socket.cork();
+        process.nextTick(() => socket.uncork());
+      }
+      return send.call(this, code, ...rest);
+    };
   }
 
   /**

@@ -36,6 +36,8 @@ describe('npm run bench (tiny counts)', { timeout: 240_000 }, () => {
         BENCH_SMTP_MESSAGES_PER_CONNECTION: '2',
         BENCH_GRAPH_MESSAGES: '4',
         BENCH_GRAPH_LARGE_MESSAGES: '2',
+        BENCH_WAN_MESSAGES: '4',
+        BENCH_WAN_MESSAGES_PER_CONNECTION: '2',
         BENCH_FETCH_MESSAGES: '4',
         BENCH_FETCH_ROUNDS: '1',
         BENCH_IMAP_LOGINS_WARM: '4',

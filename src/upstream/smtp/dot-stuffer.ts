@@ -3,6 +3,8 @@ import { Transform, type TransformCallback } from 'node:stream';
 const DOT = 0x2e;
 const LF = 0x0a;
 const CR = 0x0d;
+const ONE_DOT = Buffer.from('.');
+const LF_DOT = Buffer.from('\n.');
 
 /**
  * RFC 5321 §4.5.2: a line of the message that starts with "." goes out as "..", and the data ends with
@@ -16,17 +18,16 @@ export class DotStuffer extends Transform {
   private secondLast = -1;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    let start = 0;
+    // Native scans for LF "." (a line starting with a dot) instead of a loop over every byte in JavaScript.
     const parts: Buffer[] = [];
-    for (let i = 0; i < chunk.length; i++) {
-      const byte = chunk[i]!;
-      if (this.atLineStart && byte === DOT) {
-        parts.push(chunk.subarray(start, i), Buffer.from('.'));
-        start = i;
-      }
-      this.atLineStart = byte === LF;
+    let start = 0;
+    if (chunk.length > 0 && this.atLineStart && chunk[0] === DOT) parts.push(ONE_DOT);
+    for (let at = chunk.indexOf(LF_DOT); at !== -1; at = chunk.indexOf(LF_DOT, at + 1)) {
+      parts.push(chunk.subarray(start, at + 1), ONE_DOT);
+      start = at + 1;
     }
     parts.push(chunk.subarray(start));
+    if (chunk.length > 0) this.atLineStart = chunk[chunk.length - 1] === LF;
     if (chunk.length >= 2) {
       this.secondLast = chunk[chunk.length - 2]!;
       this.last = chunk[chunk.length - 1]!;

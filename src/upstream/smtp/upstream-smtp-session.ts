@@ -34,6 +34,12 @@ const unreachable = (message: string, reply: SmtpReply | null = null) => new Ups
 
 const MAX_LINE = 4096;
 const MAX_REPLY_LINES = 100;
+/**
+ * RFC 3030 BDAT: the body goes out in chunks of at least this many bytes (the last one smaller), so a session holds
+ * at most this much of a message before it goes out; a message up to this size goes out as one `BDAT n LAST`.
+ */
+export const BDAT_CHUNK_BYTES = 512 * 1024;
+const CRLF = Buffer.from('\r\n');
 
 /**
  * A command-level SMTP client for one upstream session: every command gets the upstream's own reply, so
@@ -48,6 +54,8 @@ export class UpstreamSmtpSession implements SubmissionSession {
   private readonly waiters: { resolve: (r: SmtpReply) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }[] = [];
   private failure: Error | null = null;
   private decoder = new StringDecoder('utf8');
+  /** What goes out in this turn of the event loop: one write (one TLS record, one system call) at its end. */
+  private outgoing: Buffer[] = [];
   /** Rejects when the session fails: lets a long operation (DATA) stop waiting at once. */
   private readonly failed: Promise<never>;
   private rejectFailed!: (error: Error) => void;
@@ -117,6 +125,11 @@ export class UpstreamSmtpSession implements SubmissionSession {
     return this.capabilities.has('PIPELINING');
   }
 
+  /** RFC 3030: the upstream takes the body as `BDAT n` chunks, no 354 to wait for and no dot-stuffing. */
+  get chunking(): boolean {
+    return this.capabilities.has('CHUNKING');
+  }
+
   mail(sender: string, parameters: EsmtpParameters): Promise<SmtpReply> {
     return this.command(`MAIL FROM:<${sender}>${formatEsmtpParameters(parameters)}`);
   }
@@ -143,8 +156,27 @@ export class UpstreamSmtpSession implements SubmissionSession {
 
   private send(line: string): Promise<SmtpReply> {
     const reply = this.read();
-    if (!this.failure) this.socket.write(`${line}\r\n`); // a failed session (closed, 421) is sent nothing more
+    this.queue(Buffer.from(`${line}\r\n`));
     return reply;
+  }
+
+  /**
+   * Queues bytes for the socket: everything queued in one turn of the event loop goes out as one write at its end
+   * (pipelined commands, a BDAT line with its chunk), not one TLS record and system call each.
+   */
+  private queue(bytes: Buffer): void {
+    if (this.failure) return; // a failed session (closed, 421) is sent nothing more
+    if (this.outgoing.length === 0) process.nextTick(() => this.flush());
+    this.outgoing.push(bytes);
+  }
+
+  /** Writes what is queued now, in one write; false when the socket asks the writer to wait for 'drain'. */
+  private flush(): boolean {
+    const parts = this.outgoing;
+    if (parts.length === 0) return true;
+    this.outgoing = [];
+    if (this.failure) return true;
+    return this.socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
   }
 
   /** Reports how long a reply took (the verb is passgate's own, so the label set stays small). */
@@ -167,6 +199,7 @@ export class UpstreamSmtpSession implements SubmissionSession {
    * accepts a truncated message. The caller drains whatever the body still holds.
    */
   async message(body: Readable): Promise<SmtpReply> {
+    if (this.chunking) return this.chunked(body);
     const go = await this.command('DATA');
     if (go.code !== 354) return go;
     const stuffer = new DotStuffer();
@@ -190,6 +223,65 @@ export class UpstreamSmtpSession implements SubmissionSession {
     stuffer.unpipe(this.socket);
     // The reply can only come after the final "." went out, so its timer starts now.
     return this.timed('EOM', this.read(this.options.dataTimeoutMs));
+  }
+
+  /**
+   * RFC 3030 CHUNKING: the body goes out as it arrives, in `BDAT n` chunks of BDAT_CHUNK_BYTES (the last one
+   * `BDAT n LAST`), unchanged: no 354 to wait for, no dot-stuffing, 8-bit bytes as they are. Like DATA it ends with
+   * CRLF (one is added when the message does not end with one), so both paths deliver the same bytes. With
+   * PIPELINING the chunks go out without waiting for each other's replies; without, each waits for the one before.
+   * A chunk refused stops the message there (RFC 3030 §2: no more chunks after a 4xx/5xx) and that refusal is the
+   * verdict. A body that breaks off fails the session before `LAST` is sent: the upstream delivers nothing.
+   */
+  private async chunked(body: Readable): Promise<SmtpReply> {
+    const replies: Promise<SmtpReply>[] = [];
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    let tail = Buffer.alloc(0);
+    /** A chunk's reply that came back and is not 250, if any. */
+    let refusal: SmtpReply | null = null;
+    const sendChunk = (last: boolean): boolean => {
+      const chunk = held.length === 1 ? held[0]! : Buffer.concat(held);
+      held = [];
+      heldBytes = 0;
+      const reply = this.read(last ? this.options.dataTimeoutMs : this.options.commandTimeoutMs);
+      reply.then((r) => (r.code !== 250 ? (refusal ??= r) : undefined), () => undefined);
+      replies.push(this.timed(last ? 'EOM' : 'BDAT', reply));
+      this.queue(Buffer.from(`BDAT ${chunk.length}${last ? ' LAST' : ''}\r\n`));
+      this.queue(chunk);
+      return this.flush();
+    };
+    const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    try {
+      for (;;) {
+        const next = await Promise.race([chunks.next(), this.failed]);
+        if (next.done) break;
+        const chunk = next.value;
+        if (chunk.length === 0) continue;
+        tail = Buffer.concat([tail, chunk.subarray(-2)]).subarray(-2);
+        held.push(chunk);
+        heldBytes += chunk.length;
+        if (heldBytes < BDAT_CHUNK_BYTES) continue;
+        const drained = sendChunk(false);
+        if (!this.pipelining) await Promise.race([replies.at(-1)!, this.failed]);
+        else if (!drained) await Promise.race([once(this.socket, 'drain'), this.failed]);
+        if (refusal) break;
+      }
+    } catch {
+      // The body broke off (a stage refused it, the client left) or the session failed: no LAST goes out.
+      this.fail(lost('the client stopped sending the message'));
+      throw this.failure!;
+    }
+    if (!refusal) {
+      if (!tail.equals(CRLF)) held.push(CRLF);
+      sendChunk(true);
+    }
+    // The verdict: the first chunk reply that is not 250 (a refusal), else the reply to LAST.
+    for (const reply of replies) {
+      const r = await reply;
+      if (r.code !== 250) return r;
+    }
+    return replies.at(-1)!;
   }
 
   /** QUIT politely, then close; idempotent. */

@@ -23,6 +23,22 @@ describe('LineEndingNormaliser', () => {
     assert.equal(await run([...input]), expected, 'one byte a chunk');
   });
 
+  it('matches the rule on random bodies cut at random places (CR, LF, "." and text, seeded)', async () => {
+    let seed = 22;
+    const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+    const alphabet = ['\r', '\n', '.', 'a', 'b', '\r\n', ' '];
+    for (let round = 0; round < 200; round++) {
+      const body = Array.from({ length: Math.floor(random() * 60) }, () => alphabet[Math.floor(random() * alphabet.length)]).join('');
+      const chunks: string[] = [];
+      for (let at = 0; at < body.length; ) {
+        const size = 1 + Math.floor(random() * 8);
+        chunks.push(body.slice(at, at + size));
+        at += size;
+      }
+      assert.equal(await run(chunks), body.replace(/\r\n|\r|\n/g, '\r\n'), JSON.stringify(chunks));
+    }
+  });
+
   it('refuses NUL', async () => {
     await assert.rejects(run(['a\r\n\0.\r\n']), /NUL/);
   });

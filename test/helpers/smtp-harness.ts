@@ -46,8 +46,6 @@ export async function startSmtpHarness(
     oauth?: Record<string, unknown>;
     /** Top-level config sections that replace the harness's (e.g. `auth`, `rate_limit`). */
     config?: Record<string, unknown>;
-    /** An OAuth server of the test's own (another upstream checks its tokens, e.g. Postfix); not stopped by close(). */
-    oauth?: TestOAuthServer;
   } = {},
 ): Promise<SmtpHarness> {
   const oauth = over.oauthServer ?? (await new TestOAuthServer().start());

@@ -21,6 +21,23 @@ export class SmtpTranscript extends SocketTranscript {
     return t;
   }
 
+  /**
+   * The SMTP login dance over implicit TLS (greeting, EHLO, AUTH PLAIN) for one answer: the reply to AUTH, whatever it
+   * is, and the connection closed.
+   */
+  static async authReply(port: number, user: string, password: string): Promise<string> {
+    const t = await SmtpTranscript.connect(port, { tls: true });
+    try {
+      await t.expect(/^220 /);
+      t.send('EHLO client.test');
+      await t.expect(/^250 /m);
+      t.send(`AUTH PLAIN ${plain(user, password)}`);
+      return await t.expect(/^\d{3} /m);
+    } finally {
+      t.close();
+    }
+  }
+
   /** Wraps an already connected socket (e.g. one that first sent a PROXY header). */
   static wrap(socket: Socket): SmtpTranscript {
     return new SmtpTranscript(socket);

@@ -4,7 +4,7 @@ import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { TestOAuthServer } from '../helpers/oauth-server.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 import { createLogger } from '../../src/observability/logger.js';
 
@@ -13,16 +13,7 @@ import { createLogger } from '../../src/observability/logger.js';
 // reads like a wrong password. A wrong password that cannot be an app password is logged as an account password.
 
 async function smtpAuth(port: number, user: string, password: string): Promise<string> {
-  const t = await SmtpTranscript.connect(port, { tls: true });
-  try {
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(user, password)}`);
-    return (await t.expect(/^\d{3} /m)).trim();
-  } finally {
-    t.close();
-  }
+  return (await SmtpTranscript.authReply(port, user, password)).trim();
 }
 
 async function imapLogin(port: number, user: string, password: string): Promise<string> {

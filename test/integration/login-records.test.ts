@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { App } from '../../src/app.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
 
 /** passgate_auth_attempts_total of SMTP, by result and reason. */
 async function attempts(app: App): Promise<Record<string, number>> {
@@ -22,14 +22,7 @@ describe('one login attempt is one audit record, one count, one outcome (real SM
   after(async () => h.close());
 
   const auth = async (user: string, password: string) => {
-    const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(user, password)}`);
-    const reply = await t.expect(/^\d{3} /m);
-    t.close();
-    return reply;
+    return SmtpTranscript.authReply(h.ports.submissions!, user, password);
   };
 
   it('the upstream refuses the mailbox: one record (upstream-rejected), one failure counted, last use unmoved', async () => {

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 
 // Found by the chaos run (docs/chaos.md): while the OAuth provider was down, the upstream could not check
@@ -52,14 +52,7 @@ describe('an upstream that cannot check the token right now gets the client a te
     after(async () => h.close());
 
     const auth = async (user: string, password: string) => {
-      const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-      await t.expect(/^220 /);
-      t.send('EHLO client.test');
-      await t.expect(/^250 /m);
-      t.send(`AUTH PLAIN ${plain(user, password)}`);
-      const reply = await t.expect(/^\d{3} /m);
-      t.close();
-      return reply;
+      return SmtpTranscript.authReply(h.ports.submissions!, user, password);
     };
 
     it('passgate answers 454 (not 535), audits "unavailable", and works again once the provider is back', async () => {

@@ -5,7 +5,7 @@ import { createLogger } from '../../src/observability/logger.js';
 import { startImapHarness, type ImapHarness } from '../helpers/imap-harness.js';
 import { ImapTranscript } from '../helpers/imap-transcript.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { plain, SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { SmtpTranscript } from '../helpers/smtp-transcript.js';
 import { CLI_ACTOR } from '../../src/core/actor.js';
 
 // Found by review: a token revoked early at the provider (or whose permissions changed) stayed in passgate's cache,
@@ -38,15 +38,7 @@ describe('a cached token the upstream refuses is dropped and the login retried o
     const authNewMailbox = async () => {
       const user = `device${++serial}@example.com`;
       const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Device ${serial}` });
-      const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-      await t.expect(/^220 /);
-      t.send('EHLO client.test');
-      await t.expect(/^250 /m);
-      t.send(`AUTH PLAIN ${plain(user, password)}`);
-      const reply = await t.expect(/^\d{3} /m);
-      t.send('QUIT');
-      t.close();
-      return reply;
+      return SmtpTranscript.authReply(h.ports.submissions!, user, password);
     };
 
     it('after the provider revoked the cached token, the next login succeeds with one new token request', async () => {
@@ -69,14 +61,7 @@ describe('a cached token the upstream refuses is dropped and the login retried o
         const auth = async () => {
           const user = `refused${++n}@example.com`;
           const { password } = await own.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Device ${n}` });
-          const t = await SmtpTranscript.connect(own.ports.submissions!, { tls: true });
-          await t.expect(/^220 /);
-          t.send('EHLO client.test');
-          await t.expect(/^250 /m);
-          t.send(`AUTH PLAIN ${plain(user, password)}`);
-          const reply = await t.expect(/^\d{3} /m);
-          t.close();
-          return reply;
+          return SmtpTranscript.authReply(own.ports.submissions!, user, password);
         };
         assert.match(await auth(), /^235 /);
         own.oauth.forgetAccessTokens();
@@ -103,14 +88,7 @@ describe('a cached token the upstream refuses is dropped and the login retried o
       const login = async (n: number) => {
         const user = `printer${n}@example.com`;
         const { password } = await h.app.admin.appPasswords.create(CLI_ACTOR, { username: user, name: `Printer ${n}` });
-        const t = await SmtpTranscript.connect(h.ports.submissions!, { tls: true });
-        await t.expect(/^220 /);
-        t.send('EHLO client.test');
-        await t.expect(/^250 /m);
-        t.send(`AUTH PLAIN ${plain(user, password)}`);
-        const reply = await t.expect(/^\d{3} /m);
-        t.close();
-        return reply;
+        return SmtpTranscript.authReply(h.ports.submissions!, user, password);
       };
       assert.match(await login(0), /^235 /);
       const requests = h.oauth.counts.token;

@@ -38,6 +38,29 @@ export class SmtpTranscript extends SocketTranscript {
     }
   }
 
+  /**
+   * One message over a fresh login: MAIL (BODY=8BITMIME), RCPT and DATA one at a time, the body dot-stuffed here (as
+   * a client does) and ended with ".", then QUIT. Returns the final reply to the body.
+   */
+  static async sendMessage(port: number, user: string, password: string, body: Buffer, recipient = 'someone@example.net'): Promise<string> {
+    const t = await SmtpTranscript.loggedIn(port, user, password);
+    try {
+      t.send(`MAIL FROM:<${user}> BODY=8BITMIME`);
+      await t.expect(/^250 /);
+      t.send(`RCPT TO:<${recipient}>`);
+      await t.expect(/^250 /);
+      t.send('DATA');
+      await t.expect(/^354 /);
+      t.write(Buffer.concat([dotStuff(body), Buffer.from('.\r\n')]));
+      const reply = await t.expect(/^\d{3} /, 20_000);
+      t.send('QUIT');
+      await t.expect(/^221 /).catch(() => undefined);
+      return reply;
+    } finally {
+      t.close();
+    }
+  }
+
   /** Wraps an already connected socket (e.g. one that first sent a PROXY header). */
   static wrap(socket: Socket): SmtpTranscript {
     return new SmtpTranscript(socket);
@@ -70,5 +93,8 @@ export class SmtpTranscript extends SocketTranscript {
     await this.upgrade();
   }
 }
+
+/** A body as a client sends it after DATA: each line that starts with "." gets another (RFC 5321 §4.5.2). */
+export const dotStuff = (body: Buffer): Buffer => Buffer.from(body.toString('latin1').replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 
 export const plain = (user: string, password: string) => Buffer.from(`\0${user}\0${password}`).toString('base64');

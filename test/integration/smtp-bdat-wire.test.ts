@@ -8,7 +8,7 @@ import { generateSelfSignedCertificate } from '../../src/tls/self-signed-certifi
 import { BDAT_CHUNK_BYTES } from '../../src/upstream/smtp/upstream-smtp-session.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
 import { ScriptedSmtpUpstream, type ScriptedUpstreamOptions } from '../helpers/scripted-smtp-upstream.js';
-import { SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { dotStuff, SmtpTranscript } from '../helpers/smtp-transcript.js';
 
 /**
  * Issue 22 on the wire, against a scripted upstream whose replies the test controls: the body goes out with BDAT
@@ -30,7 +30,6 @@ function eightBitBody(lines: number): Buffer {
 }
 
 /** RFC 5321 §4.5.2 for the client side: a line starting with "." gets one more. */
-const dotStuff = (body: Buffer): Buffer => Buffer.from(body.toString('latin1').replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 
 async function world(options: Omit<ScriptedUpstreamOptions, 'tls'>) {
   const pair = await generateSelfSignedCertificate({ commonName: 'scripted.test', dnsNames: ['scripted.test'], ipAddresses: ['127.0.0.1'] });
@@ -51,22 +50,7 @@ async function world(options: Omit<ScriptedUpstreamOptions, 'tls'>) {
 
 /** MAIL, RCPT and DATA one by one, then the body (dot-stuffed here, as a client does) and its final reply. */
 async function sendMessage(h: SmtpHarness, body: Buffer): Promise<string> {
-  const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
-  try {
-    t.send(`MAIL FROM:<${h.user}> BODY=8BITMIME`);
-    await t.expect(/^250 /);
-    t.send('RCPT TO:<someone@example.net>');
-    await t.expect(/^250 /);
-    t.send('DATA');
-    await t.expect(/^354 /);
-    t.write(Buffer.concat([dotStuff(body), Buffer.from('.\r\n')]));
-    const reply = await t.expect(/^\d{3} /, 20_000);
-    t.send('QUIT');
-    await t.expect(/^221 /).catch(() => undefined);
-    return reply;
-  } finally {
-    t.close();
-  }
+  return SmtpTranscript.sendMessage(h.ports.submissions!, h.user, h.password, body);
 }
 
 describe('BDAT to an upstream with CHUNKING and PIPELINING', () => {

@@ -9,7 +9,7 @@ import { TestOAuthServer } from '../helpers/oauth-server.js';
 import { PostfixServer } from '../helpers/postfix-server.js';
 import { skipWithout } from '../helpers/required-tool.js';
 import { startSmtpHarness, type SmtpHarness } from '../helpers/smtp-harness.js';
-import { SmtpTranscript } from '../helpers/smtp-transcript.js';
+import { dotStuff, SmtpTranscript } from '../helpers/smtp-transcript.js';
 
 /**
  * Issue 22 against a real provider-like upstream that offers CHUNKING: Postfix as a submission server (STARTTLS,
@@ -30,7 +30,6 @@ function eightBitBody(subject: string, lines: number): Buffer {
   return Buffer.concat(parts);
 }
 
-const dotStuff = (body: Buffer): Buffer => Buffer.from(body.toString('latin1').replace(/(^|\r\n)\./g, '$1..'), 'latin1');
 
 /**
  * Postfix keeps a message with LF line ends and its pipe delivers it so: the bytes the client meant, with each CRLF
@@ -47,22 +46,7 @@ function withoutReceived(raw: Buffer): Buffer {
 }
 
 async function send(h: SmtpHarness, body: Buffer, recipient = 'someone@example.net'): Promise<string> {
-  const t = await SmtpTranscript.loggedIn(h.ports.submissions!, h.user, h.password);
-  try {
-    t.send(`MAIL FROM:<${h.user}> BODY=8BITMIME`);
-    await t.expect(/^250 /);
-    t.send(`RCPT TO:<${recipient}>`);
-    await t.expect(/^250 /);
-    t.send('DATA');
-    await t.expect(/^354 /);
-    t.write(Buffer.concat([dotStuff(body), Buffer.from('.\r\n')]));
-    const reply = await t.expect(/^\d{3} /, 20_000);
-    t.send('QUIT');
-    await t.expect(/^221 /).catch(() => undefined);
-    return reply;
-  } finally {
-    t.close();
-  }
+  return SmtpTranscript.sendMessage(h.ports.submissions!, h.user, h.password, body, recipient);
 }
 
 /** Resolves when passgate has an upstream reply to `command` (its command-duration metric is observed). */

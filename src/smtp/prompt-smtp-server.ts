@@ -1,8 +1,19 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPServer, type SMTPServerOptions, type SMTPServerSession } from 'smtp-server';
 import { SMTPConnection, type SMTPConnectionOptions } from 'smtp-server/lib/smtp-connection.js';
+import { CommandLookahead } from './command-lookahead.js';
 import { hideAuthUntilAllowed } from './ehlo-auth-visibility.js';
+
+/** The parser of smtp-server (3.x, SMTPStream) as far as PromptSmtpServer.lookAhead reads it. */
+interface CommandParser {
+  _write: (chunk: Buffer, encoding: BufferEncoding, next: (error?: Error | null) => void) => void;
+  oncommand: (line: Buffer, callback?: () => void) => void;
+  _dataMode: boolean;
+}
+
+/** Each connection's lookahead, by its session object (smtp-server keeps one per connection and resets it in place). */
+const lookaheads = new WeakMap<SMTPServerSession, CommandLookahead>();
 
 /**
  * smtp-server's SMTPServer, but a new connection is greeted at once. smtp-server (3.x, SMTPConnection#init) always
@@ -27,6 +38,7 @@ export class PromptSmtpServer extends SMTPServer {
   override connect(socket: Socket | TLSSocket, socketOptions?: SMTPConnectionOptions | null): SMTPConnection {
     const connection = new SMTPConnection(this, socket, socketOptions);
     PromptSmtpServer.coalesceReplies(connection);
+    PromptSmtpServer.lookAhead(connection);
     if (this.authAllowed) hideAuthUntilAllowed(connection, this.authAllowed);
     this.connections.add(connection);
     connection.on('error', (error: Error) => this._onError(error));
@@ -41,7 +53,7 @@ export class PromptSmtpServer extends SMTPServer {
    * (3.x, SMTPConnection#send) writes each reply to `_socket` on its own; this wraps one connection's send() to cork
    * the socket and uncork it when the turn ends. Not for a 220 (the greeting, and STARTTLS's go-ahead, after which
    * the socket is wrapped in TLS: it must be out first). A 421 closes with end(), which uncorks. Tested by
-   * smtp-coalesced-writes.test.ts (one read on the client for the replies of a pipelined group), which fails if an
+   * smtp-bdat-wire.test.ts, "replies to a pipelined group" (one read on the client for the replies of a pipelined group), which fails if an
    * upgrade renames send() or `_socket`.
    */
   static coalesceReplies(connection: SMTPConnection): void {
@@ -55,6 +67,46 @@ export class PromptSmtpServer extends SMTPServer {
         process.nextTick(() => socket.uncork());
       }
       return send.call(this, code, ...rest);
+    };
+  }
+
+  /**
+   * The next command line the client has already sent, behind the one being handled (RFC 2920 pipelining), or null
+   * when none is there yet or this cannot tell. Read by the session handler to send DATA upstream early.
+   */
+  static nextCommand(session: SMTPServerSession): string | null {
+    return lookaheads.get(session)?.next() ?? null;
+  }
+
+  /**
+   * Feeds a CommandLookahead with what smtp-server's parser takes in and hands out. The parser (SMTPStream) keeps
+   * the rest of a chunk in a closure while a command's handler runs, so this wraps its `_write` (each chunk, and
+   * whether it is in data mode) and its `oncommand` (each line); STARTTLS retires the parser and makes a new one
+   * (`_createParser`), which is wrapped too, with a fresh lookahead. Tested by smtp-bdat-wire.test.ts, "DATA ahead" (DATA goes
+   * upstream in one write with the last RCPT), which fails if an upgrade renames these.
+   */
+  static lookAhead(connection: SMTPConnection): void {
+    const c = connection as unknown as { _parser?: CommandParser; _createParser?: () => CommandParser; session: SMTPServerSession };
+    if (typeof c._createParser !== 'function' || !c._parser) throw new Error('smtp-server changed: SMTPConnection#_createParser or _parser is gone (see prompt-smtp-server.ts)');
+    const watch = (parser: CommandParser): CommandParser => {
+      const lookahead = new CommandLookahead();
+      lookaheads.set(c.session, lookahead);
+      const write = parser._write;
+      const oncommand = parser.oncommand;
+      parser._write = function (this: CommandParser, chunk, encoding, next) {
+        lookahead.received(chunk.toString('latin1'), this._dataMode);
+        return write.call(this, chunk, encoding, next);
+      };
+      parser.oncommand = function (this: CommandParser, line, callback) {
+        lookahead.dispatched(line.toString('latin1'));
+        return oncommand.call(this, line, callback);
+      };
+      return parser;
+    };
+    watch(c._parser);
+    const create = c._createParser;
+    c._createParser = function (this: typeof c) {
+      return watch(create.call(this));
     };
   }
 

@@ -19,6 +19,7 @@ import { LineEndingNormaliser } from './line-ending-normaliser.js';
 import { LoginStillValidCheck } from './login-still-valid-check.js';
 import { MessageStages } from './message-stages.js';
 import { SmtpSessionSummaries } from './smtp-session-summaries.js';
+import { PromptSmtpServer } from './prompt-smtp-server.js';
 import { AUTH_REPLIES, continuousErrorReply, SMTP_REPLIES, smtpError, UPSTREAM_LOGIN_REPLIES, UPSTREAM_REPLIES, upstreamReplyError, type SmtpReplySpec } from './smtp-replies.js';
 
 type Callback = (err?: Error | null) => void;
@@ -251,6 +252,7 @@ export class SmtpSessionHandler {
     // With PIPELINING the RCPT goes out now, behind the MAIL; without, after the MAIL's reply.
     const pipelined = upstream.pipelining ? upstream.recipient(recipient, address.args) : null;
     pipelined?.catch(() => {});
+    if (pipelined) this.dataAheadIfSent(session, upstream);
     let mailReply: SmtpReply;
     try {
       mailReply = await mail;
@@ -390,7 +392,9 @@ export class SmtpSessionHandler {
     if (!upstream) return callback(smtpError(SMTP_REPLIES.upstreamUnavailable));
     let reply: SmtpReply;
     try {
-      reply = await (sent ?? upstream.recipient(recipient, args));
+      const pending = sent ?? upstream.recipient(recipient, args);
+      if (!sent) this.dataAheadIfSent(session, upstream);
+      reply = await pending;
     } catch (error) {
       this.dropUpstream(state, login, false, upstream);
       this.deps.log.warn({ mailbox: login.mailbox, command: 'RCPT', cause: (error as Error).message }, 'upstream command failed');
@@ -404,6 +408,15 @@ export class SmtpSessionHandler {
     await this.deps.trace.record(session, login, { result: 'refused', sender: senderOf(session), recipients: [recipient], reply: asSpec(reply), detail: 'RCPT refused' });
     // The upstream's verdict is the client's verdict: same code, same enhanced code, same text.
     callback(upstreamReplyError(reply));
+  }
+
+  /**
+   * Issue 22: a pipelining client's DATA is already here, behind the RCPT just sent upstream: DATA goes upstream now,
+   * in the same write, and the provider's 354 comes back with the RCPT's reply (UpstreamSmtpSession#sendDataAhead
+   * says what happens when the client's DATA does not follow after all).
+   */
+  private dataAheadIfSent(session: SMTPServerSession, upstream: SubmissionSession): void {
+    if (upstream.sendDataAhead && /^DATA\s*$/i.test(PromptSmtpServer.nextCommand(session) ?? '')) upstream.sendDataAhead();
   }
 
   private submission(session: SMTPServerSession, login: Login, recipient: string): Submission {

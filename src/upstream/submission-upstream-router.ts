@@ -85,6 +85,9 @@ class CountedSession implements SubmissionSession {
   recipient(address: string, parameters: EsmtpParameters): Promise<UpstreamReply> {
     return this.inner.recipient(address, parameters);
   }
+  sendDataAhead(): void {
+    this.inner.sendDataAhead?.();
+  }
   async message(body: Readable): Promise<UpstreamReply> {
     const started = performance.now();
     const seconds = () => (performance.now() - started) / 1000;

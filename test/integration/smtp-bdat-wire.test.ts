@@ -227,3 +227,89 @@ describe('replies to a pipelined group reach the client in one write', () => {
     }
   });
 });
+
+describe('DATA ahead: a pipelining client, an upstream with PIPELINING and without CHUNKING', () => {
+  let w: Awaited<ReturnType<typeof world>>;
+  /** Recipients the upstream refuses (a lax upstream: it still answers a later DATA with 354). */
+  const refused = new Set<string>();
+  before(async () => {
+    w = await world({ reply: (verb, line) => (verb === 'RCPT' && [...refused].some((r) => line.includes(r)) ? '550 5.1.1 no such user' : undefined) });
+  });
+  after(() => w?.close());
+
+  /** The upstream connection of the last command line it received, and its reads (what passgate wrote together). */
+  const lastConnection = () => {
+    const connection = w.upstream.lines.at(-1)!.connection;
+    return { connection, reads: w.upstream.reads.get(connection)! };
+  };
+
+  it('sends DATA in the same write as the last RCPT, so the 354 comes back with its reply, and delivers the body', async () => {
+    const t = await SmtpTranscript.loggedIn(w.h.ports.submissions!, w.h.user, w.h.password);
+    try {
+      t.write(`MAIL FROM:<${w.h.user}>\r\nRCPT TO:<a@example.net>\r\nRCPT TO:<b@example.net>\r\nDATA\r\n`);
+      await t.expect(/^250 /);
+      await t.expect(/^250 /);
+      await t.expect(/^250 /);
+      await t.expect(/^354 /);
+      t.write('Subject: ahead\r\n\r\n..dotted\r\nbody\r\n.\r\n');
+      assert.match(await t.expect(/^\d{3} /), /^250 2\.0\.0 queued as SCRIPTED/);
+      assert.equal(w.upstream.messages.at(-1), 'Subject: ahead\r\n\r\n..dotted\r\nbody\r\n');
+      const { reads } = lastConnection();
+      assert.ok(reads.some((r) => /RCPT TO:<b@example\.net>\r\nDATA\r\n$/.test(r)), `the last RCPT and DATA in one read: ${JSON.stringify(reads)}`);
+      assert.ok(!reads.some((r) => /RCPT TO:<a@example\.net>\r\nDATA/.test(r)), 'no DATA behind a RCPT that was not the last');
+    } finally {
+      t.close();
+    }
+  });
+
+  it('a client that waits for each reply: DATA goes upstream when the client sends it, not before', async () => {
+    const reply = await sendMessage(w.h, Buffer.from('Subject: one by one\r\n\r\nbody\r\n'));
+    assert.match(reply, /^250 2\.0\.0 queued as SCRIPTED/);
+    const { reads } = lastConnection();
+    assert.ok(reads.some((r) => r === 'DATA\r\n'), `DATA in a read of its own: ${JSON.stringify(reads)}`);
+  });
+
+  it('the only RCPT refused while the upstream took DATA with 354: the refusal, 503 to DATA, that upstream session closed unused, and the next message goes', async () => {
+    refused.add('gone@example.net');
+    const messagesBefore = w.upstream.messages.length;
+    const t = await SmtpTranscript.loggedIn(w.h.ports.submissions!, w.h.user, w.h.password);
+    try {
+      t.write(`MAIL FROM:<${w.h.user}>\r\nRCPT TO:<gone@example.net>\r\nDATA\r\n`);
+      await t.expect(/^250 /);
+      assert.match(await t.expect(/^\d{3} /), /^550 5\.1\.1 no such user/);
+      assert.match(await t.expect(/^\d{3} /), /^503 /); // smtp-server: no recipients
+      const first = lastConnection().connection;
+      assert.ok(lastConnection().reads.some((r) => /RCPT TO:<gone@example\.net>\r\nDATA\r\n$/.test(r)), `DATA went ahead: ${JSON.stringify(lastConnection().reads)}`);
+      t.send('RSET'); // the client's transaction is still open at passgate (MAIL was accepted)
+      await t.expect(/^250 /);
+      t.send(`MAIL FROM:<${w.h.user}>`);
+      await t.expect(/^250 /);
+      t.send('RCPT TO:<here@example.net>');
+      await t.expect(/^250 /);
+      t.send('DATA');
+      await t.expect(/^354 /);
+      t.write('Subject: second\r\n\r\nbody\r\n.\r\n');
+      assert.match(await t.expect(/^\d{3} /), /^250 2\.0\.0 queued as SCRIPTED/);
+      assert.deepEqual(w.upstream.messages.slice(messagesBefore), ['Subject: second\r\n\r\nbody\r\n'], 'only the second message, and no command taken as message text');
+      await w.upstream.until(() => w.upstream.closed.has(first));
+      assert.notEqual(lastConnection().connection, first, 'the second message went on another upstream session');
+    } finally {
+      refused.delete('gone@example.net');
+      t.close();
+    }
+  });
+
+  it('a client that leaves after DATA went ahead: the upstream session is closed without a final ".", nothing delivered', async () => {
+    const messagesBefore = w.upstream.messages.length;
+    const t = await SmtpTranscript.loggedIn(w.h.ports.submissions!, w.h.user, w.h.password);
+    t.write(`MAIL FROM:<${w.h.user}>\r\nRCPT TO:<someone@example.net>\r\nDATA\r\n`);
+    await t.expect(/^250 /);
+    await t.expect(/^250 /);
+    await t.expect(/^354 /);
+    const { connection } = lastConnection();
+    t.write('Subject: never finished\r\n\r\nhalf a body\r\n');
+    t.close();
+    await w.upstream.until(() => w.upstream.closed.has(connection));
+    assert.equal(w.upstream.messages.length, messagesBefore);
+  });
+});

@@ -25,6 +25,11 @@ export interface SubmissionSession {
   /** Starts a transaction; the reply may be read later (pipelined with the first recipient). */
   mail(sender: string, parameters: EsmtpParameters): Promise<UpstreamReply>;
   recipient(address: string, parameters: EsmtpParameters): Promise<UpstreamReply>;
+  /**
+   * The client has already sent DATA (pipelined behind this RCPT): the session may ask the upstream for the message
+   * now, so message() need not wait a round trip for it. Optional: a transport without such a step leaves it out.
+   */
+  sendDataAhead?(): void;
   /** Streams the message and resolves with the final verdict (or the refusal to take a message at all). */
   message(body: Readable): Promise<UpstreamReply>;
   /** Ends the open transaction without a message (RSET); anything but 250 means the session is not to be trusted. */

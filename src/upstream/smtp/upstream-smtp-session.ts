@@ -59,6 +59,8 @@ export class UpstreamSmtpSession implements SubmissionSession {
   /** Rejects when the session fails: lets a long operation (DATA) stop waiting at once. */
   private readonly failed: Promise<never>;
   private rejectFailed!: (error: Error) => void;
+  /** The reply to a DATA sent ahead of the message (sendDataAhead), for message() or, unused, for the next command. */
+  private dataAhead: Promise<SmtpReply> | null = null;
   /** The session is in a mail transaction (MAIL sent, DATA not finished). */
   inTransaction = false;
   /** When the token this session logged in with expires (ms since the epoch). */
@@ -117,7 +119,7 @@ export class UpstreamSmtpSession implements SubmissionSession {
 
   /** Current, no transaction open and no reply outstanding: the only state in which a session may be reused. */
   get reusable(): boolean {
-    return this.current && !this.inTransaction && this.waiters.length === 0;
+    return this.current && !this.inTransaction && this.waiters.length === 0 && this.dataAhead === null;
   }
 
   /** RFC 2920: the upstream takes MAIL and RCPT before their replies. */
@@ -131,15 +133,43 @@ export class UpstreamSmtpSession implements SubmissionSession {
   }
 
   mail(sender: string, parameters: EsmtpParameters): Promise<SmtpReply> {
-    return this.command(`MAIL FROM:<${sender}>${formatEsmtpParameters(parameters)}`);
+    return this.afterDataAhead(`MAIL FROM:<${sender}>${formatEsmtpParameters(parameters)}`);
   }
 
   recipient(address: string, parameters: EsmtpParameters): Promise<SmtpReply> {
-    return this.command(`RCPT TO:<${address}>${formatEsmtpParameters(parameters)}`);
+    return this.afterDataAhead(`RCPT TO:<${address}>${formatEsmtpParameters(parameters)}`);
   }
 
   reset(): Promise<SmtpReply> {
-    return this.command('RSET');
+    return this.afterDataAhead('RSET');
+  }
+
+  /**
+   * RFC 2920: DATA may go out behind the last RCPT without waiting for its reply, as a pipelining client sends it.
+   * The session handler calls this when the client has already sent its DATA (PromptSmtpServer.nextCommand), so the
+   * provider's 354 comes back with the RCPT's reply: one round trip less per message. Only with PIPELINING and
+   * without CHUNKING (BDAT has no 354 to wait for). message() then uses this reply; if the client's DATA does not
+   * come after all (the RCPT was refused, the client left), any other command first reads the reply, and after a 354
+   * the session is closed instead: the provider would take the command as the message's text, and without the final
+   * "." nothing is delivered.
+   */
+  sendDataAhead(): void {
+    if (!this.pipelining || this.chunking || this.dataAhead || !this.usable) return;
+    this.dataAhead = this.command('DATA');
+    this.dataAhead.catch(() => {});
+  }
+
+  /** Sends `line`, after reading the reply to a DATA sent ahead and left unused (see sendDataAhead). */
+  private afterDataAhead(line: string): Promise<SmtpReply> {
+    const ahead = this.dataAhead;
+    if (!ahead) return this.command(line);
+    this.dataAhead = null;
+    return ahead.then((reply) => {
+      if (reply.code !== 354) return this.command(line);
+      const error = lost('the upstream is waiting for a message after DATA, and the client sent none');
+      this.fail(error);
+      throw error;
+    });
   }
 
   /** AUTH XOAUTH2 with the initial response (RFC 4954 SASL-IR). A 334 challenge carries the error: answer it empty. */
@@ -200,7 +230,9 @@ export class UpstreamSmtpSession implements SubmissionSession {
    */
   async message(body: Readable): Promise<SmtpReply> {
     if (this.chunking) return this.chunked(body);
-    const go = await this.command('DATA');
+    const ahead = this.dataAhead;
+    this.dataAhead = null;
+    const go = await (ahead ?? this.command('DATA'));
     if (go.code !== 354) return go;
     const stuffer = new DotStuffer();
     const aborted = new Promise<never>((_, reject) => {

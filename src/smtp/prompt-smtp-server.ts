@@ -83,7 +83,7 @@ export class PromptSmtpServer extends SMTPServer {
    * the rest of a chunk in a closure while a command's handler runs, so this wraps its `_write` (each chunk, and
    * whether it is in data mode) and its `oncommand` (each line); STARTTLS retires the parser and makes a new one
    * (`_createParser`), which is wrapped too, with a fresh lookahead. Tested by smtp-bdat-wire.test.ts, "DATA ahead" (DATA goes
-   * upstream in one write with the last RCPT), which fails if an upgrade renames these.
+   * upstream in one write with the last RCPT), which fails if an upgrade renames `_write`, `oncommand` or `_parser`.
    */
   static lookAhead(connection: SMTPConnection): void {
     const c = connection as unknown as { _parser?: CommandParser; _createParser?: () => CommandParser; session: SMTPServerSession };
@@ -94,7 +94,7 @@ export class PromptSmtpServer extends SMTPServer {
       const write = parser._write;
       const oncommand = parser.oncommand;
       parser._write = function (this: CommandParser, chunk, encoding, next) {
-        lookahead.received(chunk.toString('latin1'), this._dataMode);
+        lookahead.received(this._dataMode ? '' : chunk.toString('latin1'), this._dataMode); // a body is not looked at
         return write.call(this, chunk, encoding, next);
       };
       parser.oncommand = function (this: CommandParser, line, callback) {

@@ -413,10 +413,11 @@ export class SmtpSessionHandler {
   /**
    * Issue 22: a pipelining client's DATA is already here, behind the RCPT just sent upstream: DATA goes upstream now,
    * in the same write, and the provider's 354 comes back with the RCPT's reply (UpstreamSmtpSession#sendDataAhead
-   * says what happens when the client's DATA does not follow after all).
+   * says what happens when the client's DATA does not follow after all). "DATA" as smtp-server reads it: the
+   * verb up to a space ("DATA\t" is a 500 there, so it must not go ahead here).
    */
   private dataAheadIfSent(session: SMTPServerSession, upstream: SubmissionSession): void {
-    if (upstream.sendDataAhead && /^DATA\s*$/i.test(PromptSmtpServer.nextCommand(session) ?? '')) upstream.sendDataAhead();
+    if (upstream.sendDataAhead && /^DATA(?: |$)/i.test(PromptSmtpServer.nextCommand(session) ?? '')) upstream.sendDataAhead();
   }
 
   private submission(session: SMTPServerSession, login: Login, recipient: string): Submission {

@@ -293,8 +293,25 @@ describe('DATA ahead: a pipelining client, an upstream with PIPELINING and witho
       assert.deepEqual(w.upstream.messages.slice(messagesBefore), ['Subject: second\r\n\r\nbody\r\n'], 'only the second message, and no command taken as message text');
       await w.upstream.until(() => w.upstream.closed.has(first));
       assert.notEqual(lastConnection().connection, first, 'the second message went on another upstream session');
+      assert.ok(w.upstream.received.get(first)!.endsWith('DATA\r\n'), 'nothing went to the first session after its DATA (no RSET or MAIL as message text)');
     } finally {
       refused.delete('gone@example.net');
+      t.close();
+    }
+  });
+
+  it('"DATA" followed by a tab is not DATA (smtp-server answers 500): nothing goes ahead', async () => {
+    const linesBefore = w.upstream.lines.length;
+    const t = await SmtpTranscript.loggedIn(w.h.ports.submissions!, w.h.user, w.h.password);
+    try {
+      t.write(`MAIL FROM:<${w.h.user}>\r\nRCPT TO:<someone@example.net>\r\nDATA\t\r\n`);
+      await t.expect(/^250 /);
+      await t.expect(/^250 /);
+      assert.match(await t.expect(/^\d{3} /), /^500 /);
+      const sent = w.upstream.lines.slice(linesBefore).map((l) => l.line);
+      assert.ok(sent.some((l) => l.startsWith('RCPT TO:<someone@example.net>')), `the RCPT went upstream: ${JSON.stringify(sent)}`);
+      assert.ok(!sent.some((l) => /^DATA/i.test(l)), `no DATA upstream: ${JSON.stringify(sent)}`);
+    } finally {
       t.close();
     }
   });

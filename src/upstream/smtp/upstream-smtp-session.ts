@@ -155,8 +155,10 @@ export class UpstreamSmtpSession implements SubmissionSession {
    */
   sendDataAhead(): void {
     if (!this.pipelining || this.chunking || this.dataAhead || !this.usable) return;
-    this.dataAhead = this.command('DATA');
-    this.dataAhead.catch(() => {});
+    const ahead = this.command('DATA');
+    this.dataAhead = ahead;
+    // Refused (no recipient accepted, MAIL refused): nothing is waiting for a message, the session stays reusable.
+    ahead.then((reply) => (reply.code !== 354 && this.dataAhead === ahead ? (this.dataAhead = null) : undefined), () => {});
   }
 
   /** Sends `line`, after reading the reply to a DATA sent ahead and left unused (see sendDataAhead). */

@@ -15,9 +15,14 @@ export class CommandLookahead {
   /** Bytes received and not yet dispatched, latin1 (one char per byte, as the parser reads them). */
   private pending = '';
 
-  /** The parser took `text` in command mode (commands follow), or in data mode (a message body: nothing to see). */
-  received(text: string, dataMode: boolean): void {
-    this.pending = dataMode || this.pending.length + text.length > MAX_PENDING ? '' : this.pending + text;
+  /** The parser took `text` in command mode: commands follow. */
+  received(text: string): void {
+    this.pending = this.pending.length + text.length > MAX_PENDING ? '' : this.pending + text;
+  }
+
+  /** The parser reads a message body: what it held went into the message, and nothing it takes now is a command. */
+  forget(): void {
+    this.pending = '';
   }
 
   /** The parser handed out `line` (without its line end): it is what was held first, else nothing held is trusted. */

@@ -94,7 +94,8 @@ export class PromptSmtpServer extends SMTPServer {
       const write = parser._write;
       const oncommand = parser.oncommand;
       parser._write = function (this: CommandParser, chunk, encoding, next) {
-        lookahead.received(this._dataMode ? '' : chunk.toString('latin1'), this._dataMode); // a body is not looked at
+        if (this._dataMode) lookahead.forget();
+        else lookahead.received(chunk.toString('latin1'));
         return write.call(this, chunk, encoding, next);
       };
       parser.oncommand = function (this: CommandParser, line, callback) {

@@ -12,13 +12,10 @@ export class SmtpTranscript extends SocketTranscript {
 
   /** Connects over implicit TLS, says EHLO and logs in with AUTH PLAIN (expects 235). */
   static async loggedIn(port: number, user: string, password: string): Promise<SmtpTranscript> {
-    const t = await SmtpTranscript.connect(port, { tls: true });
-    await t.expect(/^220 /);
-    t.send('EHLO client.test');
-    await t.expect(/^250 /m);
-    t.send(`AUTH PLAIN ${plain(user, password)}`);
-    await t.expect(/^235 /);
-    return t;
+    const { t, reply } = await SmtpTranscript.authenticate(port, user, password);
+    if (/^235 /.test(reply)) return t;
+    t.close();
+    throw new Error(`expected 235 to AUTH, got: ${reply}`);
   }
 
   /**
@@ -26,15 +23,23 @@ export class SmtpTranscript extends SocketTranscript {
    * is, and the connection closed.
    */
   static async authReply(port: number, user: string, password: string): Promise<string> {
+    const { t, reply } = await SmtpTranscript.authenticate(port, user, password);
+    t.close();
+    return reply;
+  }
+
+  /** Greeting, EHLO and AUTH PLAIN over implicit TLS: the open transcript and the reply to AUTH. */
+  private static async authenticate(port: number, user: string, password: string): Promise<{ t: SmtpTranscript; reply: string }> {
     const t = await SmtpTranscript.connect(port, { tls: true });
     try {
       await t.expect(/^220 /);
       t.send('EHLO client.test');
       await t.expect(/^250 /m);
       t.send(`AUTH PLAIN ${plain(user, password)}`);
-      return await t.expect(/^\d{3} /m);
-    } finally {
+      return { t, reply: await t.expect(/^\d{3} /m) };
+    } catch (error) {
       t.close();
+      throw error;
     }
   }
 

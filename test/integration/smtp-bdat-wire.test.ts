@@ -29,8 +29,6 @@ function eightBitBody(lines: number): Buffer {
   return Buffer.concat(parts);
 }
 
-/** RFC 5321 §4.5.2 for the client side: a line starting with "." gets one more. */
-
 async function world(options: Omit<ScriptedUpstreamOptions, 'tls'>) {
   const pair = await generateSelfSignedCertificate({ commonName: 'scripted.test', dnsNames: ['scripted.test'], ipAddresses: ['127.0.0.1'] });
   const upstream = await new ScriptedSmtpUpstream({ tls: pair, ...options }).start();

@@ -30,7 +30,6 @@ function eightBitBody(subject: string, lines: number): Buffer {
   return Buffer.concat(parts);
 }
 
-
 /**
  * Postfix keeps a message with LF line ends and its pipe delivers it so: the bytes the client meant, with each CRLF
  * an LF (the bodies here have no bare CR or LF, so nothing is lost by comparing that way).
